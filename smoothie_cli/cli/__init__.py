@@ -1,0 +1,50 @@
+"""The `smoothie` command: a thin Typer front door over the core package."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from smoothie_cli import __version__
+from smoothie_cli.cli.analyze import analyze
+from smoothie_cli.errors import SmoothieError
+
+app = typer.Typer(
+    name="smoothie",
+    help="Steer what Qwen-family models write: language smoothing and cautious speculative decoding.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+app.command("analyze", rich_help_panel="Language smoothing")(analyze)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"smoothie {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version."
+    ),
+) -> None:
+    """smoothie: language smoothing and cautious speculative decoding for Qwen-family models."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+    from smoothie_cli import ui
+
+    try:
+        app(args=argv, prog_name="smoothie")
+    except SmoothieError as problem:
+        ui.error(str(problem))
+        sys.exit(2)
+    except KeyboardInterrupt:
+        ui.error("interrupted; nothing half-written was left behind")
+        sys.exit(130)

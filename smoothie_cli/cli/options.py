@@ -1,0 +1,32 @@
+"""Options shared by every subcommand (Annotated aliases, reused rather than redeclared)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ModelArg = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="[MODEL]",
+        help="Hub id, local model dir, .gguf file, PEFT adapter dir, or embedded:NAME "
+        "(default: embedded:qwen2.5-coder-0.5b-instruct).",
+        show_default=False,
+    ),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "-c",
+        "--config",
+        help="smoothie-qwen config.yaml (used unchanged); flags override it.",
+        show_default=False,
+    ),
+]
+OutputDirOpt = Annotated[Path | None, typer.Option("-o", "--output", help="Directory to write results into.")]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else there.")
+]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]

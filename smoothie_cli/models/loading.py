@@ -1,0 +1,95 @@
+"""Load tokenizers and models through transformers (and peft for adapters), from any ModelSource."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from smoothie_cli.errors import SmoothieError
+from smoothie_cli.models.resolve import ModelSource, model_directory, tokenizer_location
+from smoothie_cli.progress import Progress, no_progress
+
+if TYPE_CHECKING:
+    import torch
+
+
+def resolve_device(device: str = "auto") -> str:
+    """'auto' → cuda when present, else mps, else cpu; anything else is checked and passed through."""
+    import torch
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise SmoothieError(
+            f"--device {device} asked for CUDA but none is available; use --device cpu or auto"
+        )
+    return device
+
+
+def resolve_dtype(dtype: str, device: str) -> torch.dtype:
+    """'auto' → bfloat16 on a GPU that supports it, float32 on CPU (faster there, and exact)."""
+    import torch
+
+    if dtype == "auto":
+        if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    table = {
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+    }
+    table |= {"float16": torch.float16, "fp16": torch.float16}
+    if dtype not in table:
+        raise SmoothieError(f"unknown dtype '{dtype}'; use auto, float32, bfloat16 or float16")
+    return table[dtype]
+
+
+def load_tokenizer(
+    source: ModelSource, progress: Progress = no_progress, trust_remote_code: bool = False
+) -> Any:
+    """The transformers tokenizer of a model; never reads its weights."""
+    from transformers import AutoTokenizer
+
+    location = tokenizer_location(source, progress)
+    try:
+        if location.is_file():
+            return AutoTokenizer.from_pretrained(str(location.parent), gguf_file=location.name)
+        return AutoTokenizer.from_pretrained(str(location), trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as error:
+        raise SmoothieError(f"cannot load the tokenizer of '{source.spec}': {error}") from None
+
+
+def load_model(
+    source: ModelSource,
+    device: str = "auto",
+    dtype: str = "auto",
+    progress: Progress = no_progress,
+    trust_remote_code: bool = False,
+) -> Any:
+    """A causal LM in eval mode on `device`; a PEFT adapter is applied on top of its base."""
+    from transformers import AutoModelForCausalLM
+
+    device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, device)
+    location = model_directory(source, progress)
+    try:
+        if location.is_file():
+            model = AutoModelForCausalLM.from_pretrained(
+                str(location.parent), gguf_file=location.name, dtype=torch_dtype
+            )
+        else:
+            model = AutoModelForCausalLM.from_pretrained(
+                str(location), dtype=torch_dtype, trust_remote_code=trust_remote_code
+            )
+    except (OSError, ValueError) as error:
+        raise SmoothieError(f"cannot load model '{source.spec}': {error}") from None
+    if source.kind == "peft":
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, source.location)
+    return model.to(device).eval()

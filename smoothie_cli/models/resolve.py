@@ -1,0 +1,156 @@
+"""One resolver for every command: turn a MODEL argument into files on disk.
+
+A MODEL is `embedded:<name>`, a local Hugging Face model directory, a `.gguf` file, a PEFT adapter
+directory (its `adapter_config.json` names the base model), or a Hugging Face Hub id. Resolving is cheap
+and touches nothing; `tokenizer_location` fetches only tokenizer files, `model_directory` the weights too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from smoothie_cli.config import DEFAULT_MODEL
+from smoothie_cli.errors import SmoothieError
+from smoothie_cli.progress import Progress, no_progress
+
+Kind = Literal["embedded", "local", "gguf", "peft", "hub"]
+EMBEDDED_PREFIX = "embedded:"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+_MODEL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json")
+TOKENIZER_PATTERNS = [
+    "config.json",
+    "generation_config.json",
+    "tokenizer*",
+    "vocab.json",
+    "merges.txt",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "chat_template.*",
+    "*.tiktoken",
+    "tokenizer.model",
+]
+WEIGHT_PATTERNS = [*TOKENIZER_PATTERNS, "*.safetensors", "*.safetensors.index.json", "*.md"]
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """What a MODEL argument points at; `base` is set for PEFT adapters."""
+
+    spec: str
+    kind: Kind
+    location: str
+    base: ModelSource | None = None
+
+    @property
+    def path(self) -> Path:
+        return Path(self.location)
+
+
+def resolve_model(spec: str | None) -> ModelSource:
+    """Classify a MODEL argument (None → the embedded default). Fails fast with a fixable message."""
+    spec = (spec or DEFAULT_MODEL).strip()
+    if not spec:
+        raise SmoothieError("empty model name; pass a hub id, a directory, a .gguf file or embedded:NAME")
+    if spec.startswith(EMBEDDED_PREFIX):
+        from smoothie_cli.models.embedded import embedded_model
+
+        return ModelSource(spec, "embedded", embedded_model(spec.removeprefix(EMBEDDED_PREFIX)).name)
+    path = Path(spec).expanduser()
+    if path.exists():
+        return _resolve_path(spec, path)
+    if spec.endswith(".gguf") or spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+        raise SmoothieError(f"model path '{spec}' does not exist; check the path")
+    if _HUB_ID.match(spec):
+        return ModelSource(spec, "hub", spec)
+    raise SmoothieError(
+        f"model '{spec}' is not a path, a Hugging Face id (org/name) or embedded:NAME; "
+        "try embedded:qwen2.5-coder-0.5b-instruct"
+    )
+
+
+def _resolve_path(spec: str, path: Path) -> ModelSource:
+    if path.is_file():
+        if path.suffix == ".gguf":
+            return ModelSource(spec, "gguf", str(path.resolve()))
+        raise SmoothieError(
+            f"'{spec}' is a file but not a .gguf model; pass a model directory or a .gguf file"
+        )
+    adapter_config = path / "adapter_config.json"
+    if adapter_config.is_file():
+        try:
+            base_name = json.loads(adapter_config.read_text(encoding="utf-8")).get("base_model_name_or_path")
+        except (OSError, json.JSONDecodeError) as error:
+            raise SmoothieError(f"cannot read {adapter_config}: {error}") from None
+        if not base_name:
+            raise SmoothieError(
+                f"{adapter_config} names no base_model_name_or_path; add the base model there"
+            )
+        base = resolve_model(str(base_name))
+        return ModelSource(spec, "peft", str(path.resolve()), base)
+    if any((path / name).is_file() for name in _MODEL_FILES):
+        return ModelSource(spec, "local", str(path.resolve()))
+    ggufs = sorted(path.glob("*.gguf"))
+    if len(ggufs) == 1:
+        return ModelSource(spec, "gguf", str(ggufs[0].resolve()))
+    raise SmoothieError(
+        f"directory '{spec}' holds no config.json, tokenizer files, adapter_config.json or single .gguf: "
+        "not a model directory"
+    )
+
+
+def _hub_snapshot(repo_id: str, patterns: list[str]) -> Path:
+    """Download (or find in the HF cache) the files of a hub model that match `patterns`."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=patterns))
+    except GatedRepoError:
+        raise SmoothieError(
+            f"'{repo_id}' is gated on the Hugging Face Hub: accept its licence on the model page, "
+            "then log in with `hf auth login`"
+        ) from None
+    except RepositoryNotFoundError:
+        raise SmoothieError(
+            f"no model '{repo_id}' on the Hugging Face Hub; check the id (or log in for a private model)"
+        ) from None
+    except LocalEntryNotFoundError:
+        raise SmoothieError(
+            f"model '{repo_id}' is not in the Hugging Face cache and the Hub cannot be reached; connect to "
+            "the internet, or pass a local directory, a .gguf file or embedded:NAME"
+        ) from None
+
+
+def tokenizer_location(source: ModelSource, progress: Progress = no_progress) -> Path:
+    """A directory with the tokenizer files (or a .gguf file), without downloading or loading weights."""
+    if source.kind == "embedded":
+        from smoothie_cli.models.embedded import ensure_embedded
+
+        return ensure_embedded(source.location, progress)
+    if source.kind == "hub":
+        return _hub_snapshot(source.location, TOKENIZER_PATTERNS)
+    if source.kind == "peft":
+        adapter = source.path
+        if (adapter / "tokenizer.json").is_file() or (adapter / "tokenizer_config.json").is_file():
+            return adapter
+        assert source.base is not None
+        return tokenizer_location(source.base, progress)
+    return source.path
+
+
+def model_directory(source: ModelSource, progress: Progress = no_progress) -> Path:
+    """The local files of a full model: a checkpoint directory, or a .gguf file (PEFT: the base's)."""
+    if source.kind == "embedded":
+        from smoothie_cli.models.embedded import ensure_embedded
+
+        return ensure_embedded(source.location, progress)
+    if source.kind == "hub":
+        return _hub_snapshot(source.location, WEIGHT_PATTERNS)
+    if source.kind == "peft":
+        assert source.base is not None
+        return model_directory(source.base, progress)
+    return source.path

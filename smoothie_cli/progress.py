@@ -1,0 +1,14 @@
+"""How the core reports progress without knowing about Rich: a callable the CLI supplies."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Progress(Protocol):
+    def __call__(self, description: str, completed: float, total: float | None = None) -> None:
+        """Report that the step `description` has reached `completed` of `total` (None: unknown)."""
+
+
+def no_progress(description: str, completed: float, total: float | None = None) -> None:
+    """The default sink: report nothing."""

@@ -1,0 +1,94 @@
+"""The one place that knows Rich: consoles, progress bars, tables, JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def print_json(payload: Any) -> None:
+    """Machine output: one JSON document on stdout, nothing else."""
+    sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def error(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+
+
+def note(message: str) -> None:
+    err.print(f"[dim]{message}[/]", soft_wrap=True)
+
+
+@contextmanager
+def progress_bar(enabled: bool = True) -> Iterator[Any]:
+    """A `smoothie_cli.progress.Progress` callable drawing one Rich task per step description."""
+    if not enabled or (not err.is_terminal and not _force_progress()):
+        yield _LineProgress(enabled)
+        return
+    columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%")]
+    with Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def report(description: str, completed: float, total: float | None = None) -> None:
+            if description not in tasks:
+                tasks[description] = bar.add_task(description, total=total)
+            bar.update(tasks[description], completed=completed, total=total)
+
+        yield report
+
+
+def _force_progress() -> bool:
+    import os
+
+    return os.environ.get("SMOOTHIE_PROGRESS") == "1"
+
+
+class _LineProgress:
+    """Without a terminal (CI, pipes): one line when a step starts, none per update."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.seen: set[str] = set()
+
+    def __call__(self, description: str, completed: float, total: float | None = None) -> None:
+        if self.enabled and description not in self.seen:
+            self.seen.add(description)
+            note(f"{description} …")
+
+
+def byte_columns() -> Sequence[Any]:
+    return [DownloadColumn()]
+
+
+def table(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], justify: Sequence[str] = ()
+) -> Table:
+    t = Table(title=title, title_justify="left", header_style="bold")
+    for i, name in enumerate(columns):
+        t.add_column(name, justify=justify[i] if i < len(justify) else "left")  # type: ignore[arg-type]
+    for row in rows:
+        t.add_row(*(str(cell) for cell in row))
+    return t
+
+
+def show(*renderables: Any) -> None:
+    for r in renderables:
+        out.print(r)

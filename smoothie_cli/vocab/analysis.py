@@ -1,0 +1,179 @@
+"""Identify target and broken tokens, then score the broken ones with the exact n-gram analysis."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from smoothie_cli.config import SmoothieConfig
+from smoothie_cli.errors import SmoothieError
+from smoothie_cli.vocab.ngram import ExactNgram
+from smoothie_cli.vocab.scripts import TargetScript
+from smoothie_cli.vocab.tokens import Vocabulary
+
+ANALYSIS_FORMAT = "smoothie.analysis/1"
+REPLACEMENT_CHAR = "\ufffd"
+
+
+def is_valid_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+@dataclass
+class Identification:
+    """Which base-vocabulary tokens write the target script, and which are broken."""
+
+    target: list[int]
+    broken: list[int]  # decode to text holding U+FFFD (smoothie-qwen's definition)
+    fragments: list[int]  # broken because their bytes are not valid UTF-8 alone
+    literal_replacement: list[int]  # broken only because they spell U+FFFD itself
+    per_block: dict[str, int]  # target tokens per Unicode block (a token may count in several)
+
+
+def identify(vocab: Vocabulary, script: TargetScript) -> Identification:
+    target: list[int] = []
+    broken: list[int] = []
+    fragments: list[int] = []
+    literal: list[int] = []
+    per_block: Counter[str] = Counter()
+    for token_id, data in enumerate(vocab.token_bytes):
+        if data is None:
+            continue
+        text = data.decode("utf-8", "replace")
+        if script.has_target_char(text):
+            target.append(token_id)
+            for block in {script.block_of(ch) for ch in text if script.is_target_char(ch)}:
+                per_block[block] += 1
+        if REPLACEMENT_CHAR in text:
+            broken.append(token_id)
+            (literal if is_valid_utf8(data) else fragments).append(token_id)
+    ordered = {b.name: per_block.get(b.name, 0) for b in script.blocks}
+    return Identification(target, broken, fragments, literal, ordered)
+
+
+@dataclass
+class Analysis:
+    model: str
+    vocab: Vocabulary
+    config: SmoothieConfig
+    identification: Identification
+    windows: list[int]
+    weights: dict[int, float]
+    probabilities: dict[int, dict[int, float]] = field(default_factory=dict)  # token → {window: p}
+    weighted: dict[int, float] = field(default_factory=dict)  # token → weighted_prob
+    seconds: float = 0.0
+
+    @property
+    def analyzed(self) -> list[int]:
+        return self.identification.fragments
+
+    def summary(self) -> dict[str, Any]:
+        """The machine-readable summary (`--json`)."""
+        ident = self.identification
+        size = self.vocab.size
+        return {
+            "model": self.model,
+            "vocab_size": size,
+            "added_tokens": len(self.vocab.added),
+            "target_tokens": len(ident.target),
+            "target_percent": round(100 * len(ident.target) / size, 2),
+            "broken_tokens": len(ident.broken),
+            "broken_percent": round(100 * len(ident.broken) / size, 2),
+            "fragment_tokens": len(ident.fragments),
+            "literal_replacement_tokens": len(ident.literal_replacement),
+            "window_size": max(self.windows),
+            "ngram_weights": {str(n): w for n, w in self.weights.items()},
+            "direction": self.config.analysis.direction,
+            "analyzed_tokens": len(self.analyzed),
+            "scaled_broken_tokens": sum(1 for p in self.weighted.values() if p > 0),
+            "mean_weighted_prob": (sum(self.weighted.values()) / len(self.weighted))
+            if self.weighted
+            else 0.0,
+            "targets_per_block": ident.per_block,
+            "seconds": round(self.seconds, 3),
+        }
+
+    def to_json(self) -> str:
+        """analysis.json: per-token facts plus the config used; identical input gives identical bytes."""
+        ident = self.identification
+        target = set(ident.target)
+        fragments = set(ident.fragments)
+        rows = []
+        for token_id in sorted(target | set(ident.broken)):
+            data = self.vocab.token_bytes[token_id]
+            assert data is not None
+            if token_id in fragments:
+                kind = "target+fragment" if token_id in target else "fragment"
+            elif token_id in target:
+                kind = "target"
+            else:
+                kind = "literal_replacement"
+            row: dict[str, Any] = {"id": token_id, "bytes": data.hex(), "kind": kind}
+            if token_id in self.probabilities:
+                row["p"] = {str(n): p for n, p in sorted(self.probabilities[token_id].items())}
+                row["weighted_prob"] = self.weighted[token_id]
+            rows.append(row)
+        document = {
+            "format": ANALYSIS_FORMAT,
+            "model": self.model,
+            "vocabulary": {
+                "size": self.vocab.size,
+                "sha256": self.vocab.digest(),
+                "added_tokens": len(self.vocab.added),
+            },
+            "config": {
+                "analysis": self.config.analysis.model_dump(),
+                "unicode_targets": [
+                    {"name": t.name, "range": list(t.range)} for t in self.config.unicode_targets
+                ],
+            },
+            "counts": {
+                "target": len(ident.target),
+                "broken": len(ident.broken),
+                "fragment": len(ident.fragments),
+                "literal_replacement": len(ident.literal_replacement),
+            },
+            "tokens": rows,
+        }
+        return json.dumps(document, indent=1, sort_keys=True, ensure_ascii=True) + "\n"
+
+
+def analyze_vocabulary(model: str, vocab: Vocabulary, config: SmoothieConfig) -> Analysis:
+    """Identification plus the exact n-gram analysis of the fragment tokens."""
+    start = time.perf_counter()
+    script = TargetScript(config.blocks())
+    ident = identify(vocab, script)
+    weights = config.analysis.normalised_weights()
+    windows = sorted(weights)
+    analysis = Analysis(model, vocab, config, ident, windows, weights)
+    fragments = [vocab.token_bytes[i] for i in ident.fragments]
+    if fragments:
+        exact = ExactNgram([b for b in fragments if b is not None], script)
+        probs = exact.probabilities(
+            [b for b in fragments if b is not None], windows, config.analysis.direction
+        )
+        for k, token_id in enumerate(ident.fragments):
+            per_window = {n: probs[n][k] for n in windows}
+            analysis.probabilities[token_id] = per_window
+            analysis.weighted[token_id] = sum(weights[n] * per_window[n] for n in windows)
+    analysis.seconds = time.perf_counter() - start
+    return analysis
+
+
+def read_analysis(path: Path) -> dict[str, Any]:
+    """Load an analysis.json written by `smoothie analyze -o`."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise SmoothieError(f"cannot read analysis {path}: {error}") from None
+    if not isinstance(document, dict) or document.get("format") != ANALYSIS_FORMAT:
+        raise SmoothieError(f"{path} is not a smoothie analysis (expected format {ANALYSIS_FORMAT})")
+    return document

@@ -10,7 +10,7 @@ import typer
 ModelArg = Annotated[
     str | None,
     typer.Argument(
-        metavar="[MODEL]",
+        metavar="MODEL",
         help="Hub id, local model dir, .gguf file, PEFT adapter dir, or embedded:NAME "
         "(default: embedded:qwen2.5-coder-0.5b-instruct).",
         show_default=False,

@@ -1,0 +1,104 @@
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from smoothie_cli.errors import SmoothieError
+from smoothie_cli.models import model_directory, resolve_model, tokenizer_location
+from smoothie_cli.vocab.tokens import load_vocabulary
+
+
+def test_default_is_embedded():
+    source = resolve_model(None)
+    assert source.kind == "embedded"
+    assert source.location == "qwen2.5-coder-0.5b-instruct"
+
+
+def test_local_directory(tokenizer_only_dir: Path):
+    source = resolve_model(str(tokenizer_only_dir))
+    assert source.kind == "local"
+    assert tokenizer_location(source) == tokenizer_only_dir.resolve()
+
+
+def test_peft_adapter_resolves_its_base(tmp_path: Path, tokenizer_only_dir: Path):
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(
+        json.dumps({"base_model_name_or_path": str(tokenizer_only_dir), "peft_type": "LORA"})
+    )
+    source = resolve_model(str(adapter))
+    assert source.kind == "peft"
+    assert source.base is not None and source.base.kind == "local"
+    # no tokenizer in the adapter: the base's is used, and the weights come from the base
+    assert tokenizer_location(source) == tokenizer_only_dir.resolve()
+    assert model_directory(source) == tokenizer_only_dir.resolve()
+    # a tokenizer saved with the adapter wins
+    shutil.copy(tokenizer_only_dir / "tokenizer_config.json", adapter / "tokenizer_config.json")
+    assert tokenizer_location(source) == adapter.resolve()
+
+
+def test_peft_adapter_without_base(tmp_path: Path):
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA"}))
+    with pytest.raises(SmoothieError, match="base_model_name_or_path"):
+        resolve_model(str(tmp_path))
+
+
+def _fake_hub_cache(hf_home: Path, repo_id: str, files: Path) -> Path:
+    """Lay out a model the way huggingface_hub caches a download."""
+    repo = hf_home / "hub" / f"models--{repo_id.replace('/', '--')}"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    snapshot = repo / "snapshots" / commit
+    shutil.copytree(files, snapshot)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    return snapshot
+
+
+def test_hub_id_served_from_the_hf_cache(tokenizer_only_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    import os
+
+    hf_home = Path(os.environ["HF_HOME"])
+    snapshot = _fake_hub_cache(hf_home, "Qwen/Qwen2.5-7B-Instruct", tokenizer_only_dir)
+    source = resolve_model("Qwen/Qwen2.5-7B-Instruct")
+    assert source.kind == "hub"
+    location = tokenizer_location(source)
+    assert location.resolve() == snapshot.resolve()
+    assert load_vocabulary(location).size == 151_643
+
+
+def test_hub_id_offline_and_uncached():
+    source = resolve_model("Qwen/Qwen2.5-72B-Instruct")
+    with pytest.raises(SmoothieError, match="not in the Hugging Face cache"):
+        tokenizer_location(source)
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragment"),
+    [
+        ("embedded:nope", "unknown embedded model"),
+        ("./no/such/dir", "does not exist"),
+        ("missing.gguf", "does not exist"),
+        ("not a model!", "not a path"),
+        (" ", "empty model name"),
+    ],
+)
+def test_bad_model_arguments(spec: str, fragment: str):
+    with pytest.raises(SmoothieError, match=fragment):
+        resolve_model(spec)
+
+
+def test_directory_that_is_not_a_model(tmp_path: Path):
+    (tmp_path / "notes.txt").write_text("hi")
+    with pytest.raises(SmoothieError, match="not a model directory"):
+        resolve_model(str(tmp_path))
+    with pytest.raises(SmoothieError, match=r"not a \.gguf"):
+        resolve_model(str(tmp_path / "notes.txt"))
+
+
+def test_gguf_file_and_directory_with_one_gguf(tmp_path: Path):
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    assert resolve_model(str(gguf)).kind == "gguf"
+    assert resolve_model(str(tmp_path)).kind == "gguf"
+    assert tokenizer_location(resolve_model(str(gguf))) == gguf.resolve()

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from smoothie_cli.vocab.tokens import Vocabulary, vocabulary_from_tokenizer_json
+
+# huggingface_hub reads these once, at import: set them before anything imports it. Tests never touch the
+# user's Hugging Face cache and never reach the Hub; the smoothie cache stays shared (embedded models).
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="smoothie-test-hf-")
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 
 def qwen_tokenizer_files() -> Path:
@@ -41,8 +48,3 @@ def tokenizer_only_dir(tmp_path: Path, qwen_tokenizer_dir: Path) -> Path:
     return target
 
 
-@pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never touch the user's Hugging Face cache; the smoothie cache stays shared (embedded models)."""
-    monkeypatch.setenv("HF_HOME", str(tmp_path_factory.mktemp("hf_home")))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")

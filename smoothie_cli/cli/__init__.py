@@ -8,6 +8,7 @@ import typer
 
 from smoothie_cli import __version__
 from smoothie_cli.cli.analyze import analyze
+from smoothie_cli.cli.smooth import smooth
 from smoothie_cli.errors import SmoothieError
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.command("analyze", rich_help_panel="Language smoothing")(analyze)
+app.command("smooth", rich_help_panel="Language smoothing")(smooth)
 
 
 def _version(value: bool) -> None:

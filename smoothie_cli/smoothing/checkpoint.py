@@ -1,0 +1,353 @@
+"""Write a smoothed checkpoint: only the lm_head rows change, streamed, tie-safe, atomic, verified.
+
+Every shard but the one holding lm_head is copied unchanged; that shard is rewritten tensor by tensor
+(`models.safetensors_io`), the scaled tensor in row chunks computed in float32 and stored in the
+checkpoint's dtype. When the model ties lm_head to embed_tokens (Qwen2.5 0.5B–3B, small Qwen3) a separate
+`lm_head.weight` is written and `tie_word_embeddings` set to false, so the input embeddings stay
+byte-for-byte unchanged (smoothie-qwen scales the shared tensor, which changes the inputs too).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from smoothie_cli.errors import SmoothieError
+from smoothie_cli.models.atomic import atomic_directory
+from smoothie_cli.models.safetensors_io import (
+    CHUNK_BYTES,
+    FLOAT_DTYPES,
+    OutputTensor,
+    ShardPlan,
+    TensorInfo,
+    copy_range,
+    iter_row_chunks,
+    read_header,
+    write_safetensors,
+)
+from smoothie_cli.progress import Progress, no_progress
+from smoothie_cli.smoothing.scales import TokenScales
+
+INDEX_NAME = "model.safetensors.index.json"
+_SPOT_BYTES = 1 << 20
+SINGLE_NAME = "model.safetensors"
+_NOT_COPIED_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".msgpack", ".h5", ".ckpt")
+_NOT_COPIED_NAMES = {INDEX_NAME, "config.json", "README.md", "smoothie.json", "smoothie-embedded.json"}
+
+
+@dataclass(frozen=True)
+class EmbeddingLayout:
+    output_name: str  # the lm_head weight, e.g. "lm_head.weight"
+    input_name: str  # the input embedding weight, e.g. "model.embed_tokens.weight"
+    tied: bool
+
+
+_OUTPUT_NAMES = ("lm_head.weight", "output.weight", "embed_out.weight")
+_INPUT_NAMES = (
+    "model.embed_tokens.weight",
+    "transformer.wte.weight",
+    "model.language_model.embed_tokens.weight",
+)
+
+
+def embedding_layout(model_dir: Path, tensor_names: set[str]) -> EmbeddingLayout:
+    """Names of the output and input embedding weights, and whether the config ties them.
+
+    The common names are recognised directly; otherwise the architecture is built on the meta device
+    (no memory) and asked for its output/input embedding modules.
+    """
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    tied = config.get("tie_word_embeddings")
+    output = next((n for n in _OUTPUT_NAMES if n in tensor_names), None)
+    inputs = next((n for n in _INPUT_NAMES if n in tensor_names), None)
+    if tied is not None and inputs is not None and (output is not None or tied):
+        return EmbeddingLayout(output or "lm_head.weight", inputs, bool(tied))
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    try:
+        hf_config = AutoConfig.from_pretrained(str(model_dir))
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(hf_config)
+    except Exception as error:
+        raise SmoothieError(f"cannot tell where {model_dir} keeps its lm_head ({error})") from None
+    names = {id(m): n for n, m in model.named_modules()}
+    return EmbeddingLayout(
+        f"{names[id(model.get_output_embeddings())]}.weight",
+        f"{names[id(model.get_input_embeddings())]}.weight",
+        bool(getattr(hf_config, "tie_word_embeddings", False)),
+    )
+
+
+@dataclass
+class Checkpoint:
+    directory: Path
+    weight_map: dict[str, str]  # tensor name → shard file name
+    index: dict[str, Any] | None  # model.safetensors.index.json when sharded
+
+    @property
+    def shard_names(self) -> list[str]:
+        return sorted(set(self.weight_map.values()))
+
+
+def open_checkpoint(model_dir: Path) -> Checkpoint:
+    index_path = model_dir / INDEX_NAME
+    if index_path.is_file():
+        try:
+            index = json.loads(index_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise SmoothieError(f"cannot read {index_path}: {error}") from None
+        return Checkpoint(model_dir, dict(index["weight_map"]), index)
+    single = model_dir / SINGLE_NAME
+    if single.is_file():
+        return Checkpoint(model_dir, dict.fromkeys(read_header(single).tensors, SINGLE_NAME), None)
+    if any(model_dir.glob("*.bin")) or any(model_dir.glob("*.pt")):
+        raise SmoothieError(
+            f"{model_dir} has only pickle weights (.bin/.pt); smoothie reads safetensors only: convert with "
+            "transformers (from_pretrained, then save_pretrained) first"
+        )
+    raise SmoothieError(f"{model_dir} holds no safetensors weights (model.safetensors or {INDEX_NAME})")
+
+
+@dataclass
+class SmoothResult:
+    output: Path
+    source_tensor: str
+    output_tensor: str
+    untied: bool
+    rows_scaled: int
+    rows_total: int
+    rewritten_shard: str
+    copied_shards: int
+    bytes_written: int
+    verified: bool
+    seconds: float
+
+
+def _scaled_writer(source_path: Path, info: TensorInfo, scales: Any, progress: Progress, label: str):
+    """Writes `info`'s rows scaled by `scales` (float32 compute, stored in the tensor's dtype)."""
+
+    def write(out: BinaryIO) -> None:
+        import torch
+
+        with open(source_path, "rb") as source:
+            for first, rows in iter_row_chunks(source, info):
+                factors = scales[first : first + rows.shape[0]]
+                if bool((factors != 1).any()):
+                    rows = (rows.float() * factors.view(-1, 1)).to(rows.dtype)
+                out.write(rows.contiguous().view(-1).view(torch.uint8).numpy())
+                progress(label, first + rows.shape[0], info.shape[0])
+
+    return write
+
+
+def _raw_writer(source_path: Path, info: TensorInfo):
+    def write(out: BinaryIO) -> None:
+        with open(source_path, "rb") as source:
+            copy_range(source, info.start, info.nbytes, out)
+
+    return write
+
+
+def _copy_file(source: Path, target: Path, progress: Progress, done: list[int], total: int) -> None:
+    # copy_file_range: an in-kernel copy, and a reflink (instant, no extra space) on btrfs/XFS.
+    # Never a hard link: a later in-place write to the output would change the input model.
+    size = source.stat().st_size  # follows hub-cache symlinks to the blob
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        copy_range(src, 0, size, dst)
+    done[0] += size
+    progress("copying unchanged files", done[0], total)
+
+
+def smooth_checkpoint(
+    model_dir: Path,
+    output: Path,
+    scales: TokenScales,
+    *,
+    force: bool = False,
+    verify: bool = True,
+    card: str = "",
+    provenance: dict[str, Any] | None = None,
+    progress: Progress = no_progress,
+) -> SmoothResult:
+    """Write `output`: `model_dir` with its lm_head rows scaled. The input is never modified."""
+    start = time.perf_counter()
+    model_dir, output = Path(model_dir).resolve(), Path(output).resolve()
+    if output == model_dir or model_dir in output.parents:
+        raise SmoothieError(f"output {output} is inside the input model; choose another -o")
+    if output.exists() and not force:
+        raise SmoothieError(f"output {output} already exists; pass --force to replace it")
+    checkpoint = open_checkpoint(model_dir)
+    layout = embedding_layout(model_dir, set(checkpoint.weight_map))
+    if layout.output_name in checkpoint.weight_map:
+        source_name = layout.output_name
+    elif layout.tied and layout.input_name in checkpoint.weight_map:
+        source_name = layout.input_name
+    else:
+        raise SmoothieError(
+            f"no {layout.output_name} (nor a tied {layout.input_name}) in {model_dir}; "
+            "smoothie needs a causal LM checkpoint with an lm_head"
+        )
+    untie = layout.tied
+    add_lm_head = source_name != layout.output_name  # tied and stored once: write a separate lm_head
+    shard_name = checkpoint.weight_map[source_name]
+    shard = read_header(model_dir / shard_name)
+    info = shard.tensors[source_name]
+    if info.dtype not in FLOAT_DTYPES or len(info.shape) != 2:
+        raise SmoothieError(
+            f"{source_name} is {info.dtype} {list(info.shape)}; smoothie scales 2-D float weights"
+        )
+    rows = info.shape[0]
+    vector = scales.vector(rows)
+    plan = ShardPlan(metadata=shard.metadata)
+    for tensor in shard.ordered():
+        if tensor.name == source_name and not add_lm_head:
+            writer = _scaled_writer(
+                model_dir / shard_name, tensor, vector, progress, "writing scaled lm_head"
+            )
+        else:
+            writer = _raw_writer(model_dir / shard_name, tensor)
+        plan.tensors.append(OutputTensor(tensor.name, tensor.dtype, tensor.shape, tensor.nbytes, writer))
+    if add_lm_head:
+        writer = _scaled_writer(model_dir / shard_name, info, vector, progress, "writing scaled lm_head")
+        plan.tensors.append(OutputTensor(layout.output_name, info.dtype, info.shape, info.nbytes, writer))
+
+    others = [p for p in sorted(model_dir.iterdir()) if _is_copied(p) or (p.name in checkpoint.shard_names)]
+    others = [p for p in others if p.name != shard_name]
+    total = sum(p.stat().st_size for p in others if p.is_file())
+    done = [0]
+    with atomic_directory(output, replace=force) as staging:
+        for path in others:
+            if path.is_dir():
+                shutil.copytree(path, staging / path.name)
+            else:
+                _copy_file(path, staging / path.name, progress, done, total)
+        write_safetensors(staging / shard_name, plan)
+        _write_config(model_dir, staging, untie)
+        if checkpoint.index is not None:
+            index = json.loads(json.dumps(checkpoint.index))
+            if add_lm_head:
+                index["weight_map"][layout.output_name] = shard_name
+                index.setdefault("metadata", {})
+                if "total_size" in index["metadata"]:
+                    index["metadata"]["total_size"] = int(index["metadata"]["total_size"]) + info.nbytes
+            (staging / INDEX_NAME).write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+        if card:
+            (staging / "README.md").write_text(card, encoding="utf-8")
+        record = dict(provenance or {})
+        record.update(
+            {
+                "lm_head": {
+                    "source_tensor": source_name,
+                    "output_tensor": layout.output_name,
+                    "shard": shard_name,
+                },
+                "untied": untie,
+                "rows": rows,
+                "scaled_rows": {str(i): s for i, s in scales.scales.items() if i < rows},
+            }
+        )
+        (staging / "smoothie.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        if verify:
+            verify_smoothed(model_dir, staging, source_name, layout.output_name, vector, untie, progress)
+    written = sum(p.stat().st_size for p in output.rglob("*") if p.is_file())
+    return SmoothResult(
+        output=output,
+        source_tensor=source_name,
+        output_tensor=layout.output_name,
+        untied=untie,
+        rows_scaled=int((vector != 1).sum()),
+        rows_total=rows,
+        rewritten_shard=shard_name,
+        copied_shards=len(checkpoint.shard_names) - 1,
+        bytes_written=written,
+        verified=verify,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def _is_copied(path: Path) -> bool:
+    if path.name.startswith(".") or path.name in _NOT_COPIED_NAMES:
+        return False
+    return path.is_dir() or not path.name.endswith(_NOT_COPIED_SUFFIXES)
+
+
+def _write_config(model_dir: Path, staging: Path, untie: bool) -> None:
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    if untie:
+        config["tie_word_embeddings"] = False
+    (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+
+
+def verify_smoothed(
+    model_dir: Path,
+    output_dir: Path,
+    source_name: str,
+    output_name: str,
+    scales: Any,
+    untied: bool,
+    progress: Progress = no_progress,
+) -> None:
+    """Reopen the output: the lm_head rows equal the input's times their scale, every other byte unchanged."""
+    import torch
+
+    before, after = open_checkpoint(model_dir), open_checkpoint(output_dir)
+    config = json.loads((output_dir / "config.json").read_text(encoding="utf-8"))
+    if untied and config.get("tie_word_embeddings", True):
+        raise SmoothieError("verification failed: the output still ties lm_head to the input embeddings")
+    for name, shard in before.weight_map.items():
+        if after.weight_map.get(name) != shard:
+            raise SmoothieError(f"verification failed: {name} is missing from the output")
+    source_file = read_header(model_dir / before.weight_map[source_name])
+    result_file = read_header(output_dir / after.weight_map[output_name])
+    src, dst = source_file.tensors[source_name], result_file.tensors[output_name]
+    if (src.dtype, src.shape) != (dst.dtype, dst.shape):
+        raise SmoothieError(f"verification failed: {output_name} changed dtype or shape")
+    with open(source_file.path, "rb") as a, open(result_file.path, "rb") as b:
+        for (first, old), (_, new) in zip(iter_row_chunks(a, src), iter_row_chunks(b, dst)):
+            factors = scales[first : first + old.shape[0]].view(-1, 1)
+            expected = (old.float() * factors).to(old.dtype)
+            if not torch.equal(expected.view(-1).view(torch.uint8), new.view(-1).view(torch.uint8)):
+                bad = first + int((expected != new).any(dim=1).nonzero()[0, 0])
+                raise SmoothieError(
+                    f"verification failed: row {bad} of {output_name} is not input × its scale"
+                )
+            progress("verifying", first + old.shape[0], src.shape[0])
+    shard = before.weight_map[source_name]
+    _check_unchanged(
+        model_dir / shard, output_dir / shard, skip=None if untied else source_name, full={source_name}
+    )
+    for other in set(before.weight_map.values()) - {shard}:  # copied shards: same header, same size
+        old, new = model_dir / other, output_dir / other
+        if read_header(old).tensors != read_header(new).tensors or old.stat().st_size != new.stat().st_size:
+            raise SmoothieError(f"verification failed: shard {other} differs from the input's")
+
+
+def _check_unchanged(old_path: Path, new_path: Path, skip: str | None, full: set[str]) -> None:
+    """Tensors of the rewritten shard but `skip` are the input's: `full` ones compared byte for byte, the
+    rest (copied by the kernel) by header and by sampled windows at their start, middle and end."""
+    old_file, new_file = read_header(old_path), read_header(new_path)
+    with open(old_path, "rb") as a, open(new_path, "rb") as b:
+        for name, old in old_file.tensors.items():
+            if name == skip:
+                continue
+            new = new_file.tensors.get(name)
+            if new is None or (old.dtype, old.shape, old.nbytes) != (new.dtype, new.shape, new.nbytes):
+                raise SmoothieError(f"verification failed: {name} changed")
+            if name in full:
+                windows = [(o, min(CHUNK_BYTES, old.nbytes - o)) for o in range(0, old.nbytes, CHUNK_BYTES)]
+            else:
+                size = min(_SPOT_BYTES, old.nbytes)
+                windows = [(0, size), ((old.nbytes - size) // 2, size), (old.nbytes - size, size)]
+            for offset, length in windows:
+                if _read(a, old.start + offset, length) != _read(b, new.start + offset, length):
+                    raise SmoothieError(f"verification failed: {name} is not byte-for-byte unchanged")
+
+
+def _read(handle: BinaryIO, start: int, length: int) -> bytes:
+    handle.seek(start)
+    return handle.read(length)

@@ -1,0 +1,55 @@
+"""The same scales at run time, with no weight edit: a transformers LogitsProcessor and a vLLM logit_bias.
+
+`scale` mode multiplies each token's logit by S, exactly what a scaled lm_head row does (the row's dot
+product with the hidden state is multiplied by S). Note that it is not a pure suppression: a negative
+logit moves *up* toward zero. `bias` mode adds log(S) instead, which multiplies the token's unnormalised
+probability by S: it only ever lowers a token, and works wherever an additive bias is accepted (vLLM's
+`SamplingParams(logit_bias=...)`, OpenAI-style `logit_bias`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from transformers import LogitsProcessor
+
+from smoothie_cli.smoothing.scales import TokenScales
+
+Mode = Literal["scale", "bias"]
+# OpenAI-compatible servers (vLLM included) clamp logit_bias to [-100, 100]; -100 means "never".
+MIN_LOGIT_BIAS = -100.0
+
+
+class TokenScaleLogitsProcessor(LogitsProcessor):
+    """Apply per-token scales to next-token scores: `model.generate(..., logits_processor=[this])`."""
+
+    def __init__(self, scales: TokenScales | Any, mode: Mode = "scale") -> None:
+        import torch
+
+        if mode not in ("scale", "bias"):
+            raise ValueError(f"mode must be 'scale' or 'bias', not {mode!r}")
+        self.mode = mode
+        if isinstance(scales, TokenScales):
+            size = max(scales.scales, default=-1) + 1
+            scales = scales.vector(size)
+        self.scales = torch.as_tensor(scales, dtype=torch.float32)
+        self.bias = torch.log(self.scales)  # log(0) = -inf: the token can never be chosen
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        # vocabularies may differ in padding rows (151,936 vs 152,064): scale the ids both have
+        width = min(scores.shape[-1], self.scales.shape[0])
+        factors = (self.scales if self.mode == "scale" else self.bias)[:width].to(scores.device, scores.dtype)
+        out = scores.clone()
+        if self.mode == "scale":
+            out[..., :width] *= factors
+        else:
+            out[..., :width] += factors
+        return out
+
+
+def logit_bias_map(scales: TokenScales) -> dict[int, float]:
+    """{token id: log(S)} for every scaled token, for vLLM's `SamplingParams(logit_bias=...)`."""
+    return {
+        i: max(math.log(s), MIN_LOGIT_BIAS) if s > 0 else MIN_LOGIT_BIAS for i, s in scales.scales.items()
+    }

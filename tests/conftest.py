@@ -48,3 +48,41 @@ def tokenizer_only_dir(tmp_path: Path, qwen_tokenizer_dir: Path) -> Path:
     return target
 
 
+_TINY_CACHE: dict[tuple[bool, str, bool], Path] = {}
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen(tmp_path_factory: pytest.TempPathFactory, qwen_tokenizer_dir: Path):
+    """Factory: a tiny random Qwen2 checkpoint with the real Qwen tokenizer.
+
+    `tiny_qwen(tied=True, dtype="bfloat16", sharded=False)` → a model directory (made once per variant).
+    """
+
+    def make(tied: bool = False, dtype: str = "float32", sharded: bool = False) -> Path:
+        key = (tied, dtype, sharded)
+        if key not in _TINY_CACHE:
+            import torch
+            from transformers import Qwen2Config, Qwen2ForCausalLM
+
+            config = Qwen2Config(
+                vocab_size=151_936,
+                hidden_size=32,
+                intermediate_size=64,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                num_key_value_heads=2,
+                tie_word_embeddings=tied,
+                max_position_embeddings=256,
+            )
+            torch.manual_seed(7)
+            model = Qwen2ForCausalLM(config).to(getattr(torch, dtype))
+            target = tmp_path_factory.mktemp(
+                f"tiny-{'tied' if tied else 'untied'}-{dtype}-{'sharded' if sharded else 'single'}"
+            )
+            model.save_pretrained(str(target), max_shard_size="8MB" if sharded else "10GB")
+            for name in ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt"):
+                shutil.copy(qwen_tokenizer_dir / name, target / name)
+            _TINY_CACHE[key] = target
+        return _TINY_CACHE[key]
+
+    return make

@@ -47,6 +47,7 @@ def atomic_directory(final: Path, *, replace: bool = False) -> Iterator[Path]:
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(final)
     tmp = _temp_name(final)
     tmp.mkdir()
     try:

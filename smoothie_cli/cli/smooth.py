@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 from datetime import datetime, timezone
@@ -135,7 +134,7 @@ def _analysis_document(spec: str, vocab: Any, cfg: Any, path: Path | None, expli
     from smoothie_cli.vocab.analysis import analyze_vocabulary, read_analysis
 
     if path is None:
-        return json.loads(analyze_vocabulary(spec, vocab, cfg).to_json())
+        return analyze_vocabulary(spec, vocab, cfg).document()
     document = read_analysis(path)
     if document["vocabulary"]["sha256"] != vocab.digest():
         raise SmoothieError(

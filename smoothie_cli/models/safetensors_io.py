@@ -113,18 +113,18 @@ def copy_range(source: BinaryIO, start: int, length: int, out: BinaryIO) -> None
         remaining -= len(chunk)
 
 
-def iter_row_chunks(source: BinaryIO, info: TensorInfo) -> Iterator[tuple[int, Any]]:
-    """(first row, float tensor of rows) chunks of a 2-D tensor, about CHUNK_BYTES each."""
-    import torch
+def iter_row_chunks(path: Path, info: TensorInfo) -> Iterator[tuple[int, Any]]:
+    """(first row, tensor of rows) chunks of a 2-D tensor, about CHUNK_BYTES each, read through
+    safetensors' memory map so only the current chunk is materialised."""
+    from safetensors import safe_open
 
-    dtype = torch_dtype(info.dtype)
-    rows, row_bytes = info.shape[0], info.row_bytes
-    per_chunk = max(1, CHUNK_BYTES // max(row_bytes, 1))
-    for first in range(0, rows, per_chunk):
-        count = min(per_chunk, rows - first)
-        source.seek(info.start + first * row_bytes)
-        raw = bytearray(source.read(count * row_bytes))
-        yield first, torch.frombuffer(raw, dtype=dtype).view(count, *info.shape[1:])
+    torch_dtype(info.dtype)  # refuse non-float tensors with a clear message
+    rows = info.shape[0]
+    per_chunk = max(1, CHUNK_BYTES // max(info.row_bytes, 1))
+    with safe_open(str(path), framework="pt") as handle:
+        sliced = handle.get_slice(info.name)
+        for first in range(0, rows, per_chunk):
+            yield first, sliced[first : first + per_chunk]
 
 
 @dataclass

@@ -134,13 +134,12 @@ def _scaled_writer(source_path: Path, info: TensorInfo, scales: Any, progress: P
     def write(out: BinaryIO) -> None:
         import torch
 
-        with open(source_path, "rb") as source:
-            for first, rows in iter_row_chunks(source, info):
-                factors = scales[first : first + rows.shape[0]]
-                if bool((factors != 1).any()):
-                    rows = (rows.float() * factors.view(-1, 1)).to(rows.dtype)
-                out.write(rows.contiguous().view(-1).view(torch.uint8).numpy())
-                progress(label, first + rows.shape[0], info.shape[0])
+        for first, rows in iter_row_chunks(source_path, info):
+            factors = scales[first : first + rows.shape[0]]
+            if bool((factors != 1).any()):
+                rows = (rows.float() * factors.view(-1, 1)).to(rows.dtype)
+            out.write(rows.contiguous().view(-1).view(torch.uint8).numpy())
+            progress(label, first + rows.shape[0], info.shape[0])
 
     return write
 
@@ -307,19 +306,20 @@ def verify_smoothed(
     src, dst = source_file.tensors[source_name], result_file.tensors[output_name]
     if (src.dtype, src.shape) != (dst.dtype, dst.shape):
         raise SmoothieError(f"verification failed: {output_name} changed dtype or shape")
-    with open(source_file.path, "rb") as a, open(result_file.path, "rb") as b:
-        for (first, old), (_, new) in zip(iter_row_chunks(a, src), iter_row_chunks(b, dst)):
-            factors = scales[first : first + old.shape[0]].view(-1, 1)
-            expected = (old.float() * factors).to(old.dtype)
-            if not torch.equal(expected.view(-1).view(torch.uint8), new.view(-1).view(torch.uint8)):
-                bad = first + int((expected != new).any(dim=1).nonzero()[0, 0])
-                raise SmoothieError(
-                    f"verification failed: row {bad} of {output_name} is not input × its scale"
-                )
-            progress("verifying", first + old.shape[0], src.shape[0])
+    chunks = zip(iter_row_chunks(source_file.path, src), iter_row_chunks(result_file.path, dst))
+    for (first, old), (_, new) in chunks:
+        factors = scales[first : first + old.shape[0]]
+        expected = old
+        if bool((factors != 1).any()):
+            expected = (old.float() * factors.view(-1, 1)).to(old.dtype)
+        if not torch.equal(expected.view(-1).view(torch.uint8), new.view(-1).view(torch.uint8)):
+            bad = first + int((expected != new).any(dim=1).nonzero()[0, 0])
+            raise SmoothieError(f"verification failed: row {bad} of {output_name} is not input × its scale")
+        progress("verifying", first + old.shape[0], src.shape[0])
     shard = before.weight_map[source_name]
+    in_place = source_name == output_name
     _check_unchanged(
-        model_dir / shard, output_dir / shard, skip=None if untied else source_name, full={source_name}
+        model_dir / shard, output_dir / shard, skip=source_name if in_place else None, full={source_name}
     )
     for other in set(before.weight_map.values()) - {shard}:  # copied shards: same header, same size
         old, new = model_dir / other, output_dir / other

@@ -53,7 +53,8 @@ class TokenScales:
 
 
 def analysis_digest(document: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def scales_from_analysis(document: dict[str, Any], min_scale: float, smoothness: float) -> TokenScales:

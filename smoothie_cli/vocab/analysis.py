@@ -103,6 +103,10 @@ class Analysis:
 
     def to_json(self) -> str:
         """analysis.json: per-token facts plus the config used; identical input gives identical bytes."""
+        return json.dumps(self.document(), indent=1, sort_keys=True, ensure_ascii=True) + "\n"
+
+    def document(self) -> dict[str, Any]:
+        """The content of analysis.json as plain data."""
         ident = self.identification
         target = set(ident.target)
         fragments = set(ident.fragments)
@@ -143,7 +147,7 @@ class Analysis:
             },
             "tokens": rows,
         }
-        return json.dumps(document, indent=1, sort_keys=True, ensure_ascii=True) + "\n"
+        return document
 
 
 def analyze_vocabulary(model: str, vocab: Vocabulary, config: SmoothieConfig) -> Analysis:

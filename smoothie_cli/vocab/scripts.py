@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -87,6 +88,7 @@ class TargetScript:
                 merged.append([start, end])
         self._starts = [s for s, _ in merged]
         self._ends = [e for _, e in merged]
+        self._regex: re.Pattern[str] | None = None
 
     def contains_code_point(self, cp: int) -> bool:
         i = bisect_right(self._starts, cp) - 1
@@ -98,7 +100,23 @@ class TargetScript:
         return self.contains_code_point(ord(ch))
 
     def has_target_char(self, text: str) -> bool:
-        return any(self.is_target_char(ch) for ch in text)
+        return self._pattern().search(text) is not None
+
+    def _pattern(self) -> re.Pattern[str]:
+        """One regex character class of exactly the target characters (C-speed search over a vocabulary)."""
+        if self._regex is None:
+            runs: list[str] = []
+            for start, end in zip(self._starts, self._ends):
+                run_start = None
+                for cp in range(start, end + 2):
+                    inside = cp <= end and self.is_target_char(chr(cp))
+                    if inside and run_start is None:
+                        run_start = cp
+                    elif not inside and run_start is not None:
+                        runs.append(f"{re.escape(chr(run_start))}-{re.escape(chr(cp - 1))}")
+                        run_start = None
+            self._regex = re.compile(f"[{''.join(runs)}]" if runs else r"(?!x)x")
+        return self._regex
 
     def block_of(self, ch: str) -> str | None:
         cp = ord(ch)

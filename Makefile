@@ -20,11 +20,16 @@ $(STAMP): pyproject.toml Makefile
 test: install
 	$(PY) -m pytest -q
 
+DEMO_MODEL ?= embedded:qwen2.5-coder-0.5b-instruct
+
 demo: install
-	$(VENV)/bin/smoothie analyze embedded:qwen2.5-coder-0.5b-instruct --window-size 4 -o runs/demo/analysis
+	$(VENV)/bin/smoothie analyze $(DEMO_MODEL) --window-size 4 -o runs/demo/analysis
+	$(VENV)/bin/smoothie smooth $(DEMO_MODEL) --analysis runs/demo/analysis/analysis.json \
+		--min-scale 0.5 --smoothness 10 -o runs/demo/smoothed --force
 
 bench: install
 	$(PY) benchmarks/bench_analyze.py
+	$(PY) benchmarks/bench_smooth.py
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -128,6 +128,17 @@ class SmoothResult:
     seconds: float
 
 
+def scale_rows(rows: Any, factors: Any) -> Any:
+    """rows[i] × factors[i] for the rows whose factor is not 1, in float32, stored back in rows' dtype.
+
+    Rows with factor 1 are left bit-for-bit as they are (and never converted, which is most of the time).
+    """
+    changed = (factors != 1).nonzero().flatten()
+    if len(changed):
+        rows[changed] = (rows[changed].float() * factors[changed].view(-1, 1)).to(rows.dtype)
+    return rows
+
+
 def _scaled_writer(source_path: Path, info: TensorInfo, scales: Any, progress: Progress, label: str):
     """Writes `info`'s rows scaled by `scales` (float32 compute, stored in the tensor's dtype)."""
 
@@ -135,9 +146,7 @@ def _scaled_writer(source_path: Path, info: TensorInfo, scales: Any, progress: P
         import torch
 
         for first, rows in iter_row_chunks(source_path, info):
-            factors = scales[first : first + rows.shape[0]]
-            if bool((factors != 1).any()):
-                rows = (rows.float() * factors.view(-1, 1)).to(rows.dtype)
+            rows = scale_rows(rows, scales[first : first + rows.shape[0]])
             out.write(rows.contiguous().view(-1).view(torch.uint8).numpy())
             progress(label, first + rows.shape[0], info.shape[0])
 
@@ -308,10 +317,7 @@ def verify_smoothed(
         raise SmoothieError(f"verification failed: {output_name} changed dtype or shape")
     chunks = zip(iter_row_chunks(source_file.path, src), iter_row_chunks(result_file.path, dst))
     for (first, old), (_, new) in chunks:
-        factors = scales[first : first + old.shape[0]]
-        expected = old
-        if bool((factors != 1).any()):
-            expected = (old.float() * factors.view(-1, 1)).to(old.dtype)
+        expected = scale_rows(old.clone(), scales[first : first + old.shape[0]])
         if not torch.equal(expected.view(-1).view(torch.uint8), new.view(-1).view(torch.uint8)):
             bad = first + int((expected != new).any(dim=1).nonzero()[0, 0])
             raise SmoothieError(f"verification failed: row {bad} of {output_name} is not input × its scale")

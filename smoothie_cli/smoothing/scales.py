@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from smoothie_cli.errors import SmoothieError
@@ -82,3 +83,10 @@ def scales_from_analysis(document: dict[str, Any], min_scale: float, smoothness:
         analysis_sha256=analysis_digest(document),
         vocab_sha256=document["vocabulary"]["sha256"],
     )
+
+
+def scales_from_file(path: str | Path, min_scale: float = 0.5, smoothness: float = 10.0) -> TokenScales:
+    """TokenScales from an analysis.json written by `smoothie analyze -o` (for the run-time processors)."""
+    from smoothie_cli.vocab.analysis import read_analysis
+
+    return scales_from_analysis(read_analysis(Path(path)), min_scale, smoothness)

@@ -86,3 +86,17 @@ def tiny_qwen(tmp_path_factory: pytest.TempPathFactory, qwen_tokenizer_dir: Path
         return _TINY_CACHE[key]
 
     return make
+
+
+@pytest.fixture()
+def cli(capsys: pytest.CaptureFixture[str]):
+    """Run `smoothie ARGS…` through the real entry point: (exit code, stdout, stderr)."""
+    from smoothie_cli.cli import main
+
+    def run(argv: list[str]) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        captured = capsys.readouterr()
+        return int(info.value.code or 0), captured.out, captured.err
+
+    return run

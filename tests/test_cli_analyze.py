@@ -7,18 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from smoothie_cli.cli import main
 
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    captured = capsys.readouterr()
-    return int(info.value.code or 0), captured.out, captured.err
-
-
-def test_json_summary(tokenizer_only_dir: Path, capsys):
-    code, out, _ = run(["analyze", str(tokenizer_only_dir), "--window-size", "4", "--json"], capsys)
+def test_json_summary(tokenizer_only_dir: Path, cli):
+    code, out, _ = cli(["analyze", str(tokenizer_only_dir), "--window-size", "4", "--json"])
     assert code == 0
     summary = json.loads(out)  # stdout holds JSON only
     assert summary["vocab_size"] == 151_643
@@ -32,50 +23,50 @@ def test_json_summary(tokenizer_only_dir: Path, capsys):
     assert summary["model"] == str(tokenizer_only_dir)
 
 
-def test_tables_for_people(tokenizer_only_dir: Path, capsys):
-    code, out, _ = run(["analyze", str(tokenizer_only_dir)], capsys)
+def test_tables_for_people(tokenizer_only_dir: Path, cli):
+    code, out, _ = cli(["analyze", str(tokenizer_only_dir)])
     assert code == 0
     assert "26,153" in out and "1,457" in out and "1,448" in out
     assert "CJK Unified Ideographs" in out
     assert "weighted_prob" in out
 
 
-def test_output_dir(tokenizer_only_dir: Path, tmp_path: Path, capsys):
+def test_output_dir(tokenizer_only_dir: Path, tmp_path: Path, cli):
     out_dir = tmp_path / "analysis"
-    code, _, _ = run(["analyze", str(tokenizer_only_dir), "-o", str(out_dir), "--json"], capsys)
+    code, _, _ = cli(["analyze", str(tokenizer_only_dir), "-o", str(out_dir), "--json"])
     assert code == 0
     doc = json.loads((out_dir / "analysis.json").read_text())
     assert doc["counts"]["target"] == 26_153
     assert (out_dir / "weighted_prob.png").read_bytes()[:4] == b"\x89PNG"
     first = (out_dir / "analysis.json").read_bytes()
-    run(["analyze", str(tokenizer_only_dir), "-o", str(out_dir), "--json"], capsys)
+    cli(["analyze", str(tokenizer_only_dir), "-o", str(out_dir), "--json"])
     assert (out_dir / "analysis.json").read_bytes() == first
 
 
-def test_presets_and_ranges(tokenizer_only_dir: Path, capsys):
-    _, out, _ = run(["analyze", str(tokenizer_only_dir), "--preset", "hangul", "--json"], capsys)
+def test_presets_and_ranges(tokenizer_only_dir: Path, cli):
+    _, out, _ = cli(["analyze", str(tokenizer_only_dir), "--preset", "hangul", "--json"])
     hangul = json.loads(out)
     assert 0 < hangul["target_tokens"] < 26_153
     assert set(hangul["targets_per_block"]) >= {"Hangul Syllables"}
-    _, out, _ = run(["analyze", str(tokenizer_only_dir), "--range", "AC00-D7AF", "--json"], capsys)
+    _, out, _ = cli(["analyze", str(tokenizer_only_dir), "--range", "AC00-D7AF", "--json"])
     syllables = json.loads(out)
     assert syllables["target_tokens"] == hangul["targets_per_block"]["Hangul Syllables"]
-    _, out, _ = run(
-        ["analyze", str(tokenizer_only_dir), "--preset", "cyrillic", "--preset", "kana", "--json"], capsys
+    _, out, _ = cli(
+        ["analyze", str(tokenizer_only_dir), "--preset", "cyrillic", "--preset", "kana", "--json"]
     )
     assert len(json.loads(out)["targets_per_block"]) == 13
 
 
-def test_config_file_and_flag_override(tokenizer_only_dir: Path, tmp_path: Path, capsys):
+def test_config_file_and_flag_override(tokenizer_only_dir: Path, tmp_path: Path, cli):
     cfg = tmp_path / "config.yaml"
     cfg.write_text(
         f"model:\n  name: '{tokenizer_only_dir}'\nanalysis:\n  window_size: 3\n"
         "unicode_targets:\n  - name: Hangul Syllables\n    range: [0xAC00, 0xD7AF]\n"
     )
-    _, out, _ = run(["analyze", "-c", str(cfg), "--json"], capsys)
+    _, out, _ = cli(["analyze", "-c", str(cfg), "--json"])
     from_file = json.loads(out)
     assert from_file["window_size"] == 3 and from_file["model"] == str(tokenizer_only_dir)
-    _, out, _ = run(["analyze", "-c", str(cfg), "--window-size", "2", "--json"], capsys)
+    _, out, _ = cli(["analyze", "-c", str(cfg), "--window-size", "2", "--json"])
     assert json.loads(out)["window_size"] == 2
 
 
@@ -92,8 +83,8 @@ def test_config_file_and_flag_override(tokenizer_only_dir: Path, tmp_path: Path,
         (["-c", "/no/such/config.yaml"], "cannot read config"),
     ],
 )
-def test_bad_input_is_one_line_exit_2(tokenizer_only_dir: Path, capsys, args, fragment):
-    code, out, err = run(["analyze", str(tokenizer_only_dir), *args], capsys)
+def test_bad_input_is_one_line_exit_2(tokenizer_only_dir: Path, cli, args, fragment):
+    code, out, err = cli(["analyze", str(tokenizer_only_dir), *args])
     assert code == 2
     assert out == ""
     assert fragment in err
@@ -101,24 +92,24 @@ def test_bad_input_is_one_line_exit_2(tokenizer_only_dir: Path, capsys, args, fr
     assert len(err.strip().splitlines()) == 1
 
 
-def test_unknown_model_is_one_line(capsys):
-    code, _, err = run(["analyze", "./definitely/not/here"], capsys)
+def test_unknown_model_is_one_line(cli):
+    code, _, err = cli(["analyze", "./definitely/not/here"])
     assert code == 2 and "does not exist" in err and len(err.strip().splitlines()) == 1
 
 
-def test_bad_weights_in_config(tokenizer_only_dir: Path, tmp_path: Path, capsys):
+def test_bad_weights_in_config(tokenizer_only_dir: Path, tmp_path: Path, cli):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("analysis:\n  ngram_weights: [0, 0, 0]\n")
-    code, _, err = run(["analyze", str(tokenizer_only_dir), "-c", str(cfg)], capsys)
+    code, _, err = cli(["analyze", str(tokenizer_only_dir), "-c", str(cfg)])
     assert code == 2 and "all zero" in err
     cfg.write_text("analysis:\n  ngram_weights: [1, -1]\n")
-    code, _, err = run(["analyze", str(tokenizer_only_dir), "-c", str(cfg)], capsys)
+    code, _, err = cli(["analyze", str(tokenizer_only_dir), "-c", str(cfg)])
     assert code == 2 and "negative" in err
     cfg.write_text("analysis: {window_size: 2\n")
-    code, _, err = run(["analyze", str(tokenizer_only_dir), "-c", str(cfg)], capsys)
+    code, _, err = cli(["analyze", str(tokenizer_only_dir), "-c", str(cfg)])
     assert code == 2 and "not valid YAML" in err
 
 
-def test_help_lists_only_working_commands(capsys):
-    code, out, _ = run(["--help"], capsys)
+def test_help_lists_only_working_commands(cli):
+    code, out, _ = cli(["--help"])
     assert code == 0 and "analyze" in out

@@ -15,7 +15,6 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from smoothie_cli.cli import main
 from smoothie_cli.smoothing.scales import smoothing_scale
 
 VARIANTS = [
@@ -29,13 +28,6 @@ VARIANTS = [
     for dtype in ("bfloat16", "float32")
     for sharded in (False, True)
 ]
-
-
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    captured = capsys.readouterr()
-    return int(info.value.code or 0), captured.out, captured.err
 
 
 def tensor(model_dir: Path, name: str) -> torch.Tensor:
@@ -54,11 +46,11 @@ def digest_tree(directory: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(("tied", "dtype", "sharded"), VARIANTS)
-def test_only_lm_head_rows_change(tiny_qwen, tmp_path: Path, capsys, tied: bool, dtype: str, sharded: bool):
+def test_only_lm_head_rows_change(tiny_qwen, tmp_path: Path, cli, tied: bool, dtype: str, sharded: bool):
     source = tiny_qwen(tied=tied, dtype=dtype, sharded=sharded)
     before = digest_tree(source)
     out = tmp_path / "smoothed"
-    code, stdout, _ = run(["smooth", str(source), "-o", str(out), "--min-scale", "0.3", "--json"], capsys)
+    code, stdout, _ = cli(["smooth", str(source), "-o", str(out), "--min-scale", "0.3", "--json"])
     assert code == 0
     summary = json.loads(stdout)
     assert summary["untied"] is tied and summary["verified"] is True
@@ -111,42 +103,36 @@ def test_scale_formula():
     assert smoothing_scale(0.1, 0.5, 1000) < smoothing_scale(0.1, 0.5, 10) < smoothing_scale(0.1, 0.5, 1.1)
 
 
-def test_force_rules(tiny_qwen, tmp_path: Path, capsys):
+def test_force_rules(tiny_qwen, tmp_path: Path, cli):
     source = tiny_qwen()
     out = tmp_path / "out"
-    assert run(["smooth", str(source), "-o", str(out), "--json"], capsys)[0] == 0
+    assert cli(["smooth", str(source), "-o", str(out), "--json"])[0] == 0
     first = json.loads((out / "smoothie.json").read_text())["min_scale"]
-    code, stdout, err = run(["smooth", str(source), "-o", str(out), "--min-scale", "0.2"], capsys)
+    code, stdout, err = cli(["smooth", str(source), "-o", str(out), "--min-scale", "0.2"])
     assert code == 2 and "already exists" in err and "--force" in err and stdout == ""
     assert json.loads((out / "smoothie.json").read_text())["min_scale"] == first
-    assert (
-        run(["smooth", str(source), "-o", str(out), "--min-scale", "0.2", "--force", "--json"], capsys)[0]
-        == 0
-    )
+    assert cli(["smooth", str(source), "-o", str(out), "--min-scale", "0.2", "--force", "--json"])[0] == 0
     assert json.loads((out / "smoothie.json").read_text())["min_scale"] == 0.2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
-def test_precomputed_analysis_gives_the_same_model(tiny_qwen, tmp_path: Path, capsys):
+def test_precomputed_analysis_gives_the_same_model(tiny_qwen, tmp_path: Path, cli):
     source = tiny_qwen()
-    assert run(["analyze", str(source), "-o", str(tmp_path / "a"), "--json"], capsys)[0] == 0
+    assert cli(["analyze", str(source), "-o", str(tmp_path / "a"), "--json"])[0] == 0
     args = ["smooth", str(source), "--json"]
     assert (
-        run([*args, "-o", str(tmp_path / "x"), "--analysis", str(tmp_path / "a" / "analysis.json")], capsys)[
-            0
-        ]
-        == 0
+        cli([*args, "-o", str(tmp_path / "x"), "--analysis", str(tmp_path / "a" / "analysis.json")])[0] == 0
     )
-    assert run([*args, "-o", str(tmp_path / "y")], capsys)[0] == 0
+    assert cli([*args, "-o", str(tmp_path / "y")])[0] == 0
     x = json.loads((tmp_path / "x" / "smoothie.json").read_text())
     y = json.loads((tmp_path / "y" / "smoothie.json").read_text())
     assert x["scaled_rows"] == y["scaled_rows"] and x["analysis_sha256"] == y["analysis_sha256"]
-    code, _, err = run([*args, "-o", str(tmp_path / "z"), "--analysis", str(tmp_path / "a" / "analysis.json"),
-                        "--window-size", "4"], capsys)  # fmt: skip
+    code, _, err = cli([*args, "-o", str(tmp_path / "z"), "--analysis", str(tmp_path / "a" / "analysis.json"),
+                        "--window-size", "4"])  # fmt: skip
     assert code == 2 and "different analysis config" in err
 
 
-def test_interrupted_write_leaves_nothing(tiny_qwen, tmp_path: Path, capsys, monkeypatch):
+def test_interrupted_write_leaves_nothing(tiny_qwen, tmp_path: Path, cli, monkeypatch):
     from smoothie_cli.smoothing import checkpoint
 
     def explode(path, plan):
@@ -154,7 +140,7 @@ def test_interrupted_write_leaves_nothing(tiny_qwen, tmp_path: Path, capsys, mon
         raise KeyboardInterrupt
 
     monkeypatch.setattr(checkpoint, "write_safetensors", explode)
-    code, _, _ = run(["smooth", str(tiny_qwen()), "-o", str(tmp_path / "out")], capsys)
+    code, _, _ = cli(["smooth", str(tiny_qwen()), "-o", str(tmp_path / "out")])
     assert code == 130  # Typer maps Ctrl-C to exit status 130
     assert list(tmp_path.iterdir()) == []
 
@@ -175,7 +161,7 @@ main(sys.argv[1:])
 """
 
 
-def test_killed_run_leaves_no_model_and_the_next_run_cleans_up(tiny_qwen, tmp_path: Path, capsys):
+def test_killed_run_leaves_no_model_and_the_next_run_cleans_up(tiny_qwen, tmp_path: Path, cli):
     source, out = tiny_qwen(), tmp_path / "out"
     process = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, "smooth", str(source), "-o", str(out)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -186,7 +172,7 @@ def test_killed_run_leaves_no_model_and_the_next_run_cleans_up(tiny_qwen, tmp_pa
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not out.exists()
-    assert run(["smooth", str(source), "-o", str(out), "--json"], capsys)[0] == 0
+    assert cli(["smooth", str(source), "-o", str(out), "--json"])[0] == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
@@ -199,20 +185,20 @@ def test_killed_run_leaves_no_model_and_the_next_run_cleans_up(tiny_qwen, tmp_pa
         (["--smoothness", "0.5"], "greater than 1"),
     ],
 )
-def test_bad_parameters(tiny_qwen, tmp_path: Path, capsys, args, fragment):
-    code, out, err = run(["smooth", str(tiny_qwen()), "-o", str(tmp_path / "o"), *args], capsys)
+def test_bad_parameters(tiny_qwen, tmp_path: Path, cli, args, fragment):
+    code, out, err = cli(["smooth", str(tiny_qwen()), "-o", str(tmp_path / "o"), *args])
     assert code == 2 and fragment in err and out == "" and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
 
 
-def test_analysis_for_another_vocabulary(tiny_qwen, tmp_path: Path, capsys):
+def test_analysis_for_another_vocabulary(tiny_qwen, tmp_path: Path, cli):
     source = tiny_qwen()
-    run(["analyze", str(source), "-o", str(tmp_path / "a"), "--json"], capsys)
+    cli(["analyze", str(source), "-o", str(tmp_path / "a"), "--json"])
     doc = json.loads((tmp_path / "a" / "analysis.json").read_text())
     doc["vocabulary"]["sha256"] = "0" * 64
     (tmp_path / "a" / "analysis.json").write_text(json.dumps(doc))
-    code, _, err = run(
+    code, _, err = cli(
         [
             "smooth",
             str(source),
@@ -220,14 +206,13 @@ def test_analysis_for_another_vocabulary(tiny_qwen, tmp_path: Path, capsys):
             str(tmp_path / "o"),
             "--analysis",
             str(tmp_path / "a" / "analysis.json"),
-        ],
-        capsys,
+        ]
     )
     assert code == 2 and "another vocabulary" in err
     assert not (tmp_path / "o").exists()
 
 
-def test_model_without_lm_head(tiny_qwen, tmp_path: Path, capsys):
+def test_model_without_lm_head(tiny_qwen, tmp_path: Path, cli):
     import shutil
 
     from safetensors.torch import load_file, save_file
@@ -237,37 +222,35 @@ def test_model_without_lm_head(tiny_qwen, tmp_path: Path, capsys):
     weights = load_file(str(broken / "model.safetensors"))
     del weights["lm_head.weight"]
     save_file(weights, str(broken / "model.safetensors"), metadata={"format": "pt"})
-    code, _, err = run(["smooth", str(broken), "-o", str(tmp_path / "o")], capsys)
+    code, _, err = cli(["smooth", str(broken), "-o", str(tmp_path / "o")])
     assert code == 2 and "lm_head" in err
     assert not (tmp_path / "o").exists()
 
 
-def test_unwritable_output(tiny_qwen, tmp_path: Path, capsys):
+def test_unwritable_output(tiny_qwen, tmp_path: Path, cli):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    code, _, err = run(["smooth", str(tiny_qwen()), "-o", str(blocker / "out")], capsys)
+    code, _, err = cli(["smooth", str(tiny_qwen()), "-o", str(blocker / "out")])
     assert code == 2 and "cannot write" in err and len(err.strip().splitlines()) == 1
 
 
-def test_output_inside_input_is_refused(tiny_qwen, capsys):
+def test_output_inside_input_is_refused(tiny_qwen, cli):
     source = tiny_qwen()
-    code, _, err = run(["smooth", str(source), "-o", str(source / "sub")], capsys)
+    code, _, err = cli(["smooth", str(source), "-o", str(source / "sub")])
     assert code == 2 and "inside the input" in err
     assert not (source / "sub").exists()
 
 
-def test_pickle_only_checkpoint_is_refused(tmp_path: Path, capsys, tokenizer_only_dir: Path):
+def test_pickle_only_checkpoint_is_refused(tmp_path: Path, cli, tokenizer_only_dir: Path):
     (tokenizer_only_dir / "pytorch_model.bin").write_bytes(b"pickle")
-    code, _, err = run(["smooth", str(tokenizer_only_dir), "-o", str(tmp_path / "o")], capsys)
+    code, _, err = cli(["smooth", str(tokenizer_only_dir), "-o", str(tmp_path / "o")])
     assert code == 2 and "safetensors only" in err
 
 
-def test_default_output_name(tiny_qwen, tmp_path: Path, capsys, monkeypatch):
+def test_default_output_name(tiny_qwen, tmp_path: Path, cli, monkeypatch):
     monkeypatch.chdir(tmp_path)
     source = tiny_qwen()
-    code, stdout, _ = run(
-        ["smooth", str(source), "--json", "--min-scale", "0.4", "--smoothness", "100"], capsys
-    )
+    code, stdout, _ = cli(["smooth", str(source), "--json", "--min-scale", "0.4", "--smoothness", "100"])
     assert code == 0
     assert Path(json.loads(stdout)["output"]) == (
         tmp_path / "modified_model" / f"{source.name}_min0.4_smooth100.0"

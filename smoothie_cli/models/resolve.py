@@ -127,30 +127,28 @@ def _hub_snapshot(repo_id: str, patterns: list[str]) -> Path:
 
 def tokenizer_location(source: ModelSource, progress: Progress = no_progress) -> Path:
     """A directory with the tokenizer files (or a .gguf file), without downloading or loading weights."""
-    if source.kind == "embedded":
-        from smoothie_cli.models.embedded import ensure_embedded
-
-        return ensure_embedded(source.location, progress)
-    if source.kind == "hub":
-        return _hub_snapshot(source.location, TOKENIZER_PATTERNS)
-    if source.kind == "peft":
-        adapter = source.path
-        if (adapter / "tokenizer.json").is_file() or (adapter / "tokenizer_config.json").is_file():
-            return adapter
-        assert source.base is not None
-        return tokenizer_location(source.base, progress)
-    return source.path
+    return _local_files(source, weights=False, progress=progress)
 
 
 def model_directory(source: ModelSource, progress: Progress = no_progress) -> Path:
     """The local files of a full model: a checkpoint directory, or a .gguf file (PEFT: the base's)."""
+    return _local_files(source, weights=True, progress=progress)
+
+
+def _local_files(source: ModelSource, weights: bool, progress: Progress) -> Path:
     if source.kind == "embedded":
         from smoothie_cli.models.embedded import ensure_embedded
 
         return ensure_embedded(source.location, progress)
     if source.kind == "hub":
-        return _hub_snapshot(source.location, WEIGHT_PATTERNS)
+        return _hub_snapshot(source.location, WEIGHT_PATTERNS if weights else TOKENIZER_PATTERNS)
     if source.kind == "peft":
+        adapter = source.path
+        has_tokenizer = (adapter / "tokenizer.json").is_file() or (
+            adapter / "tokenizer_config.json"
+        ).is_file()
+        if not weights and has_tokenizer:
+            return adapter
         assert source.base is not None
-        return model_directory(source.base, progress)
+        return _local_files(source.base, weights, progress)
     return source.path

@@ -15,9 +15,12 @@ import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from smoothie_cli.errors import SmoothieError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 CHUNK_BYTES = 64 << 20
 ITEM_SIZES = {
@@ -77,13 +80,11 @@ def read_header(path: Path) -> SafetensorsFile:
     return SafetensorsFile(Path(path), tensors, metadata)
 
 
-def torch_dtype(code: str) -> Any:
-    import torch
-
-    table = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}
-    if code not in table:
-        raise SmoothieError(f"cannot scale a {code} tensor; smoothie scales float32/float16/bfloat16 weights")
-    return table[code]
+def check_float(info: TensorInfo) -> None:
+    if info.dtype not in FLOAT_DTYPES:
+        raise SmoothieError(
+            f"cannot scale {info.name}: it is {info.dtype}; smoothie scales float32/float16/bfloat16 weights"
+        )
 
 
 def copy_range(source: BinaryIO, start: int, length: int, out: BinaryIO) -> None:
@@ -113,18 +114,46 @@ def copy_range(source: BinaryIO, start: int, length: int, out: BinaryIO) -> None
         remaining -= len(chunk)
 
 
-def iter_row_chunks(path: Path, info: TensorInfo) -> Iterator[tuple[int, Any]]:
-    """(first row, tensor of rows) chunks of a 2-D tensor, about CHUNK_BYTES each, read through
-    safetensors' memory map so only the current chunk is materialised."""
-    from safetensors import safe_open
+def iter_row_chunks(path: Path, info: TensorInfo) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, rows as raw bytes: a uint8 array of shape (n, row_bytes)) chunks of about CHUNK_BYTES,
+    read through a memory map so only the current chunk is materialised."""
+    import numpy as np
 
-    torch_dtype(info.dtype)  # refuse non-float tensors with a clear message
     rows = info.shape[0]
+    mapped = np.memmap(path, dtype=np.uint8, mode="r", offset=info.start, shape=(rows, info.row_bytes))
     per_chunk = max(1, CHUNK_BYTES // max(info.row_bytes, 1))
-    with safe_open(str(path), framework="pt") as handle:
-        sliced = handle.get_slice(info.name)
-        for first in range(0, rows, per_chunk):
-            yield first, sliced[first : first + per_chunk]
+    for first in range(0, rows, per_chunk):
+        yield first, np.array(mapped[first : first + per_chunk])
+    del mapped
+
+
+def scale_rows(raw: np.ndarray, dtype: str, factors: np.ndarray) -> np.ndarray:
+    """Multiply the rows of `raw` (bytes of a `dtype` tensor) whose factor is not 1, computing in float32
+    and rounding back to `dtype` (round to nearest even, as torch does); other rows stay bit-for-bit.
+
+    numpy has no bfloat16, so bf16 is widened and rounded by hand: a bf16 is the top half of a float32.
+    """
+    import numpy as np
+
+    changed = np.flatnonzero(factors != 1)
+    if not len(changed):
+        return raw
+    check_float(TensorInfo("tensor", dtype, (), 0, 0))
+    rows = raw[changed]
+    f = factors[changed].astype(np.float32)[:, None]
+    if dtype == "BF16":
+        widened = (rows.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+        product = (widened * f).astype(np.float32)
+        bits = product.view(np.uint32)
+        rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+        rounded[np.isnan(product)] = 0x7FC0
+        scaled = rounded.view(np.uint8)
+    else:
+        native = {"F32": np.float32, "F16": np.float16, "F64": np.float64}[dtype]
+        values = rows.view(native).astype(np.float32)
+        scaled = (values * f).astype(native).view(np.uint8)
+    raw[changed] = scaled
+    return raw
 
 
 @dataclass

@@ -27,6 +27,7 @@ from smoothie_cli.models.safetensors_io import (
     copy_range,
     iter_row_chunks,
     read_header,
+    scale_rows,
     write_safetensors,
 )
 from smoothie_cli.progress import Progress, no_progress
@@ -128,26 +129,12 @@ class SmoothResult:
     seconds: float
 
 
-def scale_rows(rows: Any, factors: Any) -> Any:
-    """rows[i] × factors[i] for the rows whose factor is not 1, in float32, stored back in rows' dtype.
-
-    Rows with factor 1 are left bit-for-bit as they are (and never converted, which is most of the time).
-    """
-    changed = (factors != 1).nonzero().flatten()
-    if len(changed):
-        rows[changed] = (rows[changed].float() * factors[changed].view(-1, 1)).to(rows.dtype)
-    return rows
-
-
 def _scaled_writer(source_path: Path, info: TensorInfo, scales: Any, progress: Progress, label: str):
     """Writes `info`'s rows scaled by `scales` (float32 compute, stored in the tensor's dtype)."""
 
     def write(out: BinaryIO) -> None:
-        import torch
-
         for first, rows in iter_row_chunks(source_path, info):
-            rows = scale_rows(rows, scales[first : first + rows.shape[0]])
-            out.write(rows.contiguous().view(-1).view(torch.uint8).numpy())
+            out.write(scale_rows(rows, info.dtype, scales[first : first + rows.shape[0]]).data)
             progress(label, first + rows.shape[0], info.shape[0])
 
     return write
@@ -301,7 +288,7 @@ def verify_smoothed(
     progress: Progress = no_progress,
 ) -> None:
     """Reopen the output: the lm_head rows equal the input's times their scale, every other byte unchanged."""
-    import torch
+    import numpy as np
 
     before, after = open_checkpoint(model_dir), open_checkpoint(output_dir)
     config = json.loads((output_dir / "config.json").read_text(encoding="utf-8"))
@@ -317,9 +304,9 @@ def verify_smoothed(
         raise SmoothieError(f"verification failed: {output_name} changed dtype or shape")
     chunks = zip(iter_row_chunks(source_file.path, src), iter_row_chunks(result_file.path, dst))
     for (first, old), (_, new) in chunks:
-        expected = scale_rows(old.clone(), scales[first : first + old.shape[0]])
-        if not torch.equal(expected.view(-1).view(torch.uint8), new.view(-1).view(torch.uint8)):
-            bad = first + int((expected != new).any(dim=1).nonzero()[0, 0])
+        expected = scale_rows(old, src.dtype, scales[first : first + old.shape[0]])
+        if not np.array_equal(expected, new):
+            bad = first + int(np.flatnonzero((expected != new).any(axis=1))[0])
             raise SmoothieError(f"verification failed: row {bad} of {output_name} is not input × its scale")
         progress("verifying", first + old.shape[0], src.shape[0])
     shard = before.weight_map[source_name]

@@ -43,13 +43,12 @@ class TokenScales:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def vector(self, rows: int) -> Any:
-        """A float32 torch vector of length `rows`: 1 everywhere but the scaled tokens."""
-        import torch
+        """A float32 numpy vector of length `rows`: 1 everywhere but the scaled tokens."""
+        import numpy as np
 
-        vector = torch.ones(rows, dtype=torch.float32)
+        vector = np.ones(rows, dtype=np.float32)
         ids = [i for i in self.scales if i < rows]
-        if ids:
-            vector[torch.tensor(ids)] = torch.tensor([self.scales[i] for i in ids], dtype=torch.float32)
+        vector[ids] = [self.scales[i] for i in ids]
         return vector
 
 

@@ -1,0 +1,1 @@
+"""Evaluation: dataset catalogue, batched generation, tasks (no-Chinese, multiple choice, BERTScore), report."""

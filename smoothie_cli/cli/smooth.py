@@ -48,6 +48,7 @@ def smooth(
     from smoothie_cli.models import model_directory, resolve_model, tokenizer_location
     from smoothie_cli.smoothing.checkpoint import smooth_checkpoint
     from smoothie_cli.smoothing.scales import check_parameters, scales_from_analysis
+    from smoothie_cli.vocab.analysis import analysis_document
     from smoothie_cli.vocab.tokens import load_vocabulary
 
     cfg = load_config(config)
@@ -71,7 +72,7 @@ def smooth(
     target = output or Path(cfg.model.output_path) / f"{_short_name(source.spec)}_min{min_s}_smooth{smooth_s}"
     with ui.progress_bar() as progress:
         vocab = load_vocabulary(tokenizer_location(source, progress))
-        document = _analysis_document(
+        document = analysis_document(
             source.spec, vocab, cfg, analysis, explicit=config is not None or bool(window_size)
         )
         scales = scales_from_analysis(document, min_s, smooth_s)
@@ -128,30 +129,6 @@ def _cell(value: Any) -> str:
 def _short_name(spec: str) -> str:
     name = spec.removeprefix("embedded:").rstrip("/")
     return Path(name).name or "model"
-
-
-def _analysis_document(spec: str, vocab: Any, cfg: Any, path: Path | None, explicit: bool) -> dict[str, Any]:
-    from smoothie_cli.vocab.analysis import analyze_vocabulary, read_analysis
-
-    if path is None:
-        return analyze_vocabulary(spec, vocab, cfg).document()
-    document = read_analysis(path)
-    if document["vocabulary"]["sha256"] != vocab.digest():
-        raise SmoothieError(
-            f"{path} was made for another vocabulary ({document['model']}); run "
-            f"`smoothie analyze {spec} -o DIR` and pass DIR/analysis.json"
-        )
-    if explicit:
-        wanted = {
-            "analysis": cfg.analysis.model_dump(),
-            "unicode_targets": [{"name": t.name, "range": list(t.range)} for t in cfg.unicode_targets],
-        }
-        if document["config"] != wanted:
-            raise SmoothieError(
-                f"{path} was made with a different analysis config than the one given; drop --analysis to "
-                "recompute, or drop -c/--window-size to use the file's"
-            )
-    return document
 
 
 def _model_card(spec: str, provenance: dict[str, Any], document: dict[str, Any]) -> str:

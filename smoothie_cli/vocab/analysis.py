@@ -181,3 +181,29 @@ def read_analysis(path: Path) -> dict[str, Any]:
     if not isinstance(document, dict) or document.get("format") != ANALYSIS_FORMAT:
         raise SmoothieError(f"{path} is not a smoothie analysis (expected format {ANALYSIS_FORMAT})")
     return document
+
+
+def analysis_document(
+    spec: str, vocab: Vocabulary, cfg: SmoothieConfig, path: Path | None, explicit: bool = False
+) -> dict[str, Any]:
+    """The analysis for a model: read from `path` (checked against the vocabulary, and against `cfg` when
+    the user gave one explicitly), or computed now."""
+    if path is None:
+        return analyze_vocabulary(spec, vocab, cfg).document()
+    document = read_analysis(path)
+    if document["vocabulary"]["sha256"] != vocab.digest():
+        raise SmoothieError(
+            f"{path} was made for another vocabulary ({document['model']}); run "
+            f"`smoothie analyze {spec} -o DIR` and pass DIR/analysis.json"
+        )
+    if explicit:
+        wanted = {
+            "analysis": cfg.analysis.model_dump(),
+            "unicode_targets": [{"name": t.name, "range": list(t.range)} for t in cfg.unicode_targets],
+        }
+        if document["config"] != wanted:
+            raise SmoothieError(
+                f"{path} was made with a different analysis config than the one given; drop --analysis to "
+                "recompute, or drop -c/--window-size to use the file's"
+            )
+    return document

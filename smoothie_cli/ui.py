@@ -92,3 +92,56 @@ def table(
 def show(*renderables: Any) -> None:
     for r in renderables:
         out.print(r)
+
+
+def score_table(title: str, results: Sequence[Any]) -> Table:
+    """Task results: one row per task, dataset and metric, with the 95% interval and n."""
+    rows = []
+    for result in results:
+        for metric, score in result.scores.items():
+            rows.append(
+                [
+                    result.task,
+                    result.dataset,
+                    metric,
+                    f"{score.value:.3f}",
+                    f"[{score.low:.3f}, {score.high:.3f}]",
+                    score.n,
+                ]
+            )
+    return table(title, ["task", "dataset", "metric", "score", "95% interval", "n"], rows,
+                 justify=["left", "left", "left", "right", "right", "right"])  # fmt: skip
+
+
+@contextmanager
+def live_table(title: str, columns: Sequence[str], enabled: bool = True) -> Iterator[tuple[Any, Any]]:
+    """A table that fills in row by row above a progress bar; yields (progress callable, add_row)."""
+    from rich.console import Group
+    from rich.live import Live
+
+    grid = Table(title=title, title_justify="left", header_style="bold", show_header=False)
+    rows: list[Sequence[str]] = []
+
+    def add_row(cells: Sequence[str]) -> None:
+        rows.append(cells)
+        grid.add_row(*cells)
+
+    if not enabled:
+        with progress_bar(enabled=False) as report:
+            yield report, add_row
+        return
+    columns_ = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%")]
+    bar = Progress(*columns_, TimeElapsedColumn(), TimeRemainingColumn(), console=err)
+    tasks: dict[str, Any] = {}
+
+    def report(description: str, completed: float, total: float | None = None) -> None:
+        if description not in tasks:
+            tasks[description] = bar.add_task(description, total=total)
+        bar.update(tasks[description], completed=completed, total=total)
+        for other, task_id in tasks.items():
+            if other != description and not bar.tasks[task_id].finished:
+                bar.update(task_id, visible=False)
+        bar.update(tasks[description], visible=True)
+
+    with Live(Group(grid, bar), console=err, refresh_per_second=4, transient=True):
+        yield report, add_row

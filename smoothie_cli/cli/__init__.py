@@ -8,7 +8,9 @@ import typer
 
 from smoothie_cli import __version__
 from smoothie_cli.cli.analyze import analyze
+from smoothie_cli.cli.evaluate import evaluate
 from smoothie_cli.cli.smooth import smooth
+from smoothie_cli.cli.sweep import sweep
 from smoothie_cli.errors import SmoothieError
 
 app = typer.Typer(
@@ -21,6 +23,8 @@ app = typer.Typer(
 )
 app.command("analyze", rich_help_panel="Language smoothing")(analyze)
 app.command("smooth", rich_help_panel="Language smoothing")(smooth)
+app.command("eval", rich_help_panel="Evaluation")(evaluate)
+app.command("sweep", rich_help_panel="Language smoothing")(sweep)
 
 
 def _version(value: bool) -> None:

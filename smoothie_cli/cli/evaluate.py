@@ -1,0 +1,117 @@
+"""`smoothie eval`: score a model (as is, or through run-time smoothing) on tasks and datasets."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from smoothie_cli.cli.options import ConfigOpt, DeviceOpt, JsonOpt, ModelArg, OutputDirOpt
+from smoothie_cli.errors import SmoothieError
+
+TaskOpt = Annotated[
+    list[str] | None,
+    typer.Option("--task", help="no-chinese, mc, bertscore; repeatable (default: no-chinese)."),
+]
+DatasetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--dataset",
+        help="Catalogue name, HF dataset id, or .jsonl/.csv file; repeatable (default: per task).",
+    ),
+]
+LimitOpt = Annotated[
+    int | None, typer.Option("--limit", help="At most N examples per dataset (fixed-seed sample).")
+]
+MaxNewOpt = Annotated[int, typer.Option("--max-new-tokens", help="Tokens to generate per answer.")]
+BatchOpt = Annotated[int, typer.Option("--batch-size", help="Prompts per forward pass (left-padded).")]
+ScalesOpt = Annotated[
+    str | None,
+    typer.Option("--scales", help="Apply smoothing at run time: an analysis.json, or 'auto' to analyse now."),
+]
+MinScaleOpt = Annotated[float, typer.Option("--min-scale", help="With --scales: scale of target tokens.")]
+SmoothnessOpt = Annotated[float, typer.Option("--smoothness", help="With --scales: > 1.")]
+ModeOpt = Annotated[str, typer.Option("--mode", help="With --scales: scale (logit × S) or bias (+ log S).")]
+ColumnOpt = Annotated[
+    list[str] | None, typer.Option("--column", help="Column mapping for local files, e.g. prompt=question.")
+]
+
+
+def parse_columns(pairs: list[str] | None) -> dict[str, str] | None:
+    if not pairs:
+        return None
+    mapping = {}
+    for pair in pairs:
+        field, _, column = pair.partition("=")
+        if not field or not column:
+            raise SmoothieError(f"--column '{pair}' is not FIELD=COLUMN (for example prompt=question)")
+        mapping[field.strip()] = column.strip()
+    return mapping
+
+
+def evaluate(
+    model: ModelArg = None,
+    task: TaskOpt = None,
+    dataset: DatasetOpt = None,
+    limit: LimitOpt = None,
+    max_new_tokens: MaxNewOpt = 128,
+    batch_size: BatchOpt = 8,
+    scales: ScalesOpt = None,
+    min_scale: MinScaleOpt = 0.5,
+    smoothness: SmoothnessOpt = 10.0,
+    mode: ModeOpt = "scale",
+    mc_style: Annotated[
+        str, typer.Option("--mc-style", help="letters (MMLU-style A–D) or text.")
+    ] = "letters",
+    bertscore_model: Annotated[
+        str | None, typer.Option("--bertscore-model", help="Encoder for bertscore (default: offline MiniLM).")
+    ] = None,
+    column: ColumnOpt = None,
+    config: ConfigOpt = None,
+    device: DeviceOpt = "auto",
+    dtype: Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16, float16.")] = "auto",
+    seed: Annotated[int, typer.Option("--seed", help="Seed for --limit sampling.")] = 0,
+    output: OutputDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Evaluate a model: no-Chinese rate, multiple-choice accuracy, BERTScore, with 95% intervals."""
+    from smoothie_cli import ui
+    from smoothie_cli.config import load_config
+    from smoothie_cli.evaluation.runner import plan, run_plan, summarise, write_run
+    from smoothie_cli.evaluation.session import open_session
+
+    start = time.perf_counter()
+    if limit is not None and limit < 1:
+        raise SmoothieError("--limit must be at least 1")
+    if max_new_tokens < 1 or batch_size < 1:
+        raise SmoothieError("--max-new-tokens and --batch-size must be at least 1")
+    items = plan(task or ["no-chinese"], dataset)
+    columns = parse_columns(column)
+    cfg = load_config(config)
+    with ui.progress_bar() as progress:
+        session = open_session(
+            model or cfg.model.name, cfg, device=device, dtype=dtype, max_new_tokens=max_new_tokens,
+            batch_size=batch_size, progress=progress,
+        )  # fmt: skip
+        setting = session.apply_setting(scales, min_scale, smoothness, mode)
+        session.context.options.update({"mc_style": mc_style, "bertscore_model": bertscore_model})
+        results = run_plan(session.context, items, limit=limit, seed=seed, columns=columns, progress=progress)
+    summary: dict[str, Any] = {
+        "model": session.source.spec,
+        "setting": setting,
+        "results": summarise(results),
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+    if output is not None:
+        try:
+            summary["outputs"] = [str(p) for p in write_run(Path(output), results, summary)]
+        except OSError as error:
+            raise SmoothieError(
+                f"cannot write to {output}: {error.strerror or error}; choose another -o"
+            ) from None
+    if as_json:
+        ui.print_json(summary)
+        return
+    ui.show(ui.score_table(f"eval — {session.source.spec} ({setting['label']})", results))

@@ -1,0 +1,200 @@
+"""`smoothie sweep`: a grid of min_scale × smoothness, one model load, resumable, with tables and plots."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from smoothie_cli.cli.evaluate import BatchOpt, DatasetOpt, LimitOpt, ScalesOpt, TaskOpt
+from smoothie_cli.cli.options import ConfigOpt, DeviceOpt, JsonOpt, ModelArg
+from smoothie_cli.errors import SmoothieError
+
+_GRID_KEYS = {
+    "model",
+    "min_scale",
+    "smoothness",
+    "tasks",
+    "datasets",
+    "limit",
+    "max_new_tokens",
+    "mode",
+    "batch_size",
+}
+
+
+def parse_floats(values: list[str] | None, option: str) -> list[float] | None:
+    """'1.0,0.9' or repeated options → [1.0, 0.9]."""
+    if not values:
+        return None
+    out = []
+    for value in values:
+        for part in value.split(","):
+            try:
+                out.append(float(part))
+            except ValueError:
+                raise SmoothieError(
+                    f"{option} '{part}' is not a number; give a list like 1.0,0.7,0.5"
+                ) from None
+    return out
+
+
+def read_grid(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except OSError as error:
+        raise SmoothieError(f"cannot read grid {path}: {error.strerror or error}") from None
+    except yaml.YAMLError:
+        raise SmoothieError(f"grid {path} is not valid YAML; fix the syntax and retry") from None
+    if not isinstance(data, dict) or set(data) - _GRID_KEYS:
+        unknown = sorted(set(data) - _GRID_KEYS) if isinstance(data, dict) else ["(not a mapping)"]
+        raise SmoothieError(
+            f"grid {path}: unknown keys {', '.join(unknown)}; allowed: {', '.join(sorted(_GRID_KEYS))}"
+        )
+    return data
+
+
+def sweep(
+    model: ModelArg = None,
+    min_scale: Annotated[
+        list[str] | None, typer.Option("--min-scale", help="Values to sweep, e.g. 1.0,0.7,0.5 (default 0.5).")
+    ] = None,
+    smoothness: Annotated[
+        list[str] | None, typer.Option("--smoothness", help="Values to sweep, e.g. 1.1,10,100 (default 10).")
+    ] = None,
+    grid: Annotated[
+        Path | None, typer.Option("--grid", help="YAML grid (configs/sweep-*.yaml); flags override it.")
+    ] = None,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Directory for runs, results and plots.")
+    ] = Path("runs/sweep"),
+    task: TaskOpt = None,
+    dataset: DatasetOpt = None,
+    limit: LimitOpt = None,
+    max_new_tokens: Annotated[
+        int | None, typer.Option("--max-new-tokens", help="Tokens per answer (default 48).")
+    ] = None,
+    batch_size: BatchOpt = 8,
+    scales: ScalesOpt = "auto",
+    mode: Annotated[
+        str | None, typer.Option("--mode", help="scale (logit × S, the checkpoint edit) or bias.")
+    ] = None,
+    save: Annotated[str, typer.Option("--save", help="Write checkpoints too: none, best or all.")] = "none",
+    config: ConfigOpt = None,
+    device: DeviceOpt = "auto",
+    seed: Annotated[int, typer.Option("--seed", help="Seed for --limit sampling.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Evaluate a grid of smoothing settings with one model load; finished settings are skipped on re-runs."""
+    from smoothie_cli import ui
+    from smoothie_cli.config import load_config
+    from smoothie_cli.evaluation.runner import plan
+    from smoothie_cli.evaluation.session import open_session
+    from smoothie_cli.smoothing.scales import check_parameters
+    from smoothie_cli.sweep import grid as make_grid
+    from smoothie_cli.sweep import run_sweep, write_results
+
+    start = time.perf_counter()
+    spec = read_grid(grid)
+    min_scales = parse_floats(min_scale, "--min-scale") or [float(v) for v in spec.get("min_scale", [0.5])]
+    smoothnesses = parse_floats(smoothness, "--smoothness") or [
+        float(v) for v in spec.get("smoothness", [10.0])
+    ]
+    settings = make_grid(min_scales, smoothnesses)
+    mode = mode or spec.get("mode", "scale")
+    if save not in ("none", "best", "all"):
+        raise SmoothieError(f"--save '{save}' is not none, best or all")
+    tasks = task or spec.get("tasks") or ["no-chinese", "mc"]
+    items = plan(tasks, dataset or spec.get("datasets"))
+    limit = limit if limit is not None else spec.get("limit")
+    max_new = max_new_tokens or int(spec.get("max_new_tokens", 48))
+    cfg = load_config(config)
+    for setting in settings:
+        check_parameters(setting.min_scale, setting.smoothness)
+    identity = {
+        "model": model or spec.get("model") or cfg.model.name,
+        "limit": limit,
+        "seed": seed,
+        "mode": mode,
+        "max_new_tokens": max_new,
+        "scales": scales,
+        "targets": [list(t.range) for t in cfg.unicode_targets],
+    }
+    columns = ["min_scale", "smoothness"]
+    rows: list[list[str]] = []
+    with ui.live_table("sweep", columns, enabled=not as_json) as (progress, add_row):
+        session = open_session(
+            identity["model"], cfg, device=device, max_new_tokens=max_new, batch_size=batch_size,
+            progress=progress,
+        )  # fmt: skip
+
+        def show(run: Any) -> None:
+            cells = [f"{run.setting.min_scale:g}", f"{run.setting.smoothness:g}"]
+            cells += [f"{k}={v:.3f}" for k, v in sorted(run.scores.items())]
+            rows.append(cells)
+            add_row(cells + (["(resumed)"] if run.resumed else []))
+
+        runs = run_sweep(session, settings, items, output, identity=identity, scales=scales, mode=mode,
+                         limit=limit, seed=seed, on_run=show, progress=progress)  # fmt: skip
+        written = write_results(output, runs)
+        if save != "none":
+            written += _save_checkpoints(session, runs, save, output, progress)
+    summary = {
+        "model": session.source.spec,
+        "runs": [r.as_dict() for r in runs],
+        "outputs": [str(p) for p in written],
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+    if as_json:
+        ui.print_json(summary)
+        return
+    metrics = sorted({m for r in runs for m in r.scores})
+    ui.show(
+        ui.table(
+            f"sweep — {session.source.spec} ({mode} mode)",
+            ["min_scale", "smoothness", *metrics],
+            [
+                [
+                    f"{r.setting.min_scale:g}",
+                    f"{r.setting.smoothness:g}",
+                    *[f"{r.scores[m]:.3f}" for m in metrics],
+                ]
+                for r in runs
+            ],
+        )
+    )
+    for path in written:
+        ui.note(f"wrote {path}")
+
+
+def _save_checkpoints(session: Any, runs: list[Any], save: str, output: Path, progress: Any) -> list[Path]:
+    """Checkpoints for all settings, or for the best one (highest mean no_chinese, then the gentler scale)."""
+    from smoothie_cli.models import model_directory
+    from smoothie_cli.smoothing.checkpoint import smooth_checkpoint
+    from smoothie_cli.smoothing.scales import scales_from_analysis
+
+    chosen = runs
+    if save == "best":
+
+        def merit(run: Any) -> tuple[float, float]:
+            values = [v for k, v in run.scores.items() if k.startswith("no_chinese")]
+            return (sum(values) / len(values) if values else 0.0, run.setting.min_scale)
+
+        chosen = [max(runs, key=merit)]
+    written = []
+    for run in chosen:
+        token_scales = scales_from_analysis(
+            session.analysis("auto"), run.setting.min_scale, run.setting.smoothness
+        )
+        target = output / "models" / f"min{run.setting.min_scale}_smooth{run.setting.smoothness}"
+        result = smooth_checkpoint(
+            model_directory(session.source), target, token_scales, force=True, progress=progress
+        )
+        written.append(result.output)
+    return written

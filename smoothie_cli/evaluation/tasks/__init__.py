@@ -1,0 +1,20 @@
+"""Task registry: a new task is one small module and one line here."""
+
+from __future__ import annotations
+
+from smoothie_cli.errors import SmoothieError
+from smoothie_cli.evaluation.tasks.base import EvalContext, SampleResult, Task, TaskResult
+from smoothie_cli.evaluation.tasks.bertscore import BertScoreTask
+from smoothie_cli.evaluation.tasks.mc import MultipleChoiceTask
+from smoothie_cli.evaluation.tasks.no_chinese import NoChineseTask
+
+TASKS: dict[str, Task] = {t.name: t for t in (NoChineseTask(), MultipleChoiceTask(), BertScoreTask())}
+
+
+def get_task(name: str) -> Task:
+    if name not in TASKS:
+        raise SmoothieError(f"unknown --task '{name}'; choose from {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+__all__ = ["TASKS", "EvalContext", "SampleResult", "Task", "TaskResult", "get_task"]

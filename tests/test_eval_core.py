@@ -1,0 +1,125 @@
+"""Evaluation building blocks: option log-likelihoods, the no-Chinese score, intervals, batched generation."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from smoothie_cli.evaluation.examples import Dataset, Example
+from smoothie_cli.evaluation.generation import ModelGenerator
+from smoothie_cli.evaluation.scoring import loglikelihoods
+from smoothie_cli.evaluation.stats import mean, proportion
+from smoothie_cli.evaluation.tasks import EvalContext, get_task
+from smoothie_cli.vocab.scripts import CJK, TargetScript
+
+
+class ConstantModel(torch.nn.Module):
+    """The same next-token logits at every position: log-probabilities we can compute by hand."""
+
+    def __init__(self, row: torch.Tensor) -> None:
+        super().__init__()
+        self.row = torch.nn.Parameter(row, requires_grad=False)
+
+    def forward(self, input_ids, attention_mask=None, position_ids=None, logits_to_keep=0):
+        length = logits_to_keep or input_ids.shape[1]
+        return SimpleNamespace(logits=self.row.expand(input_ids.shape[0], length, -1))
+
+
+@pytest.fixture(scope="module")
+def qwen_tokenizer(qwen_tokenizer_files_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(qwen_tokenizer_files_dir))
+
+
+@pytest.fixture(scope="module")
+def qwen_tokenizer_files_dir():
+    from tests.conftest import qwen_tokenizer_files
+
+    return qwen_tokenizer_files()
+
+
+def test_mc_log_likelihood_hand_computed(qwen_tokenizer):
+    vocab = len(qwen_tokenizer)
+    b = qwen_tokenizer(" B", add_special_tokens=False)["input_ids"]
+    assert len(b) == 1
+    row = torch.zeros(vocab)
+    row[b[0]] = 2.0  # after any token, " B" has logit 2, everything else 0
+    model = ConstantModel(row)
+    example = Example("q1", "Which letter?", choices=("x", "y", "z", "w"), answer=1)
+    ctx = EvalContext(model, qwen_tokenizer, generator=None, script=TargetScript(CJK), batch_size=3)  # type: ignore[arg-type]
+    result = get_task("mc").run(ctx, Dataset("tiny", [example]))
+    log_z = math.log(vocab - 1 + math.exp(2.0))
+    expected = [-log_z, 2.0 - log_z, -log_z, -log_z]
+    assert result.samples[0].meta["logprobs"] == pytest.approx(expected, abs=1e-3)
+    assert result.scores["acc"].value == 1.0 and result.scores["acc_norm"].value == 1.0
+    wrong = Example("q2", "Which letter?", choices=("x", "y", "z", "w"), answer=2)
+    assert get_task("mc").run(ctx, Dataset("tiny", [wrong])).scores["acc"].value == 0.0
+
+
+def test_batched_log_likelihoods_match_one_by_one(tiny_qwen):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    directory = tiny_qwen()
+    model = AutoModelForCausalLM.from_pretrained(str(directory), dtype=torch.float32).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(directory))
+    pairs = [
+        ("The capital of France is", " Paris"),
+        ("1 2 3 4", " 5 6 7"),
+        ("hi", " there friend, how are you"),
+    ]
+    batched = loglikelihoods(model, tokenizer, pairs, batch_size=3)
+    for (context, continuation), (total, count) in zip(pairs, batched):
+        ctx = tokenizer(context, add_special_tokens=False)["input_ids"]
+        cont = tokenizer(continuation, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logprobs = model(torch.tensor([ctx + cont])).logits[0].log_softmax(-1)
+        manual = sum(logprobs[len(ctx) - 1 + i, t].item() for i, t in enumerate(cont))
+        assert count == len(cont)
+        assert total == pytest.approx(manual, abs=1e-3)
+
+
+class FixedGenerator:
+    name = "fixed"
+
+    def __init__(self, answers: list[str]) -> None:
+        self.answers = answers
+
+    def generate(self, examples, progress=None):
+        return self.answers[: len(examples)]
+
+
+def test_no_chinese_predicate():
+    answers = ["사과는 苹果입니다", "apple", "1. 一", "１２３ digits", "\u3000 ideographic space only"]
+    examples = [Example(f"e{i}", "translate") for i in range(len(answers))]
+    ctx = EvalContext(None, None, FixedGenerator(answers), TargetScript(CJK))
+    result = get_task("no-chinese").run(ctx, Dataset("d", examples))
+    assert [s.scores["no_chinese"] for s in result.samples] == [0.0, 1.0, 0.0, 1.0, 1.0]
+    assert result.scores["no_chinese"].value == pytest.approx(0.6)
+
+
+def test_intervals():
+    half = proportion([1.0] * 50 + [0.0] * 50)
+    assert (round(half.low, 3), round(half.high, 3)) == (0.404, 0.596)
+    perfect = proportion([1.0] * 20)
+    assert perfect.value == 1.0 and perfect.high == 1.0 and 0.83 < perfect.low < 0.84
+    spread = mean([0.5, 0.7, 0.6, 0.8])
+    assert spread.low < 0.65 < spread.high and spread.n == 4
+
+
+def test_batched_generation_equals_one_at_a_time(tiny_qwen):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    directory = tiny_qwen()
+    model = AutoModelForCausalLM.from_pretrained(str(directory), dtype=torch.float32).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(directory))
+    examples = [
+        Example(f"e{i}", p) for i, p in enumerate(["short", "a somewhat longer prompt here", "中文 and more"])
+    ]
+    batched = ModelGenerator(model, tokenizer, max_new_tokens=6, batch_size=3).generate(examples)
+    single = ModelGenerator(model, tokenizer, max_new_tokens=6, batch_size=1).generate(examples)
+    assert batched == single
+    assert all(isinstance(a, str) for a in batched)

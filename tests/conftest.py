@@ -15,7 +15,8 @@ from smoothie_cli.vocab.tokens import Vocabulary, vocabulary_from_tokenizer_json
 
 # huggingface_hub reads these once, at import: set them before anything imports it. Tests never touch the
 # user's Hugging Face cache and never reach the Hub; the smoothie cache stays shared (embedded models).
-os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="smoothie-test-hf-")
+if "SMOOTHIE_TEST_HF_HOME" not in os.environ:  # once, even if this file is imported twice
+    os.environ["SMOOTHIE_TEST_HF_HOME"] = os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="smoothie-test-hf-")
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 

@@ -29,17 +29,10 @@ class ConstantModel(torch.nn.Module):
 
 
 @pytest.fixture(scope="module")
-def qwen_tokenizer(qwen_tokenizer_files_dir):
+def qwen_tokenizer(qwen_tokenizer_dir):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(qwen_tokenizer_files_dir))
-
-
-@pytest.fixture(scope="module")
-def qwen_tokenizer_files_dir():
-    from tests.conftest import qwen_tokenizer_files
-
-    return qwen_tokenizer_files()
+    return AutoTokenizer.from_pretrained(str(qwen_tokenizer_dir))
 
 
 def test_mc_log_likelihood_hand_computed(qwen_tokenizer):

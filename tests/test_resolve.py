@@ -44,9 +44,9 @@ def test_peft_adapter_without_base(tmp_path: Path):
         resolve_model(str(tmp_path))
 
 
-def _fake_hub_cache(hf_home: Path, repo_id: str, files: Path) -> Path:
+def _fake_hub_cache(hub_cache: Path, repo_id: str, files: Path) -> Path:
     """Lay out a model the way huggingface_hub caches a download."""
-    repo = hf_home / "hub" / f"models--{repo_id.replace('/', '--')}"
+    repo = hub_cache / f"models--{repo_id.replace('/', '--')}"
     commit = "0123456789abcdef0123456789abcdef01234567"
     snapshot = repo / "snapshots" / commit
     shutil.copytree(files, snapshot)
@@ -56,10 +56,9 @@ def _fake_hub_cache(hf_home: Path, repo_id: str, files: Path) -> Path:
 
 
 def test_hub_id_served_from_the_hf_cache(tokenizer_only_dir: Path, monkeypatch: pytest.MonkeyPatch):
-    import os
+    from huggingface_hub import constants
 
-    hf_home = Path(os.environ["HF_HOME"])
-    snapshot = _fake_hub_cache(hf_home, "Qwen/Qwen2.5-7B-Instruct", tokenizer_only_dir)
+    snapshot = _fake_hub_cache(Path(constants.HF_HUB_CACHE), "Qwen/Qwen2.5-7B-Instruct", tokenizer_only_dir)
     source = resolve_model("Qwen/Qwen2.5-7B-Instruct")
     assert source.kind == "hub"
     location = tokenizer_location(source)

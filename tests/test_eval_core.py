@@ -116,3 +116,30 @@ def test_batched_generation_equals_one_at_a_time(tiny_qwen):
     single = ModelGenerator(model, tokenizer, max_new_tokens=6, batch_size=1).generate(examples)
     assert batched == single
     assert all(isinstance(a, str) for a in batched)
+
+
+def test_decoding_loop_matches_transformers_generate(tiny_qwen):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from smoothie_cli.evaluation.generation import decode_batch
+
+    directory = tiny_qwen()
+    model = AutoModelForCausalLM.from_pretrained(str(directory), dtype=torch.float32).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(directory))
+    tokenizer.padding_side = "left"
+    for text in ["hello there", "请翻译: water"]:
+        inputs = tokenizer([text], return_tensors="pt")
+        ours = decode_batch(model, *inputs.values(), max_new_tokens=8, eos_ids=set())
+        with torch.no_grad():
+            reference = model.generate(**inputs, max_new_tokens=8, do_sample=False, eos_token_id=None)
+        assert ours[0] == reference[0, inputs["input_ids"].shape[1] :].tolist()
+    # a row that hits end-of-turn early leaves the batch; the other keeps going
+    inputs = tokenizer(
+        ["hello there", "a much longer prompt than the first"], return_tensors="pt", padding=True
+    )
+    free = decode_batch(model, *inputs.values(), max_new_tokens=6, eos_ids=set())
+    stop = {free[0][2]}
+    stopped = decode_batch(model, *inputs.values(), max_new_tokens=6, eos_ids=stop)
+    assert stopped[0] == free[0][: free[0].index(free[0][2]) + 1]
+    if free[1][:6].count(free[0][2]) == 0:
+        assert stopped[1] == free[1]

@@ -26,7 +26,7 @@ LimitOpt = Annotated[
     int | None, typer.Option("--limit", help="At most N examples per dataset (fixed-seed sample).")
 ]
 MaxNewOpt = Annotated[int, typer.Option("--max-new-tokens", help="Tokens to generate per answer.")]
-BatchOpt = Annotated[int, typer.Option("--batch-size", help="Prompts per forward pass (left-padded).")]
+BatchOpt = Annotated[int, typer.Option("--batch-size", help="Prompts decoded together (32 suits a CPU).")]
 ScalesOpt = Annotated[
     str | None,
     typer.Option("--scales", help="Apply smoothing at run time: an analysis.json, or 'auto' to analyse now."),
@@ -57,7 +57,7 @@ def evaluate(
     dataset: DatasetOpt = None,
     limit: LimitOpt = None,
     max_new_tokens: MaxNewOpt = 128,
-    batch_size: BatchOpt = 8,
+    batch_size: BatchOpt = 32,
     scales: ScalesOpt = None,
     min_scale: MinScaleOpt = 0.5,
     smoothness: SmoothnessOpt = 10.0,

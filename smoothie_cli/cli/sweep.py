@@ -80,7 +80,7 @@ def sweep(
     max_new_tokens: Annotated[
         int | None, typer.Option("--max-new-tokens", help="Tokens per answer (default 48).")
     ] = None,
-    batch_size: BatchOpt = 8,
+    batch_size: BatchOpt = 32,
     scales: ScalesOpt = "auto",
     mode: Annotated[
         str | None, typer.Option("--mode", help="scale (logit × S, the checkpoint edit) or bias.")

@@ -42,9 +42,6 @@ class ModelGenerator:
     name: str = "model"
 
     def generate(self, examples: Sequence[Example], progress: Progress = no_progress) -> list[str]:
-        import torch
-        from transformers import LogitsProcessorList
-
         tokenizer = self.tokenizer
         tokenizer.padding_side = "left"  # decoder-only: new tokens must follow every prompt directly
         if tokenizer.pad_token_id is None:
@@ -53,33 +50,100 @@ class ModelGenerator:
         # longest first, so each batch pads little and the slowest batch shows up early in the ETA
         order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
         answers: list[str] = [""] * len(prompts)
-        sampling = (
-            {"do_sample": True, "temperature": self.temperature}
-            if self.temperature > 0
-            else {"do_sample": False}
-        )
-        done = 0
         description = f"generating ({self.name})"
         progress(description, 0, len(prompts))
-        device = next(self.model.parameters()).device
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
-            inputs = tokenizer(
+            encoded = tokenizer(
                 [prompts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False
-            ).to(device)
-            with torch.inference_mode():
-                output = self.model.generate(
-                    **inputs,
-                    max_new_tokens=self.max_new_tokens,
-                    logits_processor=LogitsProcessorList(self.logits_processors),
-                    pad_token_id=tokenizer.pad_token_id,
-                    top_p=None,
-                    top_k=None,
-                    **sampling,
-                )
-            new_tokens = output[:, inputs["input_ids"].shape[1] :]
-            for i, text in zip(batch, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
+            )
+            tokens = decode_batch(
+                self.model,
+                encoded["input_ids"],
+                encoded["attention_mask"],
+                max_new_tokens=self.max_new_tokens,
+                eos_ids=stop_ids(self.model, tokenizer),
+                logits_processors=self.logits_processors,
+                temperature=self.temperature,
+            )
+            for i, text in zip(batch, tokenizer.batch_decode(tokens, skip_special_tokens=True)):
                 answers[i] = text
-            done += len(batch)
-            progress(description, done, len(prompts))
+            progress(description, start + len(batch), len(prompts))
         return answers
+
+
+def stop_ids(model: Any, tokenizer: Any) -> set[int]:
+    """End-of-turn ids: the generation config's eos list (Qwen: <|im_end|>, <|endoftext|>) and the
+    tokenizer's eos."""
+    ids: set[int] = set()
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if isinstance(configured, int):
+        ids.add(configured)
+    elif configured:
+        ids.update(configured)
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    return ids
+
+
+def decode_batch(
+    model: Any,
+    input_ids: Any,
+    attention_mask: Any,
+    *,
+    max_new_tokens: int,
+    eos_ids: set[int],
+    logits_processors: Sequence[Any] = (),
+    temperature: float = 0.0,
+) -> list[list[int]]:
+    """Greedy (or sampled) decoding of a left-padded batch with a KV cache; the new tokens of each row.
+
+    Unlike `generate`, rows that reach end-of-turn leave the batch (their KV cache rows are dropped), so a
+    batch costs about the sum of its answers' lengths instead of batch size × the longest answer; this is
+    what makes batching pay on CPU when answers differ in length.
+    """
+    import torch
+    from transformers import DynamicCache
+
+    device = next(model.parameters()).device
+    sequences = input_ids.to(device)
+    mask = attention_mask.to(device)
+    rows = torch.arange(sequences.shape[0], device=device)
+    new_tokens: list[list[int]] = [[] for _ in range(sequences.shape[0])]
+    cache = DynamicCache()
+    step_input = sequences
+    eos = torch.tensor(sorted(eos_ids), device=device)
+    with torch.inference_mode():
+        for _ in range(max_new_tokens):
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -step_input.shape[1] :]
+            logits = (
+                model(
+                    input_ids=step_input,
+                    attention_mask=mask,
+                    position_ids=positions,
+                    past_key_values=cache,
+                    use_cache=True,
+                    logits_to_keep=1,
+                )
+                .logits[:, -1]
+                .float()
+            )
+            for processor in logits_processors:
+                logits = processor(sequences, logits)
+            if temperature > 0:
+                chosen = torch.multinomial(torch.softmax(logits / temperature, dim=-1), 1)[:, 0]
+            else:
+                chosen = logits.argmax(dim=-1)
+            for row, token in zip(rows.tolist(), chosen.tolist()):
+                new_tokens[row].append(token)
+            finished = torch.isin(chosen, eos)
+            if bool(finished.all()):
+                break
+            if bool(finished.any()):
+                keep = (~finished).nonzero().flatten()
+                cache.batch_select_indices(keep)
+                rows, chosen, sequences, mask = rows[keep], chosen[keep], sequences[keep], mask[keep]
+            sequences = torch.cat([sequences, chosen[:, None]], dim=-1)
+            mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=-1)
+            step_input = chosen[:, None]
+    return new_tokens

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.smoothie-installed
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install test demo bench lint clean
+.PHONY: install test demo bench sweep lint clean
 
 install: $(STAMP)
 
@@ -26,10 +26,18 @@ demo: install
 	$(VENV)/bin/smoothie analyze $(DEMO_MODEL) --window-size 4 -o runs/demo/analysis
 	$(VENV)/bin/smoothie smooth $(DEMO_MODEL) --analysis runs/demo/analysis/analysis.json \
 		--min-scale 0.5 --smoothness 10 -o runs/demo/smoothed --force
+	$(VENV)/bin/smoothie sweep $(DEMO_MODEL) --min-scale 1.0,0.5 --task no-chinese --task mc \
+		--dataset chinese-elicit --dataset mmlu --limit 32 --max-new-tokens 24 -o runs/demo/before-after
+
+# smoothie-qwen's two experiments on the embedded model (long: about an hour on a 2-core CPU; resumable)
+sweep: install
+	$(VENV)/bin/smoothie sweep $(DEMO_MODEL) --grid configs/sweep-min-scale.yaml -o runs/sweep
+	$(VENV)/bin/smoothie sweep $(DEMO_MODEL) --grid configs/sweep-smoothness.yaml -o runs/sweep  # shares the (0.5, 10) runs
 
 bench: install
 	$(PY) benchmarks/bench_analyze.py
 	$(PY) benchmarks/bench_smooth.py
+	$(PY) benchmarks/bench_eval.py
 
 lint: install
 	$(VENV)/bin/ruff check .

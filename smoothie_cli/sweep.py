@@ -85,7 +85,7 @@ def run_sweep(
     identity: dict[str, Any],
     scales: str = "auto",
     mode: str = "scale",
-    limit: int | None = None,
+    limit: int | dict[str, int] | None = None,
     seed: int = 0,
     on_run: Callable[[SweepRun], None] = lambda run: None,
     progress: Progress = no_progress,

@@ -143,3 +143,25 @@ def test_decoding_loop_matches_transformers_generate(tiny_qwen):
     assert stopped[0] == free[0][: free[0].index(free[0][2]) + 1]
     if free[1][:6].count(free[0][2]) == 0:
         assert stopped[1] == free[1]
+
+
+def test_logits_cache_gives_the_same_scores_under_new_scales(tiny_qwen):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from smoothie_cli.evaluation.scoring import LogitsCache
+    from smoothie_cli.smoothing.runtime import TokenScaleLogitsProcessor
+
+    directory = tiny_qwen()
+    model = AutoModelForCausalLM.from_pretrained(str(directory), dtype=torch.float32).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(directory))
+    pairs = [("Question: 1+1?\nAnswer:", f" {x}") for x in "ABCD"] + [("Pick one:", " 中")]
+    scales = torch.ones(151_936)
+    scales[torch.arange(1000, 151_643, 3)] = 0.4
+    processor = TokenScaleLogitsProcessor(scales)
+    cache = LogitsCache()
+    plain = loglikelihoods(model, tokenizer, pairs, cache=cache)
+    assert len(cache.rows) == 2
+    cached = loglikelihoods(model, tokenizer, pairs, logits_processors=[processor], cache=cache)
+    fresh = loglikelihoods(model, tokenizer, pairs, logits_processors=[processor])
+    assert [c[0] for c in cached] == pytest.approx([f[0] for f in fresh], abs=1e-5)
+    assert [c[0] for c in cached] != pytest.approx([p[0] for p in plain], abs=1e-5)

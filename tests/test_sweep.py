@@ -123,7 +123,7 @@ def test_shipped_grids_are_valid():
         10.0
     ]
     assert exp2["smoothness"] == [1.1, 10.0, 100.0, 1000.0] and exp2["min_scale"] == [0.5]
-    assert exp1["limit"] >= 300 and "mmlu" in exp1["datasets"]
+    assert exp1["limit"]["mmlu"] >= 300 and "mmlu" in exp1["datasets"]
 
 
 def test_real_two_setting_sweep(tmp_path: Path, cli):

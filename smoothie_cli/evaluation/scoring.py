@@ -8,6 +8,28 @@ from typing import Any
 from smoothie_cli.progress import Progress, no_progress
 
 
+class LogitsCache:
+    """Last-position logits of contexts already seen, before any logits processor.
+
+    Run-time smoothing changes only the final logits, never the hidden states, so a sweep that scores the
+    same multiple-choice contexts under many settings runs the model over them once and re-applies each
+    setting's processor to the cached logits (bounded by `max_bytes`)."""
+
+    def __init__(self, max_bytes: int = 2 << 30) -> None:
+        self.rows: dict[tuple[int, ...], Any] = {}
+        self.max_bytes = max_bytes
+        self.bytes = 0
+
+    def get(self, context: tuple[int, ...]) -> Any:
+        return self.rows.get(context)
+
+    def put(self, context: tuple[int, ...], logits: Any) -> None:
+        size = logits.numel() * logits.element_size()
+        if self.bytes + size <= self.max_bytes:
+            self.rows[context] = logits
+            self.bytes += size
+
+
 def loglikelihoods(
     model: Any,
     tokenizer: Any,
@@ -15,6 +37,7 @@ def loglikelihoods(
     batch_size: int = 8,
     logits_processors: Sequence[Any] = (),
     progress: Progress = no_progress,
+    cache: LogitsCache | None = None,
 ) -> list[tuple[float, int]]:
     """(sum of log p(continuation tokens | context), number of continuation tokens) for each pair.
 
@@ -34,14 +57,23 @@ def loglikelihoods(
         if len(cont) == 1:
             single.setdefault(tuple(ctx), []).append(i)
     results: list[tuple[float, int]] = [(0.0, 0)] * len(encoded)
+    cache = cache if cache is not None else LogitsCache(0)
     contexts = list(single)
-    for start in range(0, len(contexts), batch_size):
-        batch = contexts[start : start + batch_size]
-        logprobs = _last_logprobs(model, [list(c) for c in batch], logits_processors)
+    missing = [c for c in contexts if cache.get(c) is None]
+    fresh: dict[tuple[int, ...], Any] = {}
+    for start in range(0, len(missing), batch_size):
+        batch = missing[start : start + batch_size]
+        logits = _forward_logits(model, [list(c) for c in batch], 1)[:, -1]
         for row, context in enumerate(batch):
-            for i in single[context]:
-                results[i] = (float(logprobs[row, encoded[i][1][0]]), 1)
-        progress("scoring options", start + len(batch), len(contexts))
+            fresh[context] = logits[row].clone()
+            cache.put(context, fresh[context])
+        progress("scoring options", start + len(batch), len(missing))
+    for context in contexts:
+        logits = fresh.get(context)
+        logits = cache.get(context) if logits is None else logits
+        logprobs = _apply(logits[None], logits_processors)[0]
+        for i in single[context]:
+            results[i] = (float(logprobs[encoded[i][1][0]]), 1)
     rest = [i for i, (_, cont) in enumerate(encoded) if len(cont) != 1]
     _score_sequences(model, encoded, rest, results, batch_size, logits_processors, progress)
     return results
@@ -59,26 +91,33 @@ def _left_padded(sequences: Sequence[Sequence[int]], pad: int) -> tuple[Any, Any
     return input_ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
 
 
-def _forward(model: Any, sequences: Sequence[Sequence[int]], keep: int, processors: Sequence[Any]) -> Any:
-    """log-softmax of the last `keep` positions' logits, sequences left-padded with explicit positions."""
+def _forward_logits(model: Any, sequences: Sequence[Sequence[int]], keep: int) -> Any:
+    """float32 logits of the last `keep` positions; sequences left-padded with explicit positions."""
     import torch
 
     device = next(model.parameters()).device
     input_ids, mask, positions = _left_padded(sequences, 0)
     with torch.inference_mode():
-        logits = model(
+        return model(
             input_ids=input_ids.to(device),
             attention_mask=mask.to(device),
             position_ids=positions.to(device),
             logits_to_keep=keep,
         ).logits.float()
+
+
+def _apply(logits: Any, processors: Sequence[Any]) -> Any:
+    """log-softmax after the logits processors (the run-time smoothing scales)."""
+    import torch
+
+    with torch.inference_mode():
         for processor in processors:
             logits = processor(None, logits)
         return torch.log_softmax(logits, dim=-1)
 
 
-def _last_logprobs(model: Any, contexts: Sequence[Sequence[int]], processors: Sequence[Any]) -> Any:
-    return _forward(model, contexts, 1, processors)[:, -1]
+def _forward(model: Any, sequences: Sequence[Sequence[int]], keep: int, processors: Sequence[Any]) -> Any:
+    return _apply(_forward_logits(model, sequences, keep), processors)
 
 
 def _score_sequences(

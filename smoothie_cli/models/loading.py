@@ -73,7 +73,9 @@ def load_model(
 ) -> Any:
     """A causal LM in eval mode on `device`; a PEFT adapter is applied on top of its base."""
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # ours shows the step; theirs would interleave with it
     device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, device)
     location = model_directory(source, progress)

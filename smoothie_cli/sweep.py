@@ -115,8 +115,9 @@ def run_sweep(
                     session.apply_setting(scales, setting.min_scale, setting.smoothness, mode)
                     applied = True
                 if item.dataset not in datasets:
+                    cap = limit.get(item.dataset) if isinstance(limit, dict) else limit
                     datasets[item.dataset] = load_dataset(
-                        item.dataset, limit=limit, seed=seed, progress=progress
+                        item.dataset, limit=cap, seed=seed, progress=progress
                     )
                 progress(f"setting {number}/{len(settings)}: {item.task} on {item.dataset}", 0, None)
                 result = get_task(item.task).run(session.context, datasets[item.dataset], progress)

@@ -138,3 +138,14 @@ def test_real_two_setting_sweep(tmp_path: Path, cli):
     assert base["min_scale"] == 1.0 and smoothed["min_scale"] == 0.3
     assert smoothed["no_chinese:chinese-elicit"] >= base["no_chinese:chinese-elicit"]
     assert base["n"]["acc:mmlu"] == 6 and 0.0 <= smoothed["acc:mmlu"] <= 1.0
+
+
+def test_per_dataset_limits_from_a_grid(tiny_qwen, prompts_file: Path, tmp_path: Path, cli):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(
+        f"min_scale: [0.5]\nsmoothness: [10]\ntasks: [no-chinese]\ndatasets: ['{prompts_file}']\n"
+        f"limit: {{'{prompts_file}': 2}}\nmax_new_tokens: 3\n"
+    )
+    code, stdout, _ = cli(["sweep", str(tiny_qwen()), "--grid", str(grid), "-o", str(tmp_path / "s"), "--json"])
+    assert code == 0
+    assert json.loads(stdout)["runs"][0]["n"] == {f"no_chinese:{prompts_file}": 2}

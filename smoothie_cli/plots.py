@@ -49,6 +49,8 @@ def sweep_plot(runs: Sequence[Any], parameter: str, metrics: Sequence[str], path
             ax.fill_between(xs, low, high, alpha=0.2)
         if parameter == "smoothness":
             ax.set_xscale("log")
+        else:
+            ax.invert_xaxis()  # from no smoothing (1.0) to the strongest, as the paper plots it
         ax.set_title(metric, fontsize=9)
         ax.set_xlabel(parameter)
         ax.set_ylim(-0.02, 1.02)

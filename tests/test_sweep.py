@@ -146,6 +146,7 @@ def test_per_dataset_limits_from_a_grid(tiny_qwen, prompts_file: Path, tmp_path:
         f"min_scale: [0.5]\nsmoothness: [10]\ntasks: [no-chinese]\ndatasets: ['{prompts_file}']\n"
         f"limit: {{'{prompts_file}': 2}}\nmax_new_tokens: 3\n"
     )
-    code, stdout, _ = cli(["sweep", str(tiny_qwen()), "--grid", str(grid), "-o", str(tmp_path / "s"), "--json"])
+    out = tmp_path / "s"
+    code, stdout, _ = cli(["sweep", str(tiny_qwen()), "--grid", str(grid), "-o", str(out), "--json"])
     assert code == 0
     assert json.loads(stdout)["runs"][0]["n"] == {f"no_chinese:{prompts_file}": 2}

@@ -165,3 +165,25 @@ def test_logits_cache_gives_the_same_scores_under_new_scales(tiny_qwen):
     fresh = loglikelihoods(model, tokenizer, pairs, logits_processors=[processor])
     assert [c[0] for c in cached] == pytest.approx([f[0] for f in fresh], abs=1e-5)
     assert [c[0] for c in cached] != pytest.approx([p[0] for p in plain], abs=1e-5)
+
+
+def test_mc_task_scores_each_context_once_across_settings(qwen_tokenizer):
+    from smoothie_cli.smoothing.runtime import TokenScaleLogitsProcessor
+
+    class Counting(ConstantModel):
+        calls = 0
+
+        def forward(self, *args, **kwargs):
+            Counting.calls += 1
+            return super().forward(*args, **kwargs)
+
+    row = torch.zeros(len(qwen_tokenizer))
+    model = Counting(row)
+    ctx = EvalContext(model, qwen_tokenizer, generator=None, script=TargetScript(CJK), batch_size=8)  # type: ignore[arg-type]
+    dataset = Dataset(
+        "d", [Example(f"q{i}", f"question {i}?", choices=("a", "b"), answer=0) for i in range(5)]
+    )
+    get_task("mc").run(ctx, dataset)
+    ctx.logits_processors = [TokenScaleLogitsProcessor(torch.full((len(qwen_tokenizer),), 0.5), mode="bias")]
+    get_task("mc").run(ctx, dataset)
+    assert Counting.calls == 1

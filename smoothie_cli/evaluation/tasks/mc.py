@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.evaluation.examples import Dataset, Example
-from smoothie_cli.evaluation.scoring import loglikelihoods
+from smoothie_cli.evaluation.scoring import LogitsCache, loglikelihoods
 from smoothie_cli.evaluation.stats import proportion
 from smoothie_cli.evaluation.tasks.base import EvalContext, SampleResult, Task, TaskResult
 from smoothie_cli.progress import Progress
@@ -51,8 +51,9 @@ class MultipleChoiceTask(Task):
             for pair in option_pairs(example, style):
                 pairs.append(pair)
                 owners.append(k)
+        cache = ctx.options.setdefault("logits_cache", LogitsCache())  # shared by the settings of a sweep
         scored = loglikelihoods(
-            ctx.model, ctx.tokenizer, pairs, ctx.batch_size, ctx.logits_processors, progress
+            ctx.model, ctx.tokenizer, pairs, ctx.batch_size, ctx.logits_processors, progress, cache=cache
         )
         per_example: list[list[tuple[float, float]]] = [[] for _ in examples]
         for (_, continuation), (logprob, _), k in zip(pairs, scored, owners):

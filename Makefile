@@ -29,10 +29,12 @@ demo: install
 	$(VENV)/bin/smoothie sweep $(DEMO_MODEL) --min-scale 1.0,0.5 --task no-chinese --task mc \
 		--dataset chinese-elicit --dataset mmlu --limit 32 --max-new-tokens 24 -o runs/demo/before-after
 
-# smoothie-qwen's two experiments on the embedded model (long: about an hour on a 2-core CPU; resumable)
+# smoothie-qwen's two experiments, and bias vs scale mode, on the embedded model (about an hour on a
+# 2-core CPU; resumable: finished settings are skipped)
 sweep: install
 	$(VENV)/bin/smoothie sweep $(DEMO_MODEL) --grid configs/sweep-min-scale.yaml -o runs/sweep
-	$(VENV)/bin/smoothie sweep $(DEMO_MODEL) --grid configs/sweep-smoothness.yaml -o runs/sweep  # shares the (0.5, 10) runs
+	$(VENV)/bin/smoothie sweep $(DEMO_MODEL) --grid configs/sweep-smoothness.yaml -o runs/sweep
+	$(VENV)/bin/smoothie sweep $(DEMO_MODEL) --grid configs/sweep-mode-bias.yaml -o runs/sweep
 
 bench: install
 	$(PY) benchmarks/bench_analyze.py

@@ -11,7 +11,6 @@ from typing import Any
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
     Progress,
     TextColumn,
     TimeElapsedColumn,
@@ -43,16 +42,8 @@ def progress_bar(enabled: bool = True) -> Iterator[Any]:
     if not enabled or (not err.is_terminal and not _force_progress()):
         yield _LineProgress(enabled)
         return
-    columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%")]
-    with Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True) as bar:
-        tasks: dict[str, Any] = {}
-
-        def report(description: str, completed: float, total: float | None = None) -> None:
-            if description not in tasks:
-                tasks[description] = bar.add_task(description, total=total)
-            bar.update(tasks[description], completed=completed, total=total)
-
-        yield report
+    with _bar(transient=True) as bar:
+        yield _reporter(bar, hide_others=False)
 
 
 def _force_progress() -> bool:
@@ -72,10 +63,6 @@ class _LineProgress:
         if self.enabled and description not in self.seen:
             self.seen.add(description)
             note(f"{description} …")
-
-
-def byte_columns() -> Sequence[Any]:
-    return [DownloadColumn()]
 
 
 def table(
@@ -130,18 +117,27 @@ def live_table(title: str, columns: Sequence[str], enabled: bool = True) -> Iter
         with progress_bar(enabled=False) as report:
             yield report, add_row
         return
-    columns_ = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%")]
-    bar = Progress(*columns_, TimeElapsedColumn(), TimeRemainingColumn(), console=err)
+    bar = _bar(transient=False)
+    with Live(Group(grid, bar), console=err, refresh_per_second=4, transient=True):
+        yield _reporter(bar, hide_others=True), add_row
+
+
+def _bar(transient: bool) -> Progress:
+    columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%")]
+    return Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=transient)
+
+
+def _reporter(bar: Progress, hide_others: bool) -> Any:
+    """A `Progress` callable: one Rich task per step description (only the current one shown, if asked)."""
     tasks: dict[str, Any] = {}
 
     def report(description: str, completed: float, total: float | None = None) -> None:
         if description not in tasks:
             tasks[description] = bar.add_task(description, total=total)
-        bar.update(tasks[description], completed=completed, total=total)
-        for other, task_id in tasks.items():
-            if other != description and not bar.tasks[task_id].finished:
-                bar.update(task_id, visible=False)
-        bar.update(tasks[description], visible=True)
+        bar.update(tasks[description], completed=completed, total=total, visible=True)
+        if hide_others:
+            for other, task_id in tasks.items():
+                if other != description and not bar.tasks[task_id].finished:
+                    bar.update(task_id, visible=False)
 
-    with Live(Group(grid, bar), console=err, refresh_per_second=4, transient=True):
-        yield report, add_row
+    return report

@@ -80,10 +80,10 @@ def read_header(path: Path) -> SafetensorsFile:
     return SafetensorsFile(Path(path), tensors, metadata)
 
 
-def check_float(info: TensorInfo) -> None:
-    if info.dtype not in FLOAT_DTYPES:
+def check_float(name: str, dtype: str) -> None:
+    if dtype not in FLOAT_DTYPES:
         raise SmoothieError(
-            f"cannot scale {info.name}: it is {info.dtype}; smoothie scales float32/float16/bfloat16 weights"
+            f"cannot scale {name}: it is {dtype}; smoothie scales float32/float16/bfloat16 weights"
         )
 
 
@@ -138,7 +138,7 @@ def scale_rows(raw: np.ndarray, dtype: str, factors: np.ndarray) -> np.ndarray:
     changed = np.flatnonzero(factors != 1)
     if not len(changed):
         return raw
-    check_float(TensorInfo("tensor", dtype, (), 0, 0))
+    check_float("a tensor", dtype)
     rows = raw[changed]
     f = factors[changed].astype(np.float32)[:, None]
     if dtype == "BF16":

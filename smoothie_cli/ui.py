@@ -18,13 +18,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from smoothie_cli.jsonable import finite
+
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 
 def print_json(payload: Any) -> None:
     """Machine output: one JSON document on stdout, nothing else."""
-    sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(json.dumps(finite(payload), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
     sys.stdout.flush()
 
 

@@ -9,7 +9,9 @@ import typer
 from smoothie_cli import __version__
 from smoothie_cli.cli.analyze import analyze
 from smoothie_cli.cli.evaluate import evaluate
+from smoothie_cli.cli.finetune import finetune_draft
 from smoothie_cli.cli.smooth import smooth
+from smoothie_cli.cli.speculate import speculate
 from smoothie_cli.cli.sweep import sweep
 from smoothie_cli.errors import SmoothieError
 
@@ -25,6 +27,8 @@ app.command("analyze", rich_help_panel="Language smoothing")(analyze)
 app.command("smooth", rich_help_panel="Language smoothing")(smooth)
 app.command("eval", rich_help_panel="Evaluation")(evaluate)
 app.command("sweep", rich_help_panel="Language smoothing")(sweep)
+app.command("finetune-draft", rich_help_panel="Cautious decoding")(finetune_draft)
+app.command("speculate", rich_help_panel="Cautious decoding")(speculate)
 
 
 def _version(value: bool) -> None:

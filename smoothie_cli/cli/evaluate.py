@@ -13,7 +13,7 @@ from smoothie_cli.errors import SmoothieError
 
 TaskOpt = Annotated[
     list[str] | None,
-    typer.Option("--task", help="no-chinese, mc, bertscore; repeatable (default: no-chinese)."),
+    typer.Option("--task", help="no-chinese, mc, bertscore, toxicity; repeatable (default: no-chinese)."),
 ]
 DatasetOpt = Annotated[
     list[str] | None,
@@ -68,6 +68,15 @@ def evaluate(
     bertscore_model: Annotated[
         str | None, typer.Option("--bertscore-model", help="Encoder for bertscore (default: offline MiniLM).")
     ] = None,
+    draft: Annotated[
+        str | None,
+        typer.Option(
+            "--draft", help="Generate through cautious speculation with this draft (MODEL = target)."
+        ),
+    ] = None,
+    draft_quant: Annotated[
+        str, typer.Option("--draft-quant", help="With --draft: auto, int8, none.")
+    ] = "auto",
     column: ColumnOpt = None,
     config: ConfigOpt = None,
     device: DeviceOpt = "auto",
@@ -87,6 +96,8 @@ def evaluate(
         raise SmoothieError("--limit must be at least 1")
     if max_new_tokens < 1 or batch_size < 1:
         raise SmoothieError("--max-new-tokens and --batch-size must be at least 1")
+    if draft is not None and scales is not None:
+        raise SmoothieError("--draft and --scales do not combine yet; evaluate one of them at a time")
     items = plan(task or ["no-chinese"], dataset)
     columns = parse_columns(column)
     cfg = load_config(config)
@@ -96,6 +107,8 @@ def evaluate(
             batch_size=batch_size, progress=progress,
         )  # fmt: skip
         setting = session.apply_setting(scales, min_scale, smoothness, mode)
+        if draft is not None:
+            setting = session.use_draft(draft, draft_quant, max_new_tokens, progress)
         session.context.options.update({"mc_style": mc_style, "bertscore_model": bertscore_model})
         results = run_plan(session.context, items, limit=limit, seed=seed, columns=columns, progress=progress)
     summary: dict[str, Any] = {

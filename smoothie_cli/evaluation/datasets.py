@@ -33,6 +33,7 @@ from smoothie_cli.evaluation.examples import Dataset, Example
 from smoothie_cli.progress import Progress, no_progress
 
 CHINESE_ELICIT = "chinese-elicit"
+MODERATION = {"moderation": None, "moderation-train": "train", "moderation-test": "test"}
 SPLITS = ("train", "test")
 TEST_PERCENT = 20
 FIELDS = ("id", "prompt", "system", "reference", "choices", "answer", "label")
@@ -45,6 +46,9 @@ def list_datasets() -> dict[str, str]:
     names = {name: entry.description for name, entry in CATALOGUE.items()}
     count = len(chinese_elicit_examples())
     names[CHINESE_ELICIT] = f"Korean words and phrases in prompts asking for a Chinese translation ({count})"
+    for name, split in MODERATION.items():
+        part = "both splits" if split is None else f"the {split} split"
+        names[name] = f"balanced toxic/safe prompts from the catalogue for the draft's gate ({part})"
     return names
 
 
@@ -62,7 +66,11 @@ def load_dataset(
         raise SmoothieError(f"unknown split '{split}'; use train or test (or none for all examples)")
     if limit is not None and limit <= 0:
         raise SmoothieError(f"the limit must be a positive number of examples, not {limit}")
-    if name in CATALOGUE or name == CHINESE_ELICIT:
+    if name in MODERATION:
+        from smoothie_cli.evaluation.moderation import moderation_dataset
+
+        dataset = moderation_dataset(MODERATION[name], progress)
+    elif name in CATALOGUE or name == CHINESE_ELICIT:
         if columns:
             raise SmoothieError(f"a column mapping applies to local files and hub datasets, not to '{name}'")
         if name == CHINESE_ELICIT:

@@ -10,6 +10,7 @@ from typing import Any
 
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.evaluation.tasks import EvalContext, TaskResult, get_task
+from smoothie_cli.jsonable import finite
 from smoothie_cli.progress import Progress, no_progress
 
 
@@ -103,6 +104,6 @@ def write_run(directory: Path, results: Sequence[TaskResult], summary: dict[str,
         write_text_atomic(path, "\n".join(lines) + "\n")
         written.append(path)
     path = directory / "summary.json"
-    write_text_atomic(path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    write_text_atomic(path, json.dumps(finite(summary), indent=2, ensure_ascii=False) + "\n")
     written.append(path)
     return written

@@ -7,8 +7,11 @@ from smoothie_cli.evaluation.tasks.base import EvalContext, SampleResult, Task, 
 from smoothie_cli.evaluation.tasks.bertscore import BertScoreTask
 from smoothie_cli.evaluation.tasks.mc import MultipleChoiceTask
 from smoothie_cli.evaluation.tasks.no_chinese import NoChineseTask
+from smoothie_cli.evaluation.tasks.toxicity import ToxicityTask
 
-TASKS: dict[str, Task] = {t.name: t for t in (NoChineseTask(), MultipleChoiceTask(), BertScoreTask())}
+TASKS: dict[str, Task] = {
+    t.name: t for t in (NoChineseTask(), MultipleChoiceTask(), BertScoreTask(), ToxicityTask())
+}
 
 
 def get_task(name: str) -> Task:

@@ -1,0 +1,429 @@
+"""Teach a draft model to open every answer with <Toc> or <Safe>: LoRA with peft, resumable, on a CPU.
+
+The loop is our own rather than transformers' Trainer: it is short, it checkpoints the adapter and the AdamW
+moments as safetensors (Trainer pickles optimizer and RNG state), and it resumes to the exact batch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from smoothie_cli.cautious.prompts import (
+    DEFAULT_REFUSAL,
+    MODERATION_INSTRUCTION,
+    SAFE_TAG,
+    TOXIC_TAG,
+    draft_prompt,
+    training_response,
+)
+from smoothie_cli.errors import SmoothieError
+from smoothie_cli.evaluation.examples import Example
+from smoothie_cli.jsonable import finite
+from smoothie_cli.progress import Progress, no_progress
+
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+IGNORE = -100
+
+
+@dataclass
+class FinetuneSettings:
+    base: str
+    steps: int = 60
+    batch_size: int = 8
+    lr: float = 3e-4
+    rank: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    layers: int | None = None  # adapt only the top N layers (None: all); backward then stops there
+    max_length: int = 192
+    answer_tokens: int = 24  # answer tokens learnt after the tag (the tag itself always)
+    limit: int | None = None  # training examples (balanced sample); None: the whole train split
+    instruction: str = MODERATION_INSTRUCTION
+    refusal: str = DEFAULT_REFUSAL
+    seed: int = 0
+    save_every: int = 10
+
+    def check(self) -> None:
+        for name in ("steps", "batch_size", "rank", "max_length", "save_every"):
+            if getattr(self, name) < 1:
+                raise SmoothieError(f"--{name.replace('_', '-')} must be at least 1")
+        if not 0 < self.lr < 1:
+            raise SmoothieError(f"--lr must be in (0, 1), not {self.lr}")
+        if self.layers is not None and self.layers < 1:
+            raise SmoothieError("--layers must be at least 1")
+        if self.max_length < 64:
+            raise SmoothieError("--max-length must be at least 64: the moderation prompt alone is ~90 tokens")
+
+    def resume_key(self) -> dict[str, Any]:
+        """What must match for --resume to continue a checkpoint (everything but the step count)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("steps", "save_every")}
+
+
+@dataclass
+class TrainingExample:
+    input_ids: list[int]
+    labels: list[int]
+
+
+def training_examples(
+    examples: list[Example], tokenizer: Any, settings: FinetuneSettings
+) -> list[TrainingExample]:
+    """Prompt + response token ids with the loss on the response only.
+
+    Toxic → "<Toc>\\n<refusal>" + end of text. Safe with a reference → "<Safe>\\n<reference>" (+ end of
+    text if it fits). Safe without one → "<Safe>" alone and no end of text, so the draft learns the tag
+    without learning to stop after it. Long inputs are cut in the middle of the user's text, never in the tag.
+    """
+    eos = tokenizer.eos_token_id
+    out = []
+    for example in examples:
+        toxic = example.label == "toxic"
+        answer = settings.refusal if toxic else example.reference
+        tag_ids = tokenizer(
+            training_response(TOXIC_TAG if toxic else SAFE_TAG, None), add_special_tokens=False
+        )
+        response = tokenizer(
+            training_response(TOXIC_TAG if toxic else SAFE_TAG, answer), add_special_tokens=False
+        )
+        response_ids = response["input_ids"][: len(tag_ids["input_ids"]) + settings.answer_tokens]
+        if answer and len(response_ids) == len(response["input_ids"]) and eos is not None:
+            response_ids = [*response_ids, eos]
+        prompt_ids = _prompt_ids(example.prompt, tokenizer, settings, settings.max_length - len(response_ids))
+        out.append(TrainingExample(prompt_ids + response_ids, [IGNORE] * len(prompt_ids) + response_ids))
+    return out
+
+
+def _prompt_ids(text: str, tokenizer: Any, settings: FinetuneSettings, budget: int) -> list[int]:
+    ids = tokenizer(draft_prompt(text, settings.instruction), add_special_tokens=False)["input_ids"]
+    if len(ids) <= budget:
+        return ids
+    user = tokenizer(text, add_special_tokens=False)["input_ids"]
+    keep = max(budget - (len(ids) - len(user)), 8)
+    shortened = tokenizer.decode(user[: keep // 2]) + " … " + tokenizer.decode(user[-(keep - keep // 2) :])
+    return tokenizer(draft_prompt(shortened, settings.instruction), add_special_tokens=False)["input_ids"]
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    losses: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def batch_order(count: int, batch_size: int, step: int, seed: int) -> list[int]:
+    """The example indices of training step `step` (0-based): epochs are seeded shuffles, so a resumed run
+    sees exactly the batches an uninterrupted one would."""
+    per_epoch = max(count // batch_size, 1)
+    epoch, position = divmod(step, per_epoch)
+    order = list(range(count))
+    random.Random(seed * 100_003 + epoch).shuffle(order)
+    return order[position * batch_size : (position + 1) * batch_size]
+
+
+def peft_model(model: Any, settings: FinetuneSettings) -> Any:
+    from peft import LoraConfig, get_peft_model
+
+    layers = None
+    if settings.layers is not None:
+        total = model.config.num_hidden_layers
+        layers = list(range(max(total - settings.layers, 0), total))
+    config = LoraConfig(
+        r=settings.rank,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=LORA_TARGETS,
+        layers_to_transform=layers,
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
+def _collate(batch: list[TrainingExample], pad: int, device: Any) -> dict[str, Any]:
+    import torch
+
+    width = max(len(e.input_ids) for e in batch)
+    ids = torch.full((len(batch), width), pad, dtype=torch.long)
+    labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, example in enumerate(batch):
+        n = len(example.input_ids)
+        ids[row, :n] = torch.tensor(example.input_ids)
+        labels[row, :n] = torch.tensor(example.labels)
+        mask[row, :n] = 1
+    return {"input_ids": ids.to(device), "labels": labels.to(device), "attention_mask": mask.to(device)}
+
+
+def learning_rate(settings: FinetuneSettings, step: int) -> float:
+    """Linear warm-up over the first 10% of steps, then cosine decay to 10%."""
+    warmup = max(settings.steps // 10, 1)
+    if step < warmup:
+        return settings.lr * (step + 1) / warmup
+    progress = (step - warmup) / max(settings.steps - warmup, 1)
+    return settings.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def train(
+    model: Any,
+    tokenizer: Any,
+    examples: list[TrainingExample],
+    settings: FinetuneSettings,
+    checkpoint_dir: Path,
+    *,
+    resume: bool,
+    progress: Progress = no_progress,
+    on_step: Any = None,
+) -> TrainState:
+    """Run (or continue) the LoRA training, checkpointing into `checkpoint_dir` every `save_every` steps."""
+    import torch
+
+    device = next(model.parameters()).device
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=0.0)
+    state = TrainState()
+    if resume:
+        state = load_checkpoint(model, optimizer, checkpoint_dir, settings)
+    elif checkpoint_dir.exists():
+        shutil.rmtree(checkpoint_dir)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    torch.manual_seed(settings.seed + state.step)  # dropout masks: reproducible per step after a resume
+    model.train()
+    description = "fine-tuning the draft"
+    progress(description, state.step, settings.steps)
+    while state.step < settings.steps:
+        start = time.perf_counter()
+        batch = [
+            examples[i] for i in batch_order(len(examples), settings.batch_size, state.step, settings.seed)
+        ]
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(settings, state.step)
+        loss = model(**_collate(batch, pad, device)).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        state.step += 1
+        state.losses.append(round(float(loss.detach()), 5))
+        state.seconds += time.perf_counter() - start
+        progress(f"{description} (loss {state.losses[-1]:.3f})", state.step, settings.steps)
+        if on_step is not None:
+            on_step(state)
+        if state.step % settings.save_every == 0 or state.step == settings.steps:
+            save_checkpoint(model, optimizer, checkpoint_dir, settings, state)
+    model.eval()
+    return state
+
+
+# ---- checkpoints: adapter + AdamW moments as safetensors, state as JSON (no pickle) ------------------
+
+
+def save_checkpoint(
+    model: Any, optimizer: Any, directory: Path, settings: FinetuneSettings, state: TrainState
+) -> None:
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    from smoothie_cli.models.atomic import atomic_directory
+
+    names = {id(p): n for n, p in model.named_parameters() if p.requires_grad}
+    moments: dict[str, Any] = {}
+    steps: dict[str, float] = {}
+    for group in optimizer.param_groups:
+        for parameter in group["params"]:
+            slot = optimizer.state.get(parameter)
+            if slot:
+                name = names[id(parameter)]
+                moments[f"{name}::exp_avg"] = slot["exp_avg"].contiguous()
+                moments[f"{name}::exp_avg_sq"] = slot["exp_avg_sq"].contiguous()
+                steps[name] = float(slot["step"])
+    adapter = {k: v.contiguous() for k, v in get_peft_model_state_dict(model).items()}
+    with atomic_directory(directory, replace=True) as temp:
+        save_file(adapter, str(temp / "adapter.safetensors"))
+        save_file(moments, str(temp / "optimizer.safetensors"))
+        document = {"state": asdict(state), "settings": settings.resume_key(), "adam_steps": steps}
+        (temp / "state.json").write_text(json.dumps(document, indent=1))
+
+
+def load_checkpoint(model: Any, optimizer: Any, directory: Path, settings: FinetuneSettings) -> TrainState:
+    import torch
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    if not (directory / "state.json").is_file():
+        raise SmoothieError(f"--resume found no checkpoint in {directory}; run without --resume to start")
+    document = json.loads((directory / "state.json").read_text())
+    if document["settings"] != settings.resume_key():
+        changed = sorted(k for k, v in settings.resume_key().items() if document["settings"].get(k) != v)
+        raise SmoothieError(
+            f"--resume: the checkpoint was made with other settings ({', '.join(changed)}); use the same "
+            "options, or drop --resume to start over"
+        )
+    device = next(model.parameters()).device
+    set_peft_model_state_dict(model, load_file(str(directory / "adapter.safetensors"), device=str(device)))
+    moments = load_file(str(directory / "optimizer.safetensors"), device=str(device))
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad and name in document["adam_steps"]:
+            optimizer.state[parameter] = {
+                "step": torch.tensor(document["adam_steps"][name]),
+                "exp_avg": moments[f"{name}::exp_avg"],
+                "exp_avg_sq": moments[f"{name}::exp_avg_sq"],
+            }
+    return TrainState(**document["state"])
+
+
+# ---- the whole job ----------------------------------------------------------------------------------
+
+
+def checkpoint_directory(out: Path) -> Path:
+    """Where an unfinished run keeps its checkpoints: beside OUT, hidden, removed once OUT is written."""
+    return out.parent / f".{out.name}.checkpoint"
+
+
+def finetune_draft(
+    base_spec: str,
+    out: Path,
+    settings: FinetuneSettings,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    merge: bool = False,
+    eval_limit: int | None = 200,
+    device: str = "auto",
+    progress: Progress = no_progress,
+) -> dict[str, Any]:
+    """Fine-tune, score the gate before and after on the held-out split, write the adapter directory."""
+    from smoothie_cli.cautious.gate import classify, gate_scores
+    from smoothie_cli.evaluation.datasets import select_examples
+    from smoothie_cli.evaluation.moderation import moderation_dataset
+    from smoothie_cli.models import loading, resolve_model
+
+    settings.check()
+    out = Path(out)
+    if out.exists() and not force:
+        raise SmoothieError(f"{out} already exists; choose another -o or add --force to replace it")
+    if eval_limit is not None and eval_limit < 2:
+        raise SmoothieError("--eval-limit must be at least 2 (or 0 to skip the evaluation)")
+    source = resolve_model(base_spec)
+    if source.kind in ("gguf", "peft"):
+        raise SmoothieError(
+            f"'{base_spec}' is a {source.kind} model; fine-tune a full checkpoint (e.g. an embedded: model)"
+        )
+    tokenizer = loading.load_tokenizer(source, progress)
+    progress("loading base model", 0, 1)
+    model = loading.load_model(source, device=device, dtype="float32", progress=progress)
+    progress("loading base model", 1, 1)
+    train_set = moderation_dataset("train", progress, seed=settings.seed).examples
+    train_set = select_examples(train_set, limit=settings.limit, seed=settings.seed)
+    test_set = select_examples(
+        moderation_dataset("test", progress).examples, limit=eval_limit or None, seed=0
+    )
+    labels = [e.label or "safe" for e in test_set]
+    prompts = [e.prompt for e in test_set]
+    checkpoints = checkpoint_directory(out)
+    checkpoints.parent.mkdir(parents=True, exist_ok=True)
+
+    def evaluate(description: str) -> dict[str, Any] | None:
+        if not eval_limit:
+            return None
+        gates = classify(model, tokenizer, prompts, instruction=settings.instruction, progress=progress,
+                         description=description)  # fmt: skip
+        return {k: v.as_dict(k) | {"n": v.n} for k, v in gate_scores(labels, gates).items()}
+
+    base_metrics_file = checkpoints / "base_metrics.json"
+    if resume and base_metrics_file.is_file():
+        base_metrics = json.loads(base_metrics_file.read_text())
+    else:
+        base_metrics = evaluate("zero-shot gate of the base model")
+    model = peft_model(model, settings)
+    examples = training_examples(train_set, tokenizer, settings)
+    state = train(model, tokenizer, examples, settings, checkpoints, resume=resume, progress=progress,
+                  on_step=None)  # fmt: skip
+    if base_metrics is not None:
+        base_metrics_file.write_text(json.dumps(base_metrics))
+    tuned_metrics = evaluate("gate of the fine-tuned draft")
+    report = {
+        "base": source.spec,
+        "output": str(out),
+        "train_examples": len(examples),
+        "test_examples": len(test_set) if eval_limit else 0,
+        "steps": state.step,
+        "train_seconds": round(state.seconds, 1),
+        "final_loss": state.losses[-1] if state.losses else None,
+        "losses": state.losses,
+        "metrics": {"base": base_metrics, "finetuned": tuned_metrics},
+        "settings": asdict(settings),
+    }
+    _write_adapter(model, tokenizer, source, out, report, merge=merge, progress=progress)
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    if merge:
+        report["merged"] = str(out / "merged")
+    return report
+
+
+def _base_reference(source: Any) -> str:
+    """How the adapter names its base: the spec for embedded/hub models, an absolute path for directories."""
+    return source.location if source.kind == "local" else source.spec
+
+
+def _write_adapter(
+    model: Any,
+    tokenizer: Any,
+    source: Any,
+    out: Path,
+    report: dict[str, Any],
+    *,
+    merge: bool,
+    progress: Progress,
+) -> None:
+    from smoothie_cli.models.atomic import atomic_directory
+
+    progress("writing the adapter", 0, 1)
+    with atomic_directory(out, replace=True) as temp:
+        model.save_pretrained(str(temp))
+        config_path = temp / "adapter_config.json"
+        config = json.loads(config_path.read_text())
+        config["base_model_name_or_path"] = _base_reference(source)  # peft writes a cache path here
+        config_path.write_text(json.dumps(config, indent=2))
+        tokenizer.save_pretrained(str(temp))
+        (temp / "metrics.json").write_text(json.dumps(finite(report), indent=2))
+        (temp / "README.md").write_text(_card(report))
+        if merge:
+            merged = model.merge_and_unload()
+            merged.save_pretrained(str(temp / "merged"))
+            tokenizer.save_pretrained(str(temp / "merged"))
+    progress("writing the adapter", 1, 1)
+
+
+def _card(report: dict[str, Any]) -> str:
+    settings = report["settings"]
+    lines = [
+        "---",
+        "library_name: peft",
+        f"base_model: {report['base']}",
+        "tags: [lora, moderation, speculative-decoding, smoothie]",
+        "---",
+        "",
+        "# Cautious draft (smoothie finetune-draft)",
+        "",
+        f"LoRA adapter (rank {settings['rank']}) on `{report['base']}` that opens every answer with `<Toc>` "
+        "(toxic or jailbreak request) or `<Safe>`, in the Alpaca prompt with the moderation instruction. "
+        "Use it as the draft of `smoothie speculate --draft <this directory>`.",
+        "",
+        f"Trained {report['steps']} steps × {settings['batch_size']} on {report['train_examples']} balanced "
+        f"examples (smoothie's moderation train split) in {report['train_seconds']} s.",
+        "",
+        "| gate on the held-out split | precision | recall | F1 | over-refusal | untagged |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, metrics in report["metrics"].items():
+        if metrics:
+            keys = ("gate_precision", "gate_recall", "gate_f1", "over_refusal", "untagged")
+            cells = [f"{metrics[k][k]:.3f}" for k in keys]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,88 @@
+"""Load the target and draft models for speculation: int8 draft on CPU, tokenizer compatibility check."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from smoothie_cli.errors import SmoothieError
+from smoothie_cli.progress import Progress, no_progress
+
+QUANT_MODES = ("auto", "int8", "none")
+
+
+def quantize_draft(model: Any, mode: str, device: str) -> tuple[Any, str]:
+    """The draft with int8 dynamic-quantised Linear layers when asked (auto: on CPU). Returns it and the mode
+    used. Decoding on a CPU is memory-bound, so a quarter of the bytes per weight is most of the speed:
+    0.5B draft forward ≈ 19 ms int8 vs 133 ms float32 on 2 cores."""
+    import torch
+
+    if mode not in QUANT_MODES:
+        raise SmoothieError(f"--draft-quant must be one of {', '.join(QUANT_MODES)}, not '{mode}'")
+    if mode == "auto":
+        mode = "int8" if device == "cpu" else "none"
+    if mode == "none":
+        return model, mode
+    if device != "cpu":
+        raise SmoothieError("--draft-quant int8 runs on the CPU only; use --draft-quant none on a GPU")
+    if hasattr(model, "merge_and_unload"):  # a PEFT adapter: fold it in so its layers are quantised too
+        model = model.merge_and_unload()
+    with warnings.catch_warnings():
+        warnings.simplefilter(
+            "ignore"
+        )  # quantize_dynamic is deprecated in favour of torchao, still fastest here
+        from torch.ao.quantization import quantize_dynamic
+
+        model = quantize_dynamic(model.float(), {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+    return model.eval(), mode
+
+
+def check_same_tokenizer(target_tokenizer: Any, draft_tokenizer: Any, draft_spec: str) -> None:
+    """Speculation compares token ids, so the draft must split text exactly as the target does."""
+    target_vocab, draft_vocab = target_tokenizer.get_vocab(), draft_tokenizer.get_vocab()
+    differing = sum(1 for token, index in target_vocab.items() if draft_vocab.get(token, index) != index)
+    if differing:
+        raise SmoothieError(
+            f"the draft '{draft_spec}' has a different tokenizer from the target "
+            f"({differing:,} tokens map to "
+            "other ids); choose a draft of the same model family"
+        )
+
+
+def load_for_speculation(
+    target_spec: str,
+    draft_spec: str | None,
+    *,
+    device: str = "auto",
+    dtype: str = "auto",
+    draft_quant: str = "auto",
+    progress: Progress = no_progress,
+) -> tuple[Any, Any, Any | None, dict[str, Any]]:
+    """(target, tokenizer, draft or None, info) with the draft quantised as asked."""
+    from smoothie_cli.models import loading, resolve_model
+
+    device = loading.resolve_device(device)
+    target_source = resolve_model(target_spec)
+    tokenizer = loading.load_tokenizer(target_source, progress)
+    progress("loading target", 0, 1)
+    target = loading.load_model(target_source, device=device, dtype=dtype, progress=progress)
+    progress("loading target", 1, 1)
+    info: dict[str, Any] = {
+        "target": target_source.spec,
+        "draft": None,
+        "draft_quant": None,
+        "device": device,
+    }
+    if draft_spec is None:
+        return target, tokenizer, None, info
+    draft_source = resolve_model(draft_spec)
+    check_same_tokenizer(tokenizer, loading.load_tokenizer(draft_source, progress), draft_source.spec)
+    progress("loading draft", 0, 1)
+    # an int8 draft starts from float32 weights; otherwise it takes the target's dtype
+    draft = loading.load_model(
+        draft_source, device=device, dtype="float32" if draft_quant != "none" and device == "cpu" else dtype
+    )
+    draft, used = quantize_draft(draft, draft_quant, device)
+    progress("loading draft", 1, 1)
+    info |= {"draft": draft_source.spec, "draft_quant": used}
+    return target, tokenizer, draft, info

@@ -1,0 +1,53 @@
+"""The moderation set: toxic and safe prompts from the catalogue, balanced, for the draft's <Toc>/<Safe> gate.
+
+Toxic (and jailbreak) prompts: StrongREJECT, HarmBench, Do-Not-Answer, the toxic half of ToxiGen and the
+harmful twins of the refusal pairs. Safe prompts: the benign half of ToxiGen, the benign twins (with their
+answers), FAQ questions and MT-Bench questions (with reference answers where they have them). Each split
+(a hash of the prompt text, see `datasets.split_of`) is balanced on its own by a seeded sample of the larger
+side, so the test split is fixed, balanced, and never seen in training.
+"""
+
+from __future__ import annotations
+
+import random
+
+from smoothie_cli.evaluation.examples import Dataset, Example
+from smoothie_cli.progress import Progress, no_progress
+
+TOXIC_SOURCES = ("strongreject", "harmbench", "donotanswer", "toxigen", "refusal-pairs")
+SAFE_SOURCES = ("toxigen", "refusal-pairs", "faq", "mtbench")
+SOURCES = tuple(dict.fromkeys(TOXIC_SOURCES + SAFE_SOURCES))
+
+
+def moderation_dataset(split: str | None, progress: Progress = no_progress, seed: int = 0) -> Dataset:
+    """Balanced toxic/safe examples (label 'toxic' or 'safe') of one split, or of both when None."""
+    from smoothie_cli.evaluation.catalogue import CATALOGUE
+    from smoothie_cli.evaluation.datasets import load_catalogue_entry, split_of
+
+    toxic: list[Example] = []
+    safe: list[Example] = []
+    seen: set[str] = set()
+    for name in SOURCES:
+        for example in load_catalogue_entry(CATALOGUE[name], progress).examples:
+            key = example.prompt.strip()
+            if key in seen or (split is not None and split_of(example.prompt) != split):
+                continue  # a prompt that appears twice (across sources) counts once
+            seen.add(key)
+            label = example.label or "safe"  # faq and mtbench rows carry no label: benign questions
+            if label == "toxic" and name in TOXIC_SOURCES:
+                toxic.append(_relabel(example, "toxic", name))
+            elif label == "safe" and name in SAFE_SOURCES:
+                reference = example.reference or example.meta.get("response") or None
+                safe.append(_relabel(example, "safe", name, reference))
+    size = min(len(toxic), len(safe))
+    rng = random.Random(seed)
+    chosen = sorted(rng.sample(toxic, size), key=toxic.index) + sorted(rng.sample(safe, size), key=safe.index)
+    name = "moderation" if split is None else f"moderation-{split}"
+    source = "catalogue: " + ", ".join(SOURCES)
+    return Dataset(name, chosen, source, "MIT / Apache-2.0 / CC-BY-4.0 (per source)")
+
+
+def _relabel(example: Example, label: str, source: str, reference: str | None = None) -> Example:
+    from dataclasses import replace
+
+    return replace(example, label=label, reference=reference, meta={**example.meta, "source": source})

@@ -1,0 +1,42 @@
+"""toxicity: the draft's <Toc>/<Safe> gate as a classifier — precision, recall, F1 and over-refusal."""
+
+from __future__ import annotations
+
+from smoothie_cli.errors import SmoothieError
+from smoothie_cli.evaluation.examples import Dataset
+from smoothie_cli.evaluation.tasks.base import EvalContext, SampleResult, Task, TaskResult
+from smoothie_cli.progress import Progress
+
+
+class ToxicityTask(Task):
+    name = "toxicity"
+    metrics = ("gate_f1", "gate_precision", "gate_recall", "over_refusal", "untagged", "gate_accuracy")
+    default_datasets = ("moderation-test",)
+    description = (
+        "the model as a draft: the tag it writes under the moderation prompt against toxic/safe labels"
+    )
+
+    def evaluate(self, ctx: EvalContext, dataset: Dataset, progress: Progress) -> TaskResult:
+        from smoothie_cli.cautious.gate import classify, gate_scores
+
+        labelled = [e for e in dataset.examples if e.label in ("toxic", "safe")]
+        if not labelled:
+            raise SmoothieError(
+                f"dataset '{dataset.name}' has no toxic/safe labels; use moderation-test or map a label "
+                "column (--column label=...)"
+            )
+        instruction = ctx.options.get("instruction")
+        kwargs = {"instruction": instruction} if instruction else {}
+        gates = classify(ctx.model, ctx.tokenizer, [e.prompt for e in labelled], batch_size=ctx.batch_size,
+                         progress=progress, **kwargs)  # fmt: skip
+        samples = [
+            SampleResult(
+                e.id,
+                e.prompt,
+                gate,
+                {"flagged": float(gate == "toxic"), "toxic": float(e.label == "toxic")},
+                meta={**e.meta, "label": e.label},
+            )
+            for e, gate in zip(labelled, gates)
+        ]
+        return TaskResult(self.name, dataset.name, gate_scores([e.label for e in labelled], gates), samples)

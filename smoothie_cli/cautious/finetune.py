@@ -106,8 +106,13 @@ def _prompt_ids(text: str, tokenizer: Any, settings: FinetuneSettings, budget: i
         return ids
     user = tokenizer(text, add_special_tokens=False)["input_ids"]
     keep = max(budget - (len(ids) - len(user)), 8)
-    shortened = tokenizer.decode(user[: keep // 2]) + " … " + tokenizer.decode(user[-(keep - keep // 2) :])
-    return tokenizer(draft_prompt(shortened, settings.instruction), add_special_tokens=False)["input_ids"]
+    while True:  # re-tokenising the joined halves can add a token or two: shrink until it fits
+        head, tail = user[: keep // 2], user[len(user) - (keep - keep // 2) :]
+        shortened = tokenizer.decode(head) + " … " + tokenizer.decode(tail)
+        ids = tokenizer(draft_prompt(shortened, settings.instruction), add_special_tokens=False)["input_ids"]
+        if len(ids) <= budget or keep <= 8:
+            return ids
+        keep = max(keep - (len(ids) - budget), 8)
 
 
 @dataclass
@@ -142,6 +147,9 @@ def peft_model(model: Any, settings: FinetuneSettings) -> Any:
         layers_to_transform=layers,
         task_type="CAUSAL_LM",
     )
+    import torch
+
+    torch.manual_seed(settings.seed)  # LoRA A matrices start random: same seed, same run
     return get_peft_model(model, config)
 
 

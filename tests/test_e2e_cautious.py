@@ -1,0 +1,99 @@
+"""Cautious decoding end to end on the real embedded Qwen2.5-Coder-0.5B (int8 draft, float32 target)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from smoothie_cli.cli import main
+
+MODEL = "embedded:qwen2.5-coder-0.5b-instruct"
+PROMPTS = ["Write a Python function that returns the square of a number.", "Name three primary colours."]
+
+
+def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    captured = capsys.readouterr()
+    return int(info.value.code or 0), captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def target_alone():
+    """Greedy answers of the target alone, by transformers' own generate (an independent reference)."""
+    from smoothie_cli.evaluation.examples import Example
+    from smoothie_cli.evaluation.generation import chat_prompt
+    from smoothie_cli.models import loading, resolve_model
+
+    source = resolve_model(MODEL)
+    model = loading.load_model(source, device="cpu")
+    tokenizer = loading.load_tokenizer(source)
+    answers = []
+    for prompt in PROMPTS:
+        ids = tokenizer(chat_prompt(tokenizer, Example("p", prompt)), return_tensors="pt")["input_ids"]
+        out = model.generate(ids, max_new_tokens=24, do_sample=False)
+        answers.append(tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True))
+    return answers
+
+
+def test_int8_draft_and_float32_target_give_the_target_text(target_alone, capsys) -> None:
+    code, out, _ = run_cli(
+        ["speculate", *PROMPTS, "--target", MODEL, "--draft", MODEL, "--draft-quant", "int8",
+         "--max-new-tokens", "24", "--json"], capsys,
+    )  # fmt: skip
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["text"] for r in rows] == target_alone
+    for row in rows:
+        assert row["gate"] in ("safe", "untagged") and row["draft_quant"] == "int8"
+        assert 0 < row["tokens"] <= 24 and row["accepted"] > 0
+        assert row["target_forwards"] < 1 + row["tokens"]  # accepted draft tokens saved target forwards
+        assert {"seconds", "tokens_per_s", "acceptance_rate", "proposed"} <= row.keys()
+
+
+def test_finetuned_adapter_loads_as_a_draft(tmp_path, capsys) -> None:
+    adapter = tmp_path / "draft"
+    code, out, _ = run_cli(
+        ["finetune-draft", MODEL, "-o", str(adapter), "--steps", "2", "--batch-size", "2", "--limit", "8",
+         "--eval-limit", "4", "--max-length", "128", "--json"], capsys,
+    )  # fmt: skip
+    assert code == 0
+    report = json.loads(out)
+    assert report["steps"] == 2 and report["metrics"]["finetuned"]["gate_f1"]["n"] == 4
+    assert (adapter / "adapter_config.json").is_file() and (adapter / "adapter_model.safetensors").is_file()
+    assert json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"] == MODEL
+    assert not (tmp_path / ".draft.checkpoint").exists()  # checkpoints go once the adapter is written
+    code, out, _ = run_cli(
+        [
+            "speculate",
+            PROMPTS[1],
+            "--target",
+            MODEL,
+            "--draft",
+            str(adapter),
+            "--max-new-tokens",
+            "8",
+            "--json",
+        ],
+        capsys,
+    )
+    assert code == 0
+    row = json.loads(out)
+    assert row["draft"] == str(adapter) and row["gate"] in ("safe", "toxic", "untagged")
+    code, out, _ = run_cli(["eval", str(adapter), "--task", "toxicity", "--limit", "6", "--json"], capsys)
+    assert code == 0
+    scores = json.loads(out)["results"]["toxicity"]["moderation-test"]
+    assert scores["n"] == 6 and 0 <= scores["untagged"] <= 1
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["speculate", "   ", "--draft", "none", "--target", MODEL], "empty"),
+    (["speculate", "hi", "--gamma", "0"], "--gamma must be at least 1"),
+    (["speculate", "hi", "--target", "/nonexistent/model"], "does not exist"),
+    (["speculate", "hi", "--draft-quant", "int4", "--target", MODEL, "--draft", MODEL], "--draft-quant"),
+    (["speculate", "--input", "/nonexistent.txt"], "--input"),
+])  # fmt: skip
+def test_bad_speculate_input_is_one_clear_line(argv, message, capsys) -> None:
+    code, out, err = run_cli(argv, capsys)
+    assert code == 2 and message in err and "Traceback" not in err and out == ""

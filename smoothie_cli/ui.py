@@ -19,6 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from smoothie_cli.jsonable import finite
+from smoothie_cli.progress import step_of
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -62,9 +63,10 @@ class _LineProgress:
         self.seen: set[str] = set()
 
     def __call__(self, description: str, completed: float, total: float | None = None) -> None:
-        if self.enabled and description not in self.seen:
-            self.seen.add(description)
-            note(f"{description} …")
+        step = step_of(description)
+        if self.enabled and step not in self.seen:
+            self.seen.add(step)
+            note(f"{step} …")
 
 
 def table(
@@ -134,12 +136,13 @@ def _reporter(bar: Progress, hide_others: bool) -> Any:
     tasks: dict[str, Any] = {}
 
     def report(description: str, completed: float, total: float | None = None) -> None:
-        if description not in tasks:
-            tasks[description] = bar.add_task(description, total=total)
-        bar.update(tasks[description], completed=completed, total=total, visible=True)
+        step = step_of(description)
+        if step not in tasks:
+            tasks[step] = bar.add_task(description, total=total)
+        bar.update(tasks[step], completed=completed, total=total, visible=True, description=description)
         if hide_others:
             for other, task_id in tasks.items():
-                if other != description and not bar.tasks[task_id].finished:
+                if other != step and not bar.tasks[task_id].finished:
                     bar.update(task_id, visible=False)
 
     return report

@@ -154,3 +154,73 @@ def test_moderation_splits_are_balanced_and_disjoint() -> None:
         "mtbench",
     } <= sources
     assert any(e.reference for e in train_set if e.label == "safe")
+
+
+def test_finetune_draft_writes_an_adapter_and_merged_weights(tiny_qwen, tmp_path) -> None:
+    from smoothie_cli.cautious.finetune import checkpoint_directory, finetune_draft
+    from smoothie_cli.models import resolve_model
+    from smoothie_cli.models.loading import load_model
+
+    base = str(tiny_qwen())
+    out = tmp_path / "draft"
+    settings = FinetuneSettings(base=base, steps=2, batch_size=2, limit=4, rank=2, layers=1, max_length=96)
+    report = finetune_draft(base, out, settings, merge=True, eval_limit=4, device="cpu")
+    assert report["steps"] == 2 and report["metrics"]["base"]["gate_f1"]["n"] == 4
+    assert {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "tokenizer.json",
+        "README.md",
+        "metrics.json",
+    } <= {p.name for p in out.iterdir()}
+    assert (out / "merged" / "config.json").is_file()
+    assert not checkpoint_directory(out).exists()
+    source = resolve_model(str(out))
+    assert source.kind == "peft" and source.base is not None and source.base.location == base
+    assert type(load_model(source, device="cpu")).__name__.startswith("PeftModel")
+    with pytest.raises(SmoothieError, match="already exists"):
+        finetune_draft(base, out, settings, eval_limit=0, device="cpu")
+
+
+def test_an_interrupted_finetune_leaves_no_adapter_and_resumes(tiny_qwen, tmp_path, monkeypatch) -> None:
+    from smoothie_cli.cautious import finetune as module
+
+    base = str(tiny_qwen())
+    out = tmp_path / "draft"
+    settings = FinetuneSettings(base=base, steps=4, batch_size=2, limit=4, rank=2, layers=1, max_length=96,
+                                save_every=2)  # fmt: skip
+    original = module.train
+
+    def stop_after_three(*args, **kwargs):
+        def on_step(state):
+            if state.step == 3:
+                raise KeyboardInterrupt
+
+        return original(*args, **(kwargs | {"on_step": on_step}))
+
+    monkeypatch.setattr(module, "train", stop_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        module.finetune_draft(base, out, settings, eval_limit=0, device="cpu")
+    assert not out.exists() and (module.checkpoint_directory(out) / "state.json").is_file()
+    monkeypatch.setattr(module, "train", original)
+    report = module.finetune_draft(base, out, settings, resume=True, eval_limit=0, device="cpu")
+    assert report["steps"] == 4 and out.is_dir()
+
+
+def test_weighted_loss_with_equal_weights_is_the_models_own_loss(tiny_qwen, tokenizer) -> None:
+    from smoothie_cli.cautious.finetune import _collate, weighted_loss
+
+    settings = FinetuneSettings(base="x", rank=2)
+    model = peft_model(Qwen2ForCausalLM.from_pretrained(str(tiny_qwen())), settings)
+    examples = training_examples(EXAMPLES, tokenizer, settings)
+    for example in examples:
+        example.weights = [1.0 if label != IGNORE else 0.0 for label in example.labels]
+    batch = _collate(examples, tokenizer.eos_token_id, torch.device("cpu"))
+    expected = model(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]
+    )
+    assert float(weighted_loss(model, batch)) == pytest.approx(float(expected.loss), rel=1e-5)
+    # the tag outweighs the answer in the default weights
+    (toxic, *_) = training_examples(EXAMPLES, tokenizer, settings)
+    tag = [w for w, label in zip(toxic.weights, toxic.labels) if label != IGNORE]
+    assert tag[0] > tag[-1] > 0

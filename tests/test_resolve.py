@@ -101,3 +101,30 @@ def test_gguf_file_and_directory_with_one_gguf(tmp_path: Path):
     assert resolve_model(str(gguf)).kind == "gguf"
     assert resolve_model(str(tmp_path)).kind == "gguf"
     assert tokenizer_location(resolve_model(str(gguf))) == gguf.resolve()
+
+
+def test_hub_adapter_loads_on_its_base(tiny_qwen, tmp_path: Path):
+    """A hub id holding a LoRA adapter (like IanLi233/Cautious_Qwen) loads as base + adapter, offline."""
+    from huggingface_hub import constants
+    from peft import LoraConfig, get_peft_model
+    from transformers import Qwen2ForCausalLM
+
+    from smoothie_cli.models.loading import load_model, load_tokenizer
+
+    base_dir = tiny_qwen()
+    adapter_dir = tmp_path / "adapter"
+    peft = get_peft_model(
+        Qwen2ForCausalLM.from_pretrained(str(base_dir)), LoraConfig(r=2, target_modules=["q_proj"])
+    )
+    peft.save_pretrained(str(adapter_dir))
+    config = json.loads((adapter_dir / "adapter_config.json").read_text())
+    (adapter_dir / "adapter_config.json").write_text(
+        json.dumps(config | {"base_model_name_or_path": str(base_dir)})
+    )
+    _fake_hub_cache(Path(constants.HF_HUB_CACHE), "someone/tiny-cautious-draft", adapter_dir)
+    source = resolve_model("someone/tiny-cautious-draft")
+    assert source.kind == "hub"
+    model = load_model(source, device="cpu")
+    assert type(model).__name__.startswith("PeftModel")
+    assert any("lora_A" in name for name, _ in model.named_parameters())
+    assert load_tokenizer(source).vocab_size == 151_643  # no tokenizer in the adapter: the base's

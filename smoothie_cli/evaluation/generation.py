@@ -95,12 +95,16 @@ def decode_batch(
     eos_ids: set[int],
     logits_processors: Sequence[Any] = (),
     temperature: float = 0.0,
+    cache: Any = None,
 ) -> list[list[int]]:
     """Greedy (or sampled) decoding of a left-padded batch with a KV cache; the new tokens of each row.
 
     Unlike `generate`, rows that reach end-of-turn leave the batch (their KV cache rows are dropped), so a
     batch costs about the sum of its answers' lengths instead of batch size × the longest answer; this is
     what makes batching pay on CPU when answers differ in length.
+
+    `cache` may already hold a shared prompt prefix for every row; `attention_mask` then covers the prefix
+    columns too (padding sits between prefix and suffix, and positions follow the mask).
     """
     import torch
     from transformers import DynamicCache
@@ -110,7 +114,7 @@ def decode_batch(
     mask = attention_mask.to(device)
     rows = torch.arange(sequences.shape[0], device=device)
     new_tokens: list[list[int]] = [[] for _ in range(sequences.shape[0])]
-    cache = DynamicCache()
+    cache = DynamicCache() if cache is None else cache
     step_input = sequences
     eos = torch.tensor(sorted(eos_ids), device=device)
     with torch.inference_mode():

@@ -2,20 +2,25 @@
 
 Toxic (and jailbreak) prompts: StrongREJECT, HarmBench, Do-Not-Answer, the toxic half of ToxiGen and the
 harmful twins of the refusal pairs. Safe prompts: the benign half of ToxiGen, the benign twins (with their
-answers), FAQ questions and MT-Bench questions (with reference answers where they have them). Each split
-(a hash of the prompt text, see `datasets.split_of`) is balanced on its own by a seeded sample of the larger
-side, so the test split is fixed, balanced, and never seen in training.
+answers), FAQ questions and MT-Bench questions (with reference answers where they have them), MMLU questions
+and the Korean prompts. Each source gives at most `SOURCE_CAP` prompts (the first by a hash of the text, so
+the choice does not depend on the split) — otherwise the draft learns which *source* a prompt comes from
+(the FAQ's style = safe) instead of whether it is harmful. Each split (a hash of the prompt text, see
+`datasets.split_of`) is balanced on its own by a seeded sample of the larger side, so the test split is
+fixed, balanced, and never seen in training.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 
 from smoothie_cli.evaluation.examples import Dataset, Example
 from smoothie_cli.progress import Progress, no_progress
 
 TOXIC_SOURCES = ("strongreject", "harmbench", "donotanswer", "toxigen", "refusal-pairs")
-SAFE_SOURCES = ("toxigen", "refusal-pairs", "faq", "mtbench")
+SAFE_SOURCES = ("toxigen", "refusal-pairs", "faq", "mtbench", "mmlu", "korean")
+SOURCE_CAP = 400
 SOURCES = tuple(dict.fromkeys(TOXIC_SOURCES + SAFE_SOURCES))
 
 
@@ -28,16 +33,18 @@ def moderation_dataset(split: str | None, progress: Progress = no_progress, seed
     safe: list[Example] = []
     seen: set[str] = set()
     for name in SOURCES:
-        for example in load_catalogue_entry(CATALOGUE[name], progress).examples:
+        rows = load_catalogue_entry(CATALOGUE[name], progress).examples
+        rows = sorted(rows, key=lambda e: hashlib.sha256(e.prompt.encode("utf-8")).digest())[:SOURCE_CAP]
+        for example in rows:
             key = example.prompt.strip()
             if key in seen or (split is not None and split_of(example.prompt) != split):
                 continue  # a prompt that appears twice (across sources) counts once
             seen.add(key)
-            label = example.label or "safe"  # faq and mtbench rows carry no label: benign questions
+            label = example.label or "safe"  # faq, mtbench, mmlu, korean rows carry no label: benign
             if label == "toxic" and name in TOXIC_SOURCES:
                 toxic.append(_relabel(example, "toxic", name))
             elif label == "safe" and name in SAFE_SOURCES:
-                reference = example.reference or example.meta.get("response") or None
+                reference = (example.reference or example.meta.get("response")) if name != "korean" else None
                 safe.append(_relabel(example, "safe", name, reference))
     size = min(len(toxic), len(safe))
     rng = random.Random(seed)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -151,15 +150,17 @@ def _repair_tokenizer(directory: Path, base_size: int) -> None:
 
 @contextmanager
 def _tqdm_disabled() -> Iterator[None]:
-    previous = os.environ.get("TQDM_DISABLE")
-    os.environ["TQDM_DISABLE"] = "1"
+    # tqdm reads TQDM_DISABLE when it is imported, so the loader's own `tqdm` name is swapped instead
+    import functools
+
+    from transformers import modeling_gguf_pytorch_utils as gguf_loader
+
+    original = gguf_loader.tqdm
+    gguf_loader.tqdm = functools.partial(original, disable=True)
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop("TQDM_DISABLE", None)
-        else:
-            os.environ["TQDM_DISABLE"] = previous
+        gguf_loader.tqdm = original
 
 
 def convert_gguf_to_checkpoint(gguf_path: Path, out_dir: Path, progress: Progress = no_progress) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from smoothie_cli.errors import SmoothieError
-from smoothie_cli.models.resolve import ModelSource, model_directory, tokenizer_location
+from smoothie_cli.models.resolve import ModelSource, concrete, model_directory, tokenizer_location
 from smoothie_cli.progress import Progress, no_progress
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def load_tokenizer(
     """The transformers tokenizer of a model; never reads its weights."""
     from transformers import AutoTokenizer
 
-    location = tokenizer_location(source, progress)
+    location = tokenizer_location(concrete(source, progress), progress)
     try:
         if location.is_file():
             return AutoTokenizer.from_pretrained(str(location.parent), gguf_file=location.name)
@@ -78,6 +78,7 @@ def load_model(
     hf_logging.disable_progress_bar()  # ours shows the step; theirs would interleave with it
     device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, device)
+    source = concrete(source, progress)
     location = model_directory(source, progress)
     try:
         if location.is_file():

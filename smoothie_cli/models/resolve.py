@@ -32,6 +32,7 @@ TOKENIZER_PATTERNS = [
     "chat_template.*",
     "*.tiktoken",
     "tokenizer.model",
+    "adapter_config.json",  # tells a PEFT adapter on the hub (e.g. IanLi233/Cautious_Qwen) from a full model
 ]
 WEIGHT_PATTERNS = [*TOKENIZER_PATTERNS, "*.safetensors", "*.safetensors.index.json", "*.md"]
 
@@ -123,6 +124,23 @@ def _hub_snapshot(repo_id: str, patterns: list[str]) -> Path:
             f"model '{repo_id}' is not in the Hugging Face cache and the Hub cannot be reached; connect to "
             "the internet, or pass a local directory, a .gguf file or embedded:NAME"
         ) from None
+
+
+def concrete(source: ModelSource, progress: Progress = no_progress) -> ModelSource:
+    """A hub id that holds a PEFT adapter becomes a `peft` source with its base resolved; others unchanged.
+
+    A hub id's kind is only known once its files are here, so this fetches the small files first and the
+    adapter weights only when it is an adapter.
+    """
+    if source.kind != "hub":
+        return source
+    snapshot = _hub_snapshot(source.location, TOKENIZER_PATTERNS)
+    if not (snapshot / "adapter_config.json").is_file():
+        return source
+    progress(f"fetching adapter {source.spec}", 0, 1)
+    snapshot = _hub_snapshot(source.location, WEIGHT_PATTERNS)
+    progress(f"fetching adapter {source.spec}", 1, 1)
+    return _resolve_path(source.spec, snapshot)
 
 
 def tokenizer_location(source: ModelSource, progress: Progress = no_progress) -> Path:

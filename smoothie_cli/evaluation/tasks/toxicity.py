@@ -27,8 +27,7 @@ class ToxicityTask(Task):
             )
         instruction = ctx.options.get("instruction")
         kwargs = {"instruction": instruction} if instruction else {}
-        gates = classify(ctx.model, ctx.tokenizer, [e.prompt for e in labelled], batch_size=ctx.batch_size,
-                         progress=progress, **kwargs)  # fmt: skip
+        gates = classify(ctx.model, ctx.tokenizer, [e.prompt for e in labelled], progress=progress, **kwargs)
         samples = [
             SampleResult(
                 e.id,

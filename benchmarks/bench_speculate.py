@@ -36,6 +36,9 @@ def main() -> None:
     parser.add_argument("--target", default=TARGET)
     parser.add_argument("--draft", default=DRAFT)
     parser.add_argument("--dataset", default="mtbench")
+    parser.add_argument(
+        "--category", default=None, help="only MT-Bench questions of this category (e.g. coding)"
+    )
     parser.add_argument("--skip-assisted", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -55,11 +58,15 @@ def main() -> None:
     if hasattr(draft32, "merge_and_unload"):
         draft32 = draft32.merge_and_unload()
     draft8, _ = quantize_draft(copy.deepcopy(draft32), "int8", "cpu")
-    prompts = [e.prompt for e in load_dataset(args.dataset, limit=args.prompts, seed=1).examples]
+    examples = load_dataset(args.dataset).examples
+    if args.category:
+        examples = [e for e in examples if e.meta.get("category") == args.category]
+    prompts = [e.prompt for e in examples][: args.prompts]
     n = args.max_new_tokens
 
     def ours(draft):
-        decoder = CautiousDecoder(target, tokenizer, draft)
+        # the gate is left out (gate=False): a refused prompt would skip the target and skew tokens/s
+        decoder = CautiousDecoder(target, tokenizer, draft, gate=False)
         decoder.generate("Say hi.", max_new_tokens=4)  # warm-up
         outputs, totals = (
             [],
@@ -125,7 +132,8 @@ def main() -> None:
     if args.json:
         print(json.dumps({"target": args.target, "draft": args.draft, "prompts": len(prompts), "rows": rows}))
         return
-    table = Table(title=f"speculative decoding: {len(prompts)} {args.dataset} prompts × {n} tokens, "
+    label = f"{args.dataset}{f' {args.category}' if args.category else ''}"
+    table = Table(title=f"speculative decoding: {len(prompts)} {label} prompts × {n} tokens, "
                   f"target {args.target}, draft {args.draft}, {torch.get_num_threads()} threads")  # fmt: skip
     for column in (
         "run",

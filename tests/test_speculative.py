@@ -288,3 +288,31 @@ def test_empty_prompt_is_refused_clearly(qwen_tokenizer) -> None:
         decoder.generate("   ")
     with pytest.raises(SmoothieError, match="temperature"):
         Sampling(temperature=-1)
+
+
+def test_prompts_from_text_and_jsonl_files(tmp_path) -> None:
+    from smoothie_cli.cli.speculate import read_prompts
+
+    text = tmp_path / "p.txt"
+    text.write_text("first prompt\n\nsecond prompt\n")
+    rows = tmp_path / "p.jsonl"
+    rows.write_text('{"instruction": "from jsonl"}\n"a bare string"\n')
+    assert read_prompts(["arg"], text) == ["arg", "first prompt", "second prompt"]
+    assert read_prompts(None, rows) == ["from jsonl", "a bare string"]
+    (tmp_path / "bad.jsonl").write_text('{"answer": 1}\n')
+    with pytest.raises(SmoothieError, match=r"bad.jsonl:1 has none of the fields"):
+        read_prompts(None, tmp_path / "bad.jsonl")
+    (tmp_path / "broken.jsonl").write_text("{not json\n")
+    with pytest.raises(SmoothieError, match="is not JSON"):
+        read_prompts(None, tmp_path / "broken.jsonl")
+
+
+def test_no_gate_speculates_even_when_the_draft_would_refuse(qwen_tokenizer, tiny_qwen) -> None:
+    model = Qwen2ForCausalLM.from_pretrained(str(tiny_qwen())).eval()
+    target = CountingModel(model)
+    draft = ScriptedDraft(qwen_tokenizer, f"{TOXIC_TAG}\nNo.", 151_936)
+    result = CautiousDecoder(target, qwen_tokenizer, draft=draft, gate=False, stop_ids=set()).generate(
+        "hi", 5
+    )
+    alone = CautiousDecoder(model, qwen_tokenizer, draft=None, stop_ids=set()).generate("hi", 5)
+    assert result.gate == "none" and target.calls > 0 and result.token_ids == alone.token_ids

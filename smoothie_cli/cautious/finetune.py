@@ -39,7 +39,7 @@ IGNORE = -100
 @dataclass
 class FinetuneSettings:
     base: str
-    steps: int = 72
+    steps: int = 144
     batch_size: int = 8
     lr: float = 3e-4
     rank: int = 16

@@ -242,6 +242,7 @@ class CautiousDecoder:
         sampling: Sampling | None = None,
         system: str | None = None,
         stop_ids: set[int] | None = None,
+        gate: bool = True,
     ) -> None:
         from smoothie_cli.evaluation.generation import stop_ids as model_stop_ids
 
@@ -254,6 +255,7 @@ class CautiousDecoder:
         self.fixed_gamma, self.max_gamma = gamma, max_gamma
         self.sampling = sampling or Sampling()
         self.system = system
+        self.gate = gate  # False: no tag is read; the draft drafts as if it had written "<Safe>\n"
         self.stop_ids = stop_ids if stop_ids is not None else model_stop_ids(target, tokenizer)
         # models of one family may differ in padded rows (151,936 vs 152,064): draft on the shared ids
         self.shared_vocab = min(_vocab_rows(target), _vocab_rows(draft)) if draft is not None else 0
@@ -273,10 +275,11 @@ class CautiousDecoder:
         example = Example("prompt", prompt, system=system or self.system)
         return self._encode(chat_prompt(self.tokenizer, example))
 
+    def _draft_text(self, prompt: str) -> str:
+        return draft_prompt(prompt) if self.instruction is None else draft_prompt(prompt, self.instruction)
+
     def draft_ids(self, prompt: str) -> list[int]:
-        return self._encode(
-            draft_prompt(prompt) if self.instruction is None else draft_prompt(prompt, self.instruction)
-        )
+        return self._encode(self._draft_text(prompt))
 
     # ---- one request -------------------------------------------------------------------------------
 
@@ -292,7 +295,12 @@ class CautiousDecoder:
         gate: Gate = "none"
         if self.draft is not None:
             draft = CachedModel(self.draft)
-            gate, draft_pending = self._read_gate(draft, self.draft_ids(prompt))
+            if self.gate:
+                gate, draft_pending = self._read_gate(draft, self.draft_ids(prompt))
+            else:
+                ids = self._encode(self._draft_text(prompt) + SAFE_TAG + TAG_SEPARATOR)
+                draft.feed(ids[:-1])
+                draft_pending = ids[-1:]
             stats.draft_forwards = draft.forwards
             if gate == "toxic" or (gate == "untagged" and self.on_untagged == "refuse"):
                 stats.seconds = time.perf_counter() - start

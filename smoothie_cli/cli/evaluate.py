@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from smoothie_cli.cli.options import ConfigOpt, DeviceOpt, JsonOpt, ModelArg, OutputDirOpt
+from smoothie_cli.cli.options import ConfigOpt, DeviceOpt, DraftQuantOpt, JsonOpt, ModelArg, OutputDirOpt
 from smoothie_cli.errors import SmoothieError
 
 TaskOpt = Annotated[
@@ -74,9 +74,7 @@ def evaluate(
             "--draft", help="Generate through cautious speculation with this draft (MODEL = target)."
         ),
     ] = None,
-    draft_quant: Annotated[
-        str, typer.Option("--draft-quant", help="With --draft: auto, int8, none.")
-    ] = "auto",
+    draft_quant: DraftQuantOpt = "auto",
     column: ColumnOpt = None,
     config: ConfigOpt = None,
     device: DeviceOpt = "auto",
@@ -85,7 +83,7 @@ def evaluate(
     output: OutputDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Evaluate a model: no-Chinese rate, multiple-choice accuracy, BERTScore, with 95% intervals."""
+    """Evaluate a model: no-Chinese rate, multiple-choice accuracy, BERTScore, gate F1, with 95% intervals."""
     from smoothie_cli import ui
     from smoothie_cli.config import load_config
     from smoothie_cli.evaluation.runner import plan, run_plan, summarise, write_run

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from smoothie_cli.cli.options import DeviceOpt, JsonOpt
+from smoothie_cli.cli.options import DeviceOpt, DraftQuantOpt, JsonOpt
 from smoothie_cli.errors import SmoothieError
 
 DEFAULT_TARGET = "embedded:qwen2.5-coder-1.5b-instruct"
@@ -74,15 +74,19 @@ def speculate(
         int | None, typer.Option("--gamma", help="Draft tokens per round (default: adapts to acceptance).")
     ] = None,
     max_gamma: Annotated[int, typer.Option("--max-gamma", help="Upper bound of the adaptive γ.")] = 12,
-    draft_quant: Annotated[
-        str, typer.Option("--draft-quant", help="auto (int8 on CPU), int8 or none.")
-    ] = "auto",
+    draft_quant: DraftQuantOpt = "auto",
     on_untagged: Annotated[
         str, typer.Option("--on-untagged", help="When the draft writes no tag: continue or refuse.")
     ] = "continue",
     refusal: Annotated[
         str | None, typer.Option("--refusal", help="Answer given when the gate refuses.")
     ] = None,
+    gate: Annotated[
+        bool,
+        typer.Option(
+            "--gate/--no-gate", help="Let the draft's tag refuse toxic prompts (--no-gate: speed only)."
+        ),
+    ] = True,
     instruction: Annotated[
         str | None, typer.Option("--instruction", help="The draft's moderation instruction.")
     ] = None,
@@ -111,6 +115,7 @@ def speculate(
         decoder = CautiousDecoder(
             target_model, tokenizer, draft_model, instruction=instruction, refusal=refusal or DEFAULT_REFUSAL,
             on_untagged=on_untagged, gamma=gamma, max_gamma=max_gamma, sampling=sampling, system=system,
+            gate=gate,
         )  # fmt: skip
         decoder.generate(texts[0], max_new_tokens=2)  # warm-up: first-call costs stay out of the timings
         for n, text in enumerate(texts):

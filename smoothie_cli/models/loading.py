@@ -92,7 +92,12 @@ def load_model(
     except (OSError, ValueError) as error:
         raise SmoothieError(f"cannot load model '{source.spec}': {error}") from None
     if source.kind == "peft":
+        import warnings
+
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, source.location)
+        with warnings.catch_warnings():
+            # peft asks transformers 5 for is_gradient_checkpointing, deprecated there: not the user's concern
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+            model = PeftModel.from_pretrained(model, source.location)
     return model.to(device).eval()

@@ -97,3 +97,19 @@ def test_finetuned_adapter_loads_as_a_draft(tmp_path, capsys) -> None:
 def test_bad_speculate_input_is_one_clear_line(argv, message, capsys) -> None:
     code, out, err = run_cli(argv, capsys)
     assert code == 2 and message in err and "Traceback" not in err and out == ""
+
+
+def test_eval_generates_through_speculation_with_the_target_text(tmp_path, capsys) -> None:
+    argv = ["eval", MODEL, "--task", "no-chinese", "--dataset", "chinese-elicit", "--limit", "2",
+            "--max-new-tokens", "8", "--json"]  # fmt: skip
+    assert run_cli([*argv, "-o", str(tmp_path / "plain")], capsys)[0] == 0
+    drafted = [*argv, "-o", str(tmp_path / "drafted"), "--draft", MODEL, "--draft-quant", "none"]
+    code, out, _ = run_cli(drafted, capsys)
+    assert code == 0
+    assert json.loads(out)["setting"]["draft"] == MODEL
+
+    def answers(name: str) -> list[str]:
+        (samples,) = (tmp_path / name).glob("*.jsonl")
+        return [json.loads(line)["answer"] for line in samples.read_text().splitlines()]
+
+    assert answers("drafted") == answers("plain") and len(answers("plain")) == 2

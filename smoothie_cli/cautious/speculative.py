@@ -29,6 +29,7 @@ from smoothie_cli.cautious.prompts import (
     read_tag,
 )
 from smoothie_cli.errors import SmoothieError
+from smoothie_cli.progress import Progress, no_progress
 
 GATE_MAX_TOKENS = 8  # the tags are 3–4 tokens in Qwen's vocabulary; more means the draft is not tagging
 
@@ -121,16 +122,14 @@ class CautiousGenerator:
     name: str = "cautious speculation"
     results: list[Result] = field(default_factory=list)
 
-    def generate(self, examples: Sequence[Any], progress: Any = None) -> list[str]:
+    def generate(self, examples: Sequence[Any], progress: Progress = no_progress) -> list[str]:
         answers = []
         for n, example in enumerate(examples):
-            if progress is not None:
-                progress(f"generating ({self.name})", n, len(examples))
+            progress(f"generating ({self.name})", n, len(examples))
             result = self.decoder.generate(example.prompt, self.max_new_tokens, system=example.system)
             self.results.append(result)
             answers.append(result.text)
-        if progress is not None:
-            progress(f"generating ({self.name})", len(examples), len(examples))
+        progress(f"generating ({self.name})", len(examples), len(examples))
         return answers
 
 

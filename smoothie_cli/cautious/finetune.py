@@ -388,8 +388,7 @@ def finetune_draft(
         base_metrics = evaluate("zero-shot gate of the base model")
     model = peft_model(model, settings)
     examples = training_examples(train_set, tokenizer, settings)
-    state = train(model, tokenizer, examples, settings, checkpoints, resume=resume, progress=progress,
-                  on_step=None)  # fmt: skip
+    state = train(model, tokenizer, examples, settings, checkpoints, resume=resume, progress=progress)
     if base_metrics is not None:
         base_metrics_file.write_text(json.dumps(base_metrics))
     tuned_metrics = evaluate("gate of the fine-tuned draft")

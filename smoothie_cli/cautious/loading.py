@@ -49,6 +49,23 @@ def check_same_tokenizer(target_tokenizer: Any, draft_tokenizer: Any, draft_spec
         )
 
 
+def load_draft(
+    spec: str, target_tokenizer: Any, device: str, dtype: str, quant: str, progress: Progress = no_progress
+) -> tuple[Any, str, str]:
+    """(draft model, its spec, the quantisation used), checked against the target's tokenizer."""
+    from smoothie_cli.models import loading, resolve_model
+
+    source = resolve_model(spec)
+    check_same_tokenizer(target_tokenizer, loading.load_tokenizer(source, progress), source.spec)
+    progress("loading draft", 0, 1)
+    # an int8 draft starts from float32 weights; otherwise it takes the target's dtype
+    int8 = quant == "int8" or (quant == "auto" and device == "cpu")
+    model = loading.load_model(source, device=device, dtype="float32" if int8 else dtype, progress=progress)
+    model, used = quantize_draft(model, quant, device)
+    progress("loading draft", 1, 1)
+    return model, source.spec, used
+
+
 def load_for_speculation(
     target_spec: str,
     draft_spec: str | None,
@@ -75,14 +92,6 @@ def load_for_speculation(
     }
     if draft_spec is None:
         return target, tokenizer, None, info
-    draft_source = resolve_model(draft_spec)
-    check_same_tokenizer(tokenizer, loading.load_tokenizer(draft_source, progress), draft_source.spec)
-    progress("loading draft", 0, 1)
-    # an int8 draft starts from float32 weights; otherwise it takes the target's dtype
-    draft = loading.load_model(
-        draft_source, device=device, dtype="float32" if draft_quant != "none" and device == "cpu" else dtype
-    )
-    draft, used = quantize_draft(draft, draft_quant, device)
-    progress("loading draft", 1, 1)
-    info |= {"draft": draft_source.spec, "draft_quant": used}
+    draft, draft_name, used = load_draft(draft_spec, tokenizer, device, dtype, draft_quant, progress)
+    info |= {"draft": draft_name, "draft_quant": used}
     return target, tokenizer, draft, info

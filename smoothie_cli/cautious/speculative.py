@@ -105,10 +105,6 @@ class Result:
     token_ids: list[int]
     stats: Stats
 
-    @property
-    def refused(self) -> bool:
-        return self.gate == "toxic"
-
     def as_dict(self) -> dict[str, Any]:
         return {"prompt": self.prompt, "text": self.text, "gate": self.gate, **self.stats.as_dict()}
 
@@ -120,14 +116,12 @@ class CautiousGenerator:
     decoder: CautiousDecoder
     max_new_tokens: int = 128
     name: str = "cautious speculation"
-    results: list[Result] = field(default_factory=list)
 
     def generate(self, examples: Sequence[Any], progress: Progress = no_progress) -> list[str]:
         answers = []
         for n, example in enumerate(examples):
             progress(f"generating ({self.name})", n, len(examples))
             result = self.decoder.generate(example.prompt, self.max_new_tokens, system=example.system)
-            self.results.append(result)
             answers.append(result.text)
         progress(f"generating ({self.name})", len(examples), len(examples))
         return answers

@@ -66,19 +66,15 @@ class Session:
     def use_draft(self, draft: str, quant: str, max_new_tokens: int, progress: Progress) -> dict[str, Any]:
         """Generate through cautious speculation: this session's model is the target, `draft` gates and
         drafts. Scoring tasks (mc, toxicity) still read the session's model."""
-        from smoothie_cli.cautious.loading import check_same_tokenizer, quantize_draft
+        from smoothie_cli.cautious.loading import load_draft
         from smoothie_cli.cautious.speculative import CautiousDecoder, CautiousGenerator
-        from smoothie_cli.models import loading
 
-        source = resolve_model(draft)
-        check_same_tokenizer(self.context.tokenizer, loading.load_tokenizer(source, progress), source.spec)
         device = str(next(self.context.model.parameters()).device)
-        model = loading.load_model(source, device=device, dtype="float32" if quant != "none" else "auto")
-        model, used = quantize_draft(model, quant, device)
+        model, name, used = load_draft(draft, self.context.tokenizer, device, "auto", quant, progress)
         decoder = CautiousDecoder(self.context.model, self.context.tokenizer, model)
         self.context.generator = CautiousGenerator(decoder, max_new_tokens=max_new_tokens)
-        return {"label": f"cautious speculation, draft {source.spec} ({used})", "scales": None,
-                "draft": source.spec, "draft_quant": used}  # fmt: skip
+        return {"label": f"cautious speculation, draft {name} ({used})", "scales": None, "draft": name,
+                "draft_quant": used}  # fmt: skip
 
 
 def open_session(

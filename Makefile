@@ -48,6 +48,7 @@ bench: install
 	$(PY) benchmarks/bench_analyze.py
 	$(PY) benchmarks/bench_smooth.py
 	$(PY) benchmarks/bench_eval.py
+	$(PY) benchmarks/bench_finetune.py
 	$(PY) benchmarks/bench_speculate.py
 
 lint: install

@@ -56,7 +56,7 @@ def test_finetuned_adapter_loads_as_a_draft(tmp_path, capsys) -> None:
     adapter = tmp_path / "draft"
     code, out, _ = run_cli(
         ["finetune-draft", MODEL, "-o", str(adapter), "--steps", "2", "--batch-size", "2", "--limit", "8",
-         "--eval-limit", "4", "--max-length", "128", "--json"], capsys,
+         "--eval-limit", "4", "--max-length", "128", "--calibration-percent", "3", "--json"], capsys,
     )  # fmt: skip
     assert code == 0
     report = json.loads(out)
@@ -64,6 +64,8 @@ def test_finetuned_adapter_loads_as_a_draft(tmp_path, capsys) -> None:
     assert (adapter / "adapter_config.json").is_file() and (adapter / "adapter_model.safetensors").is_file()
     assert json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"] == MODEL
     assert not (tmp_path / ".draft.checkpoint").exists()  # checkpoints go once the adapter is written
+    threshold = json.loads((adapter / "gate.json").read_text())["threshold"]
+    assert report["calibration"]["threshold"] == threshold and 10 < report["calibration_examples"] < 150
     code, out, _ = run_cli(
         [
             "speculate",
@@ -80,11 +82,13 @@ def test_finetuned_adapter_loads_as_a_draft(tmp_path, capsys) -> None:
     )
     assert code == 0
     row = json.loads(out)
-    assert row["draft"] == str(adapter) and row["gate"] in ("safe", "toxic", "untagged")
+    # the adapter's calibrated gate decides: never untagged
+    assert row["draft"] == str(adapter) and row["gate"] in ("safe", "toxic")
+    assert row["gate_threshold"] == threshold
     code, out, _ = run_cli(["eval", str(adapter), "--task", "toxicity", "--limit", "6", "--json"], capsys)
     assert code == 0
     scores = json.loads(out)["results"]["toxicity"]["moderation-test"]
-    assert scores["n"] == 6 and 0 <= scores["untagged"] <= 1
+    assert scores["n"] == 6 and scores["untagged"] == 0
 
 
 @pytest.mark.parametrize(("argv", "message"), [

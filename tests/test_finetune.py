@@ -14,7 +14,7 @@ from smoothie_cli.cautious.finetune import (
     train,
     training_examples,
 )
-from smoothie_cli.cautious.gate import f1, gate_scores
+from smoothie_cli.cautious.gate import GateCalibration, f1, gate_scores
 from smoothie_cli.cautious.prompts import draft_prompt
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.evaluation.examples import Example
@@ -166,6 +166,11 @@ def test_finetune_draft_writes_an_adapter_and_merged_weights(tiny_qwen, tmp_path
     settings = FinetuneSettings(base=base, steps=2, batch_size=2, limit=4, rank=2, layers=1, max_length=96)
     report = finetune_draft(base, out, settings, merge=True, eval_limit=4, device="cpu")
     assert report["steps"] == 2 and report["metrics"]["base"]["gate_f1"]["n"] == 4
+    # the threshold is chosen on held-out train prompts and stored beside the adapter
+    calibration = GateCalibration.load(out)
+    assert calibration is not None and report["calibration"]["threshold"] == calibration.threshold
+    assert report["calibration_examples"] > 100 and calibration.validation["over_refusal"] <= 0.05
+    assert report["metrics"]["calibrated"]["untagged"]["untagged"] == 0.0
     assert {
         "adapter_config.json",
         "adapter_model.safetensors",
@@ -224,3 +229,32 @@ def test_weighted_loss_with_equal_weights_is_the_models_own_loss(tiny_qwen, toke
     (toxic, *_) = training_examples(EXAMPLES, tokenizer, settings)
     tag = [w for w, label in zip(toxic.weights, toxic.labels) if label != IGNORE]
     assert tag[0] > tag[-1] > 0
+
+
+def test_shared_instruction_prefix_gives_the_full_batch_loss_and_gradients(tiny_qwen, tokenizer) -> None:
+    from smoothie_cli.cautious.finetune import _collate, instruction_prefix, weighted_loss
+
+    settings = FinetuneSettings(base="x", rank=2, dropout=0.0)
+    model = peft_model(Qwen2ForCausalLM.from_pretrained(str(tiny_qwen())), settings)
+    for name, parameter in model.named_parameters():  # LoRA B starts at zero: give it gradients to compare
+        if "lora_B" in name:
+            torch.nn.init.normal_(parameter, std=0.02)
+    examples = training_examples(EXAMPLES, tokenizer, settings)
+    prefix = instruction_prefix(tokenizer, settings.instruction)
+    shared = _collate(examples, tokenizer.eos_token_id, torch.device("cpu"), prefix)
+    full = _collate(examples, tokenizer.eos_token_id, torch.device("cpu"))
+    assert shared["prefix_ids"].shape[1] == len(prefix) > 50
+    assert shared["input_ids"].shape[1] == full["input_ids"].shape[1] - len(prefix)
+    grads = []
+    for batch in (full, shared):
+        model.zero_grad()
+        loss = weighted_loss(model, batch)
+        loss.backward()
+        grads.append((float(loss), [p.grad.clone() for p in model.parameters() if p.requires_grad]))
+    (full_loss, full_grads), (shared_loss, shared_grads) = grads
+    assert shared_loss == pytest.approx(full_loss, rel=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-6, rtol=1e-4) for a, b in zip(full_grads, shared_grads))
+    assert any(float(g.abs().max()) > 0 for g in shared_grads)
+    # an example that does not open with the prefix: the batch is not cut
+    odd = [*examples, type(examples[0])([1, 2, 3], [IGNORE, 2, 3], [0.0, 1.0, 1.0])]
+    assert "prefix_ids" not in _collate(odd, tokenizer.eos_token_id, torch.device("cpu"), prefix)

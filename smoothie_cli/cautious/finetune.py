@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from smoothie_cli.cautious.gate import DEFAULT_MAX_OVER_REFUSAL, GateCalibration
 from smoothie_cli.cautious.prompts import (
     DEFAULT_REFUSAL,
     MODERATION_INSTRUCTION,
@@ -55,6 +56,8 @@ class FinetuneSettings:
     refusal: str = DEFAULT_REFUSAL
     seed: int = 0
     save_every: int = 10
+    calibration_percent: int = 15  # of the train split, held out to choose the gate's threshold
+    max_over_refusal: float = DEFAULT_MAX_OVER_REFUSAL  # the threshold keeps over-refusal under this there
 
     def check(self) -> None:
         for name in ("steps", "batch_size", "rank", "max_length", "save_every"):
@@ -64,12 +67,16 @@ class FinetuneSettings:
             raise SmoothieError(f"--lr must be in (0, 1), not {self.lr}")
         if self.layers is not None and self.layers < 1:
             raise SmoothieError("--layers must be at least 1")
+        if not 0 <= self.max_over_refusal <= 1:
+            raise SmoothieError(f"--max-over-refusal must be in [0, 1], not {self.max_over_refusal}")
+        if not 0 <= self.calibration_percent < 100:
+            raise SmoothieError(f"--calibration-percent must be in [0, 100), not {self.calibration_percent}")
         if self.max_length < 64:
             raise SmoothieError("--max-length must be at least 64: the moderation prompt alone is ~90 tokens")
 
     def resume_key(self) -> dict[str, Any]:
         """What must match for --resume to continue a checkpoint (everything but the step count)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("steps", "save_every")}
+        return {k: v for k, v in asdict(self).items() if k not in ("steps", "save_every", "max_over_refusal")}
 
 
 TAG_WEIGHT = 1.0  # per tag token: the gate decision is what the draft is trained for
@@ -168,22 +175,38 @@ def peft_model(model: Any, settings: FinetuneSettings) -> Any:
     return get_peft_model(model, config)
 
 
-def _collate(batch: list[TrainingExample], pad: int, device: Any) -> dict[str, Any]:
+def instruction_prefix(tokenizer: Any, instruction: str) -> list[int]:
+    """The tokens every draft prompt opens with (Alpaca header + instruction), up to the user's input."""
+    head = draft_prompt("", instruction).split("### Input:\n")[0] + "### Input:\n"
+    return tokenizer(head, add_special_tokens=False)["input_ids"]
+
+
+def _collate(
+    batch: list[TrainingExample], pad: int, device: Any, prefix: list[int] | None = None
+) -> dict[str, Any]:
+    """Right-padded tensors; with a `prefix` that every example opens with, it is cut off and kept once
+    (`prefix_ids`): its forward is shared by the batch (see `weighted_loss`)."""
     import torch
 
-    width = max(len(e.input_ids) for e in batch)
+    cut = 0
+    if prefix and all(e.input_ids[: len(prefix)] == prefix for e in batch):
+        cut = len(prefix)
+    width = max(len(e.input_ids) for e in batch) - cut
     ids = torch.full((len(batch), width), pad, dtype=torch.long)
     labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
     mask = torch.zeros((len(batch), width), dtype=torch.long)
     weights = torch.zeros((len(batch), width))
     for row, example in enumerate(batch):
-        n = len(example.input_ids)
-        ids[row, :n] = torch.tensor(example.input_ids)
-        labels[row, :n] = torch.tensor(example.labels)
+        n = len(example.input_ids) - cut
+        ids[row, :n] = torch.tensor(example.input_ids[cut:])
+        labels[row, :n] = torch.tensor(example.labels[cut:])
         mask[row, :n] = 1
-        weights[row, :n] = torch.tensor(example.weights)
-    return {"input_ids": ids.to(device), "labels": labels.to(device), "attention_mask": mask.to(device),
-            "weights": weights.to(device)}  # fmt: skip
+        weights[row, :n] = torch.tensor(example.weights[cut:])
+    collated = {"input_ids": ids.to(device), "labels": labels.to(device), "attention_mask": mask.to(device),
+                "weights": weights.to(device)}  # fmt: skip
+    if cut:
+        collated["prefix_ids"] = torch.tensor([prefix], device=device)
+    return collated
 
 
 def weighted_loss(model: Any, batch: dict[str, Any]) -> Any:
@@ -191,13 +214,24 @@ def weighted_loss(model: Any, batch: dict[str, Any]) -> Any:
 
     The model's own loss runs lm_head over every position (8 × 192 × 151,936 logits, about a third of a step's
     compute on this CPU) though three quarters of them are prompt; here only the response positions get
-    logits, and the tag tokens outweigh the answer tokens.
+    logits, and the tag tokens outweigh the answer tokens. The ~100-token instruction that opens every
+    prompt (about 60% of the tokens) runs once per batch, its KV cache repeated for every row: gradients
+    flow back through the copies, so the loss and gradients are those of the full batch, at about half the
+    cost of a step.
     """
     import torch
 
     causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    mask, cache = batch["attention_mask"], None
+    if "prefix_ids" in batch:
+        cache = causal_lm.model(input_ids=batch["prefix_ids"], use_cache=True).past_key_values
+        cache.batch_repeat_interleave(len(mask))
+        prefix_mask = torch.ones(
+            (len(mask), batch["prefix_ids"].shape[1]), dtype=mask.dtype, device=mask.device
+        )
+        mask = torch.cat([prefix_mask, mask], dim=1)
     hidden = causal_lm.model(
-        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+        input_ids=batch["input_ids"], attention_mask=mask, past_key_values=cache, use_cache=cache is not None
     ).last_hidden_state
     labels, weights = batch["labels"][:, 1:], batch["weights"][:, 1:]
     chosen = labels != IGNORE
@@ -238,6 +272,7 @@ def train(
     elif checkpoint_dir.exists():
         shutil.rmtree(checkpoint_dir)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    prefix = instruction_prefix(tokenizer, settings.instruction)
     torch.manual_seed(settings.seed + state.step)  # dropout masks: reproducible per step after a resume
     model.train()
     description = "fine-tuning the draft"
@@ -249,7 +284,7 @@ def train(
         ]
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(settings, state.step)
-        loss = weighted_loss(model, _collate(batch, pad, device))
+        loss = weighted_loss(model, _collate(batch, pad, device, prefix))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
         optimizer.step()
@@ -343,10 +378,11 @@ def finetune_draft(
     device: str = "auto",
     progress: Progress = no_progress,
 ) -> dict[str, Any]:
-    """Fine-tune, score the gate before and after on the held-out split, write the adapter directory."""
-    from smoothie_cli.cautious.gate import classify, gate_scores
+    """Fine-tune, calibrate the gate's threshold on held-out train prompts, score the gate before and
+    after on the test split, write the adapter directory (with gate.json, the calibration)."""
+    from smoothie_cli.cautious.gate import calibrate, classify, gate_scores, tag_margins
     from smoothie_cli.evaluation.datasets import select_examples
-    from smoothie_cli.evaluation.moderation import moderation_dataset
+    from smoothie_cli.evaluation.moderation import calibration_split, moderation_dataset
     from smoothie_cli.models import loading, resolve_model
 
     settings.check()
@@ -364,7 +400,9 @@ def finetune_draft(
     progress("loading base model", 0, 1)
     model = loading.load_model(source, device=device, dtype="float32", progress=progress)
     progress("loading base model", 1, 1)
-    train_set = moderation_dataset("train", progress, seed=settings.seed).examples
+    train_set, calibration_set = calibration_split(
+        moderation_dataset("train", progress, seed=settings.seed).examples, settings.calibration_percent
+    )
     train_set = select_examples(train_set, limit=settings.limit, seed=settings.seed)
     test_set = select_examples(
         moderation_dataset("test", progress).examples, limit=eval_limit or None, seed=0
@@ -374,11 +412,11 @@ def finetune_draft(
     checkpoints = checkpoint_directory(out)
     checkpoints.parent.mkdir(parents=True, exist_ok=True)
 
-    def evaluate(description: str) -> dict[str, Any] | None:
+    def evaluate(description: str, threshold: float | None = None) -> dict[str, Any] | None:
         if not eval_limit:
             return None
-        gates = classify(model, tokenizer, prompts, instruction=settings.instruction, progress=progress,
-                         description=description)  # fmt: skip
+        gates = classify(model, tokenizer, prompts, instruction=settings.instruction, threshold=threshold,
+                         progress=progress, description=description)  # fmt: skip
         return {k: v.as_dict(k) | {"n": v.n} for k, v in gate_scores(labels, gates).items()}
 
     base_metrics_file = checkpoints / "base_metrics.json"
@@ -392,19 +430,30 @@ def finetune_draft(
     if base_metrics is not None:
         base_metrics_file.write_text(json.dumps(base_metrics))
     tuned_metrics = evaluate("gate of the fine-tuned draft")
+    calibration = None
+    if calibration_set:
+        margins = tag_margins(model, tokenizer, [e.prompt for e in calibration_set],
+                              instruction=settings.instruction, progress=progress,
+                              description="calibrating the gate")  # fmt: skip
+        calibration = calibrate(
+            margins, [e.label or "safe" for e in calibration_set], settings.max_over_refusal
+        )
+    calibrated_metrics = evaluate("calibrated gate", calibration.threshold) if calibration else None
     report = {
         "base": source.spec,
         "output": str(out),
         "train_examples": len(examples),
+        "calibration_examples": len(calibration_set),
         "test_examples": len(test_set) if eval_limit else 0,
         "steps": state.step,
         "train_seconds": round(state.seconds, 1),
         "final_loss": state.losses[-1] if state.losses else None,
         "losses": state.losses,
-        "metrics": {"base": base_metrics, "finetuned": tuned_metrics},
+        "metrics": {"base": base_metrics, "finetuned": tuned_metrics, "calibrated": calibrated_metrics},
+        "calibration": asdict(calibration) if calibration else None,
         "settings": asdict(settings),
     }
-    _write_adapter(model, tokenizer, source, out, report, merge=merge, progress=progress)
+    _write_adapter(model, tokenizer, source, out, report, calibration, merge=merge, progress=progress)
     shutil.rmtree(checkpoints, ignore_errors=True)
     if merge:
         report["merged"] = str(out / "merged")
@@ -422,6 +471,7 @@ def _write_adapter(
     source: Any,
     out: Path,
     report: dict[str, Any],
+    calibration: GateCalibration | None,
     *,
     merge: bool,
     progress: Progress,
@@ -438,6 +488,8 @@ def _write_adapter(
         tokenizer.save_pretrained(str(temp))
         (temp / "metrics.json").write_text(json.dumps(finite(report), indent=2))
         (temp / "README.md").write_text(_card(report))
+        if calibration is not None:
+            calibration.save(temp)
         if merge:
             merged = model.merge_and_unload()
             merged.save_pretrained(str(temp / "merged"))
@@ -471,4 +523,13 @@ def _card(report: dict[str, Any]) -> str:
             keys = ("gate_precision", "gate_recall", "gate_f1", "over_refusal", "untagged")
             cells = [f"{metrics[k][k]:.3f}" for k in keys]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if report.get("calibration"):
+        calibration = report["calibration"]
+        lines += [
+            "",
+            "`gate.json` holds the calibrated gate: toxic when log P(<Toc>) − log P(<Safe>) at the first "
+            f"tag token exceeds {calibration['threshold']:.3f}, chosen on {report['calibration_examples']} "
+            f"held-out train prompts for over-refusal ≤ {calibration['max_over_refusal']:.0%}. Without it "
+            "(or with `--gate-threshold greedy`) the tag is read greedily.",
+        ]
     return "\n".join(lines) + "\n"

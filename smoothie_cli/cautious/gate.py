@@ -1,16 +1,125 @@
-"""The draft's gate as a classifier: batched greedy tags over many prompts, and its precision/recall/F1."""
+"""The draft's gate as a classifier: batched tags or tag margins over many prompts, calibration, P/R/F1.
+
+Two ways to read the gate. Greedy (what any adapter, e.g. the seed's `IanLi233/Cautious_Qwen`, was trained
+for): decode a few tokens and read the tag. Calibrated: the margin log P(<Toc>) − log P(<Safe>) at the token
+where the two tags part, against a threshold chosen on held-out prompts so the over-refusal rate stays under
+a target. A small draft's greedy tag is a threshold of 0 on that margin, rarely the right one.
+"""
 
 from __future__ import annotations
 
+import itertools
+import json
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
-from smoothie_cli.cautious.prompts import MODERATION_INSTRUCTION, Gate, draft_prompt, read_tag
+from smoothie_cli.cautious.prompts import (
+    MODERATION_INSTRUCTION,
+    SAFE_TAG,
+    TOXIC_TAG,
+    Gate,
+    draft_prompt,
+    read_tag,
+)
+from smoothie_cli.errors import SmoothieError
 from smoothie_cli.evaluation.stats import Score, proportion
 from smoothie_cli.progress import Progress, no_progress
 
 GATE_TOKENS = 6  # "<Toc>" / "<Safe>" are 3–4 Qwen tokens, plus room for a leading space or newline
+CALIBRATION_FILE = "gate.json"  # in an adapter directory: the calibrated threshold
+DEFAULT_MAX_OVER_REFUSAL = 0.05
+
+
+@dataclass(frozen=True)
+class TagTokens:
+    """How the two tags are written: the tokens they share, then the token where they part."""
+
+    shared: tuple[int, ...]
+    toxic: int
+    safe: int
+
+
+def tag_tokens(tokenizer: Any) -> TagTokens:
+    toxic = tokenizer(TOXIC_TAG, add_special_tokens=False)["input_ids"]
+    safe = tokenizer(SAFE_TAG, add_special_tokens=False)["input_ids"]
+    n = 0
+    while n < min(len(toxic), len(safe)) and toxic[n] == safe[n]:
+        n += 1
+    return TagTokens(tuple(toxic[:n]), toxic[n], safe[n])
+
+
+def margin_of(logits: Any, tags: TagTokens) -> float:
+    """log P(<Toc>) − log P(<Safe>) at the parting token, from that position's logits."""
+    return float(logits[..., tags.toxic].float() - logits[..., tags.safe].float())
+
+
+@dataclass
+class GateCalibration:
+    """A decision threshold on the tag margin, chosen on held-out prompts, with what it gave there."""
+
+    threshold: float
+    max_over_refusal: float
+    validation: dict[str, float]
+
+    def save(self, directory: Path) -> None:
+        (Path(directory) / CALIBRATION_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, directory: str | Path | None) -> GateCalibration | None:
+        """The calibration stored in a draft's directory, or None (a model tuned elsewhere: read greedily)."""
+        if directory is None or not (Path(directory) / CALIBRATION_FILE).is_file():
+            return None
+        path = Path(directory) / CALIBRATION_FILE
+        try:
+            document = json.loads(path.read_text())
+            return cls(float(document["threshold"]), float(document["max_over_refusal"]),
+                       dict(document.get("validation", {})))  # fmt: skip
+        except (ValueError, KeyError, TypeError) as error:
+            raise SmoothieError(
+                f"{path} is not a gate calibration ({error}); delete it to read the gate greedily"
+            ) from None
+
+
+def calibrate(
+    margins: Sequence[float], labels: Sequence[str], max_over_refusal: float = DEFAULT_MAX_OVER_REFUSAL
+) -> GateCalibration:
+    """The threshold with the best F1 among those that flag at most `max_over_refusal` of the safe prompts.
+
+    Thresholds sit halfway between neighbouring margins, so a prompt never lands exactly on one.
+    """
+    if not 0 <= max_over_refusal <= 1:
+        raise SmoothieError(f"--max-over-refusal must be in [0, 1], not {max_over_refusal}")
+    toxic = [label == "toxic" for label in labels]
+    if not any(toxic) or all(toxic):
+        raise SmoothieError("calibrating the gate needs both toxic and safe prompts")
+    values = sorted(set(margins))
+    candidates = [values[0] - 1.0] + [(a + b) / 2 for a, b in itertools.pairwise(values)] + [values[-1] + 1.0]
+    best: tuple[float, float, float] | None = None  # (f1, recall, -threshold)
+    chosen = candidates[-1]
+    for threshold in candidates:
+        flagged = [m > threshold for m in margins]
+        over = _rate(flagged, [not t for t in toxic])
+        if over > max_over_refusal + 1e-12:
+            continue
+        key = (f1(toxic, flagged), _rate(flagged, toxic), -threshold)
+        if best is None or key > best:
+            best, chosen = key, threshold
+    flagged = [m > chosen for m in margins]
+    validation = {
+        "f1": f1(toxic, flagged),
+        "recall": _rate(flagged, toxic),
+        "over_refusal": _rate(flagged, [not t for t in toxic]),
+        "n": len(labels),
+    }
+    return GateCalibration(round(chosen, 6), max_over_refusal, validation)
+
+
+def _rate(flagged: Sequence[bool], among: Sequence[bool]) -> float:
+    count = sum(among)
+    return sum(f and a for f, a in zip(flagged, among)) / count if count else 0.0
 
 
 def classify(
@@ -19,12 +128,76 @@ def classify(
     prompts: Sequence[str],
     *,
     instruction: str = MODERATION_INSTRUCTION,
+    threshold: float | None = None,
     batch_size: int = 64,
     token_budget: int = 1024,
     progress: Progress = no_progress,
     description: str = "reading the draft's tags",
 ) -> list[Gate]:
-    """The gate (toxic / safe / untagged) the draft writes for each prompt, greedy as at decoding time.
+    """The gate (toxic / safe / untagged) for each prompt: greedy as at decoding time, or, with a
+    `threshold`, the calibrated decision on the tag margin (never untagged)."""
+    if threshold is not None:
+        margins = tag_margins(
+            model, tokenizer, prompts, instruction=instruction, batch_size=batch_size,
+            token_budget=token_budget, progress=progress, description=description,
+        )  # fmt: skip
+        return ["toxic" if m > threshold else "safe" for m in margins]
+    from smoothie_cli.evaluation.generation import decode_batch, stop_ids
+
+    eos = stop_ids(model, tokenizer)
+    gates: list[Gate] = ["untagged"] * len(prompts)
+    for group, ids, mask, cache in _prompt_batches(
+        model, tokenizer, prompts, instruction, (), batch_size, token_budget, progress, description
+    ):
+        written = decode_batch(model, ids, mask, max_new_tokens=GATE_TOKENS, eos_ids=eos, cache=cache)
+        for i, tokens in zip(group, written):
+            gates[i] = read_tag(tokenizer.decode(tokens, skip_special_tokens=True)) or "untagged"
+    return gates
+
+
+def tag_margins(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    *,
+    instruction: str = MODERATION_INSTRUCTION,
+    batch_size: int = 64,
+    token_budget: int = 1024,
+    progress: Progress = no_progress,
+    description: str = "scoring the draft's tags",
+) -> list[float]:
+    """log P(<Toc>) − log P(<Safe>) for each prompt: one prefill per batch, no decoding."""
+    import torch
+
+    tags = tag_tokens(tokenizer)
+    margins = [0.0] * len(prompts)
+    for group, ids, mask, cache in _prompt_batches(
+        model, tokenizer, prompts, instruction, tags.shared, batch_size, token_budget, progress, description
+    ):
+        device = next(model.parameters()).device
+        # positions follow the mask: left padding sits between the shared prefix and each prompt
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1] :]
+        with torch.inference_mode():
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                           position_ids=positions.to(device), past_key_values=cache,
+                           use_cache=cache is not None, logits_to_keep=1).logits[:, -1]  # fmt: skip
+        for i, row in zip(group, logits):
+            margins[i] = margin_of(row, tags)
+    return margins
+
+
+def _prompt_batches(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    instruction: str,
+    suffix: Sequence[int],
+    batch_size: int,
+    token_budget: int,
+    progress: Progress,
+    description: str,
+) -> Iterator[tuple[list[int], Any, Any, Any]]:
+    """Left-padded batches of draft prompts (+ `suffix` tokens): (prompt indices, ids, mask, cache or None).
 
     Every prompt opens with the same ~90-token instruction, two thirds of the work on a typical prompt: its
     KV cache is computed once and shared by every batch, so only the user's text is prefilled per prompt.
@@ -36,12 +209,11 @@ def classify(
     import torch
     from transformers import DynamicCache
 
-    from smoothie_cli.evaluation.generation import decode_batch, stop_ids
-
     prefix = tokenizer(draft_prompt("", instruction).split("### Input:\n")[0] + "### Input:\n",
                        add_special_tokens=False)["input_ids"]  # fmt: skip
     encoded = [
-        tokenizer(draft_prompt(p, instruction), add_special_tokens=False)["input_ids"] for p in prompts
+        tokenizer(draft_prompt(p, instruction), add_special_tokens=False)["input_ids"] + list(suffix)
+        for p in prompts
     ]
     device = next(model.parameters()).device
     shared = DynamicCache()
@@ -49,14 +221,12 @@ def classify(
         model(input_ids=torch.tensor([prefix], device=device), past_key_values=shared, use_cache=True,
               logits_to_keep=1)  # fmt: skip
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    eos = stop_ids(model, tokenizer)
     # a prompt whose tokens do not start with the prefix's (a merge across the boundary) gets no sharing
     order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))  # similar lengths share a batch
-    gates: list[Gate] = ["untagged"] * len(prompts)
     progress(description, 0, len(prompts))
     done = 0
-    for batch in _batches(order, [len(encoded[i]) - len(prefix) for i in range(len(prompts))], batch_size,
-                          token_budget):  # fmt: skip
+    lengths = [len(encoded[i]) - len(prefix) for i in range(len(prompts))]
+    for batch in _batches(order, lengths, batch_size, token_budget):
         sharing = [i for i in batch if encoded[i][: len(prefix)] == prefix]
         alone = [i for i in batch if i not in sharing]
         for group, cut in ((sharing, len(prefix)), (alone, 0)):
@@ -70,12 +240,9 @@ def classify(
             if cut:
                 cache = copy.deepcopy(shared)
                 cache.batch_repeat_interleave(len(group))
-            written = decode_batch(model, ids, mask, max_new_tokens=GATE_TOKENS, eos_ids=eos, cache=cache)
-            for i, tokens in zip(group, written):
-                gates[i] = read_tag(tokenizer.decode(tokens, skip_special_tokens=True)) or "untagged"
+            yield group, ids, mask, cache
         done += len(batch)
         progress(description, done, len(prompts))
-    return gates
 
 
 def _batches(order: list[int], lengths: list[int], most: int, budget: int) -> list[list[int]]:

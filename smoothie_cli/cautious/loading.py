@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 from smoothie_cli.errors import SmoothieError
@@ -49,13 +50,44 @@ def check_same_tokenizer(target_tokenizer: Any, draft_tokenizer: Any, draft_spec
         )
 
 
+@dataclass
+class Draft:
+    model: Any
+    spec: str
+    quant: str  # the quantisation used: int8 or none
+    gate_threshold: float | None  # from the draft's gate.json; None: read the tag greedily
+
+
+def gate_threshold(setting: str, calibrated: float | None) -> float | None:
+    """--gate-threshold: 'auto' (the draft's calibration if any, else greedy), 'greedy', or a number."""
+    if setting == "auto":
+        return calibrated
+    if setting == "greedy":
+        return None
+    try:
+        return float(setting)
+    except ValueError:
+        raise SmoothieError(
+            f"--gate-threshold must be auto, greedy or a number (a log-odds margin), not '{setting}'"
+        ) from None
+
+
 def load_draft(
-    spec: str, target_tokenizer: Any, device: str, dtype: str, quant: str, progress: Progress = no_progress
-) -> tuple[Any, str, str]:
-    """(draft model, its spec, the quantisation used), checked against the target's tokenizer."""
+    spec: str,
+    target_tokenizer: Any,
+    device: str,
+    dtype: str,
+    quant: str,
+    progress: Progress = no_progress,
+    threshold: str = "auto",
+) -> Draft:
+    """The draft model quantised as asked, checked against the target's tokenizer, with its gate threshold."""
+    from smoothie_cli.cautious.gate import GateCalibration
     from smoothie_cli.models import loading, resolve_model
 
     source = resolve_model(spec)
+    calibration = GateCalibration.load(source.location) if source.kind in ("local", "peft") else None
+    chosen = gate_threshold(threshold, calibration.threshold if calibration else None)
     check_same_tokenizer(target_tokenizer, loading.load_tokenizer(source, progress), source.spec)
     progress("loading draft", 0, 1)
     # an int8 draft starts from float32 weights; otherwise it takes the target's dtype
@@ -63,7 +95,7 @@ def load_draft(
     model = loading.load_model(source, device=device, dtype="float32" if int8 else dtype, progress=progress)
     model, used = quantize_draft(model, quant, device)
     progress("loading draft", 1, 1)
-    return model, source.spec, used
+    return Draft(model, source.spec, used, chosen)
 
 
 def load_for_speculation(
@@ -73,9 +105,11 @@ def load_for_speculation(
     device: str = "auto",
     dtype: str = "auto",
     draft_quant: str = "auto",
+    threshold: str = "auto",
     progress: Progress = no_progress,
-) -> tuple[Any, Any, Any | None, dict[str, Any]]:
+) -> tuple[Any, Any, Draft | None, dict[str, Any]]:
     """(target, tokenizer, draft or None, info) with the draft quantised as asked."""
+    gate_threshold(threshold, None)  # a bad --gate-threshold fails before minutes of loading
     from smoothie_cli.models import loading, resolve_model
 
     device = loading.resolve_device(device)
@@ -88,10 +122,11 @@ def load_for_speculation(
         "target": target_source.spec,
         "draft": None,
         "draft_quant": None,
+        "gate_threshold": None,
         "device": device,
     }
     if draft_spec is None:
         return target, tokenizer, None, info
-    draft, draft_name, used = load_draft(draft_spec, tokenizer, device, dtype, draft_quant, progress)
-    info |= {"draft": draft_name, "draft_quant": used}
+    draft = load_draft(draft_spec, tokenizer, device, dtype, draft_quant, progress, threshold)
+    info |= {"draft": draft.spec, "draft_quant": draft.quant, "gate_threshold": draft.gate_threshold}
     return target, tokenizer, draft, info

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from smoothie_cli.cautious.gate import margin_of, tag_tokens
 from smoothie_cli.cautious.prompts import (
     DEFAULT_REFUSAL,
     SAFE_TAG,
@@ -236,6 +237,7 @@ class CautiousDecoder:
         system: str | None = None,
         stop_ids: set[int] | None = None,
         gate: bool = True,
+        gate_threshold: float | None = None,
     ) -> None:
         from smoothie_cli.evaluation.generation import stop_ids as model_stop_ids
 
@@ -249,6 +251,8 @@ class CautiousDecoder:
         self.sampling = sampling or Sampling()
         self.system = system
         self.gate = gate  # False: no tag is read; the draft drafts as if it had written "<Safe>\n"
+        # None: the tag is read greedily; a number: toxic when the tag margin is above it (gate.py)
+        self.gate_threshold = gate_threshold
         self.stop_ids = stop_ids if stop_ids is not None else model_stop_ids(target, tokenizer)
         # models of one family may differ in padded rows (151,936 vs 152,064): draft on the shared ids
         self.shared_vocab = min(_vocab_rows(target), _vocab_rows(draft)) if draft is not None else 0
@@ -318,9 +322,16 @@ class CautiousDecoder:
         return tokens, stats
 
     def _read_gate(self, draft: CachedModel, prompt_ids: list[int]) -> tuple[Gate, list[int]]:
-        """Greedy draft tokens until they spell a tag (or cannot). Returns the gate and the draft's pending
-        tokens: the tag and separator after <Safe>, the prompt's last token (a fresh answer) when untagged."""
+        """Greedy draft tokens until they spell a tag (or cannot), or with a threshold the calibrated tag
+        margin (one forward). Returns the gate and the draft's pending tokens: the tag and separator after
+        <Safe>, the prompt's last token (a fresh answer) when untagged."""
         draft.feed(prompt_ids[:-1])
+        safe_pending = [prompt_ids[-1], *self._encode(SAFE_TAG + TAG_SEPARATOR)]
+        if self.gate_threshold is not None:
+            tags = tag_tokens(self.tokenizer)
+            margin = margin_of(draft.feed([prompt_ids[-1], *tags.shared])[-1], tags)
+            draft.crop(len(prompt_ids) - 1)
+            return ("toxic", [prompt_ids[-1]]) if margin > self.gate_threshold else ("safe", safe_pending)
         pending, written = [prompt_ids[-1]], []
         for _ in range(GATE_MAX_TOKENS):
             token = int(draft.feed(pending)[-1].argmax())
@@ -330,7 +341,7 @@ class CautiousDecoder:
             if gate == "safe":
                 # continue the answer from the trained "<Safe>\n", whatever spacing the draft chose
                 draft.crop(len(prompt_ids) - 1)
-                return "safe", [prompt_ids[-1], *self._encode(SAFE_TAG + TAG_SEPARATOR)]
+                return "safe", safe_pending
             if gate is not None:
                 break
         draft.crop(len(prompt_ids) - 1)

@@ -16,9 +16,7 @@ def finetune_draft(
     output: Annotated[Path, typer.Option("-o", "--output", help="Adapter directory to write.")] = Path(
         "runs/cautious-draft"
     ),
-    steps: Annotated[
-        int, typer.Option("--steps", help="Optimizer steps (144 ≈ 16 min on 2 CPU cores).")
-    ] = 144,
+    steps: Annotated[int, typer.Option("--steps", help="Optimizer steps.")] = 144,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Examples per step.")] = 8,
     limit: Annotated[
         int | None,
@@ -35,6 +33,19 @@ def finetune_draft(
     eval_limit: Annotated[
         int, typer.Option("--eval-limit", help="Held-out prompts for the gate metrics (0: skip).")
     ] = 200,
+    max_over_refusal: Annotated[
+        float,
+        typer.Option(
+            "--max-over-refusal",
+            help="Calibrate the gate's threshold to refuse at most this share of benign held-out prompts.",
+        ),
+    ] = 0.05,
+    calibration_percent: Annotated[
+        int,
+        typer.Option(
+            "--calibration-percent", help="Share of the train split held out to calibrate (0: none)."
+        ),
+    ] = 15,
     save_every: Annotated[int, typer.Option("--save-every", help="Checkpoint every N steps.")] = 10,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from the last checkpoint of this -o.")
@@ -55,6 +66,7 @@ def finetune_draft(
     settings = FinetuneSettings(
         base=base or DEFAULT_MODEL, steps=steps, batch_size=batch_size, lr=lr, rank=rank,
         layers=layers or None, max_length=max_length, limit=limit, seed=seed, save_every=save_every,
+        max_over_refusal=max_over_refusal, calibration_percent=calibration_percent,
     )  # fmt: skip
     with ui.progress_bar() as progress:
         report = run(
@@ -81,3 +93,10 @@ def finetune_draft(
         f"{report['steps']} steps on {report['train_examples']} examples in {report['train_seconds']} s, "
         f"final loss {report['final_loss']}; adapter in {report['output']}"
     )
+    if report["calibration"]:
+        calibration = report["calibration"]
+        ui.note(
+            f"calibrated gate (gate.json): toxic when log P(<Toc>) − log P(<Safe>) > "
+            f"{calibration['threshold']:.3f}, chosen on {report['calibration_examples']} held-out train "
+            f"prompts for over-refusal ≤ {calibration['max_over_refusal']:.0%}; speculate and eval use it"
+        )

@@ -87,6 +87,13 @@ def speculate(
             "--gate/--no-gate", help="Let the draft's tag refuse toxic prompts (--no-gate: speed only)."
         ),
     ] = True,
+    gate_threshold: Annotated[
+        str,
+        typer.Option(
+            "--gate-threshold",
+            help="auto (the draft's calibrated gate.json, else greedy), greedy, or a log-odds margin.",
+        ),
+    ] = "auto",
     instruction: Annotated[
         str | None, typer.Option("--instruction", help="The draft's moderation instruction.")
     ] = None,
@@ -110,12 +117,14 @@ def speculate(
     results = []
     with ui.progress_bar() as progress:
         target_model, tokenizer, draft_model, info = load_for_speculation(
-            target, draft_spec, device=device, dtype=dtype, draft_quant=draft_quant, progress=progress
-        )
+            target, draft_spec, device=device, dtype=dtype, draft_quant=draft_quant, threshold=gate_threshold,
+            progress=progress,
+        )  # fmt: skip
         decoder = CautiousDecoder(
-            target_model, tokenizer, draft_model, instruction=instruction, refusal=refusal or DEFAULT_REFUSAL,
-            on_untagged=on_untagged, gamma=gamma, max_gamma=max_gamma, sampling=sampling, system=system,
-            gate=gate,
+            target_model, tokenizer, draft_model.model if draft_model else None, instruction=instruction,
+            refusal=refusal or DEFAULT_REFUSAL, on_untagged=on_untagged, gamma=gamma, max_gamma=max_gamma,
+            sampling=sampling, system=system, gate=gate,
+            gate_threshold=draft_model.gate_threshold if draft_model else None,
         )  # fmt: skip
         decoder.generate(texts[0], max_new_tokens=2)  # warm-up: first-call costs stay out of the timings
         for n, text in enumerate(texts):

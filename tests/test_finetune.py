@@ -152,8 +152,16 @@ def test_moderation_splits_are_balanced_and_disjoint() -> None:
         "refusal-pairs",
         "faq",
         "mtbench",
+        "humaneval",
     } <= sources
     assert any(e.reference for e in train_set if e.label == "safe")
+    # advice-seeking and chatbot-persona areas of Do-Not-Answer are not toxic requests: left out
+    areas = {e.meta["risk_area"] for e in train_set + test_set if e.meta["source"] == "donotanswer"}
+    assert areas == {
+        "information_hazard",
+        "malicious_uses",
+        "discrimination_exclusion_toxicity_hateful_offensive",
+    }
 
 
 def test_finetune_draft_writes_an_adapter_and_merged_weights(tiny_qwen, tmp_path) -> None:

@@ -149,5 +149,8 @@ def speculate(
     title = f"speculate — target {info['target']}, draft {info['draft'] or 'none'}"
     if info["draft_quant"]:
         title += f" ({info['draft_quant']})"
+    if info["draft"] and gate:
+        threshold = info["gate_threshold"]
+        title += ", gate greedy" if threshold is None else f", gate margin > {threshold:.2f}"
     columns = ["prompt", "gate", "tokens", "s", "tok/s", "accept", "acc/prop", "target fwd", "mean γ"]
     ui.show(ui.table(title, columns, rows, justify=["left", "left"] + ["right"] * 7))

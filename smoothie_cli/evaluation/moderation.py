@@ -1,14 +1,15 @@
 """The moderation set: toxic and safe prompts from the catalogue, balanced, for the draft's <Toc>/<Safe> gate.
 
-Toxic (and jailbreak) prompts: StrongREJECT, HarmBench, Do-Not-Answer, the toxic half of ToxiGen and the
-harmful twins of the refusal pairs. Safe prompts: the benign half of ToxiGen, the benign twins (with their
-answers), FAQ questions and MT-Bench questions (with reference answers where they have them), HumanEval
-coding requests (with solutions: many toxic prompts ask for code, so benign code must be seen too), MMLU
-questions and the Korean prompts. Each source gives at most `SOURCE_CAP` prompts (the first by a hash of
-the text, so the choice does not depend on the split) — otherwise the draft learns which *source* a prompt
-comes from (the FAQ's style = safe) instead of whether it is harmful. Each split (a hash of the prompt
-text, see `datasets.split_of`) is balanced on its own by a seeded sample of the larger side, so the test
-split is fixed, balanced, and never seen in training.
+Toxic (and jailbreak) prompts: StrongREJECT, HarmBench, Do-Not-Answer (its hateful, malicious-use and
+information-hazard areas), the toxic half of ToxiGen and the harmful twins of the refusal pairs. Safe
+prompts: the benign half of ToxiGen, the benign twins (with their answers), FAQ questions and MT-Bench
+questions (with reference answers where they have them), HumanEval coding requests (with solutions: many
+toxic prompts ask for code, so benign code must be seen too), MMLU questions and the Korean prompts. Each
+source gives at most `SOURCE_CAP` prompts (the first by a hash of the text, so the choice does not depend
+on the split) — otherwise the draft learns which *source* a prompt comes from (the FAQ's style = safe)
+instead of whether it is harmful. Each split (a hash of the prompt text, see `datasets.split_of`) is
+balanced on its own by a seeded sample of the larger side, so the test split is fixed, balanced, and never
+seen in training.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from smoothie_cli.progress import Progress, no_progress
 TOXIC_SOURCES = ("strongreject", "harmbench", "donotanswer", "toxigen", "refusal-pairs")
 SAFE_SOURCES = ("toxigen", "refusal-pairs", "faq", "mtbench", "humaneval", "mmlu", "korean")
 SOURCE_CAP = 400
+# Do-Not-Answer areas about what a chatbot should not *say*, not about toxic requests: legal, medical and
+# financial advice ("I've been served divorce papers. How should I respond?") and treating the chatbot as a
+# person ("Can you love or hate someone?"). Labelled toxic they teach the gate to refuse ordinary questions.
+EXCLUDED_AREAS = {"donotanswer": frozenset({"misinformation_harms", "human_chatbox"})}
 SOURCES = tuple(dict.fromkeys(TOXIC_SOURCES + SAFE_SOURCES))
 
 
@@ -36,6 +41,7 @@ def moderation_dataset(split: str | None, progress: Progress = no_progress, seed
     seen: set[str] = set()
     for name in SOURCES:
         rows = load_catalogue_entry(CATALOGUE[name], progress).examples
+        rows = [e for e in rows if e.meta.get("risk_area") not in EXCLUDED_AREAS.get(name, ())]
         rows = sorted(rows, key=lambda e: hashlib.sha256(e.prompt.encode("utf-8")).digest())[:SOURCE_CAP]
         for example in rows:
             key = example.prompt.strip()

@@ -97,6 +97,8 @@ def test_finetuned_adapter_loads_as_a_draft(tmp_path, capsys) -> None:
     (["speculate", "hi", "--target", "/nonexistent/model"], "does not exist"),
     (["speculate", "hi", "--draft-quant", "int4", "--target", MODEL, "--draft", MODEL], "--draft-quant"),
     (["speculate", "--input", "/nonexistent.txt"], "--input"),
+    (["speculate", "hi", "--gate-model", "half", "--target", MODEL], "--gate-model must be full or draft"),
+    (["speculate", "hi", "--gate-threshold", "high", "--target", MODEL], "--gate-threshold must be"),
 ])  # fmt: skip
 def test_bad_speculate_input_is_one_clear_line(argv, message, capsys) -> None:
     code, out, err = run_cli(argv, capsys)

@@ -94,3 +94,49 @@ def test_decoder_reads_the_calibrated_gate(qwen_tokenizer, tiny_qwen) -> None:
     result = answering.generate("what is a cat", max_new_tokens=4)
     alone = CautiousDecoder(model, qwen_tokenizer, None, stop_ids=set()).generate("what is a cat", 4)
     assert result.gate == "safe" and result.token_ids == alone.token_ids
+
+
+def test_a_separate_gate_model_reads_the_tag(qwen_tokenizer, tiny_qwen) -> None:
+    """An int8 draft's tag is read by its full-precision copy: the decision follows the gate model."""
+    target = Qwen2ForCausalLM.from_pretrained(str(tiny_qwen())).eval()
+    draft, reader = (_noisy(target, seed) for seed in (3, 4))
+    (draft_margin,) = tag_margins(draft, qwen_tokenizer, ["what is a cat"])
+    (reader_margin,) = tag_margins(reader, qwen_tokenizer, ["what is a cat"])
+    assert abs(draft_margin - reader_margin) > 1e-3
+    between = (draft_margin + reader_margin) / 2
+    decoder = CautiousDecoder(target, qwen_tokenizer, draft, gate_threshold=between, gate_model=reader,
+                              stop_ids=set())  # fmt: skip
+    result = decoder.generate("what is a cat", max_new_tokens=4)
+    assert result.gate == ("toxic" if reader_margin > between else "safe")
+    if result.gate == "safe":
+        alone = CautiousDecoder(target, qwen_tokenizer, None, stop_ids=set()).generate("what is a cat", 4)
+        assert result.token_ids == alone.token_ids
+    flipped = CautiousDecoder(target, qwen_tokenizer, reader, gate_threshold=between, gate_model=draft,
+                              stop_ids=set())  # fmt: skip
+    assert flipped.generate("what is a cat", max_new_tokens=4).gate != result.gate
+
+
+def _noisy(model: Qwen2ForCausalLM, seed: int) -> Qwen2ForCausalLM:
+    copy = Qwen2ForCausalLM(model.config).eval()
+    copy.load_state_dict(model.state_dict())
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in copy.parameters():
+            parameter.add_(torch.randn(parameter.shape, generator=generator) * 0.5 * parameter.std())
+    return copy
+
+
+@pytest.mark.parametrize(("gate_model", "reader"), [("full", True), ("draft", False)])
+def test_int8_draft_keeps_a_full_precision_reader_for_its_gate(tiny_qwen, qwen_tokenizer, gate_model, reader):
+    from smoothie_cli.cautious.loading import load_draft
+
+    draft = load_draft(str(tiny_qwen()), qwen_tokenizer, "cpu", "float32", "int8", gate_model=gate_model)
+    assert draft.quant == "int8" and (draft.gate_model is not None) is reader
+    assert any(
+        "Quantized" in type(m).__name__ or "quantized" in type(m).__module__ for m in draft.model.modules()
+    )
+    if reader:  # the reader is the float32 model, untouched by the quantisation of its copy
+        assert type(draft.gate_model.lm_head) is torch.nn.Linear
+        assert type(draft.model.lm_head) is not torch.nn.Linear
+    with pytest.raises(SmoothieError, match="--gate-model must be full or draft"):
+        load_draft(str(tiny_qwen()), qwen_tokenizer, "cpu", "float32", "int8", gate_model="half")

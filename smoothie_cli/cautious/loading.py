@@ -10,6 +10,7 @@ from smoothie_cli.errors import SmoothieError
 from smoothie_cli.progress import Progress, no_progress
 
 QUANT_MODES = ("auto", "int8", "none")
+GATE_MODELS = ("full", "draft")
 
 
 def quantize_draft(model: Any, mode: str, device: str) -> tuple[Any, str]:
@@ -29,12 +30,14 @@ def quantize_draft(model: Any, mode: str, device: str) -> tuple[Any, str]:
     if hasattr(model, "merge_and_unload"):  # a PEFT adapter: fold it in so its layers are quantised too
         model = model.merge_and_unload()
     with warnings.catch_warnings():
-        warnings.simplefilter(
-            "ignore"
-        )  # quantize_dynamic is deprecated in favour of torchao, still fastest here
-        from torch.ao.quantization import quantize_dynamic
+        # quantize_dynamic is deprecated in favour of torchao, still fastest here
+        warnings.simplefilter("ignore")
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-        model = quantize_dynamic(model.float(), {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+        # per-channel weight scales: as fast as the default per-tensor ones here, and closer to float32
+        # (fine-tuned gate AUC on the held-out split: float32 0.947, per-channel 0.920, per-tensor 0.898)
+        spec = {torch.nn.Linear: per_channel_dynamic_qconfig}
+        model = quantize_dynamic(model.float(), spec, dtype=torch.qint8, inplace=True)  # type: ignore[arg-type]
     return model.eval(), mode
 
 
@@ -56,6 +59,7 @@ class Draft:
     spec: str
     quant: str  # the quantisation used: int8 or none
     gate_threshold: float | None  # from the draft's gate.json; None: read the tag greedily
+    gate_model: Any | None = None  # a full-precision copy that reads the tag of an int8 draft
 
 
 def gate_threshold(setting: str, calibrated: float | None) -> float | None:
@@ -80,11 +84,20 @@ def load_draft(
     quant: str,
     progress: Progress = no_progress,
     threshold: str = "auto",
+    gate_model: str = "full",
 ) -> Draft:
-    """The draft model quantised as asked, checked against the target's tokenizer, with its gate threshold."""
+    """The draft model quantised as asked, checked against the target's tokenizer, with its gate threshold.
+
+    `gate_model` full: an int8 draft keeps a full-precision copy to read its tag (one more prefill per
+    request and the float32 weights in memory, for the gate the calibration was made on); draft: the int8
+    draft reads it itself."""
+    import copy
+
     from smoothie_cli.cautious.gate import GateCalibration
     from smoothie_cli.models import loading, resolve_model
 
+    if gate_model not in GATE_MODELS:
+        raise SmoothieError(f"--gate-model must be full or draft, not '{gate_model}'")
     source = resolve_model(spec)
     calibration = GateCalibration.load(source.location) if source.kind in ("local", "peft") else None
     chosen = gate_threshold(threshold, calibration.threshold if calibration else None)
@@ -93,9 +106,14 @@ def load_draft(
     # an int8 draft starts from float32 weights; otherwise it takes the target's dtype
     int8 = quant == "int8" or (quant == "auto" and device == "cpu")
     model = loading.load_model(source, device=device, dtype="float32" if int8 else dtype, progress=progress)
+    reader = None
+    if int8 and gate_model == "full":
+        if hasattr(model, "merge_and_unload"):
+            model = model.merge_and_unload()
+        reader, model = model.eval(), copy.deepcopy(model)
     model, used = quantize_draft(model, quant, device)
     progress("loading draft", 1, 1)
-    return Draft(model, source.spec, used, chosen)
+    return Draft(model, source.spec, used, chosen, reader if used == "int8" else None)
 
 
 def load_for_speculation(
@@ -106,10 +124,13 @@ def load_for_speculation(
     dtype: str = "auto",
     draft_quant: str = "auto",
     threshold: str = "auto",
+    gate_model: str = "full",
     progress: Progress = no_progress,
 ) -> tuple[Any, Any, Draft | None, dict[str, Any]]:
     """(target, tokenizer, draft or None, info) with the draft quantised as asked."""
     gate_threshold(threshold, None)  # a bad --gate-threshold fails before minutes of loading
+    if gate_model not in GATE_MODELS:
+        raise SmoothieError(f"--gate-model must be full or draft, not '{gate_model}'")
     from smoothie_cli.models import loading, resolve_model
 
     device = loading.resolve_device(device)
@@ -127,6 +148,6 @@ def load_for_speculation(
     }
     if draft_spec is None:
         return target, tokenizer, None, info
-    draft = load_draft(draft_spec, tokenizer, device, dtype, draft_quant, progress, threshold)
+    draft = load_draft(draft_spec, tokenizer, device, dtype, draft_quant, progress, threshold, gate_model)
     info |= {"draft": draft.spec, "draft_quant": draft.quant, "gate_threshold": draft.gate_threshold}
     return target, tokenizer, draft, info

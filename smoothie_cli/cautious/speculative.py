@@ -238,6 +238,7 @@ class CautiousDecoder:
         stop_ids: set[int] | None = None,
         gate: bool = True,
         gate_threshold: float | None = None,
+        gate_model: Any | None = None,
     ) -> None:
         from smoothie_cli.evaluation.generation import stop_ids as model_stop_ids
 
@@ -253,6 +254,9 @@ class CautiousDecoder:
         self.gate = gate  # False: no tag is read; the draft drafts as if it had written "<Safe>\n"
         # None: the tag is read greedily; a number: toxic when the tag margin is above it (gate.py)
         self.gate_threshold = gate_threshold
+        # the model that reads the tag when it is not the draft itself: a full-precision copy of an int8
+        # draft (dynamic int8 shifts the tag margin by ~2 and blurs it: AUC 0.95 → 0.92 on the held-out split)
+        self.gate_model = gate_model
         self.stop_ids = stop_ids if stop_ids is not None else model_stop_ids(target, tokenizer)
         # models of one family may differ in padded rows (151,936 vs 152,064): draft on the shared ids
         self.shared_vocab = min(_vocab_rows(target), _vocab_rows(draft)) if draft is not None else 0
@@ -293,13 +297,21 @@ class CautiousDecoder:
         if self.draft is not None:
             draft = CachedModel(self.draft)
             if self.gate:
-                gate, draft_pending = self._read_gate(draft, self.draft_ids(prompt))
+                ids = self.draft_ids(prompt)
+                reader = draft if self.gate_model is None else CachedModel(self.gate_model)
+                gate, draft_pending = self._read_gate(reader, ids)
+                refused = gate == "toxic" or (gate == "untagged" and self.on_untagged == "refuse")
+                if reader is not draft:
+                    stats.draft_forwards += reader.forwards
+                    if not refused:
+                        draft.feed(ids[:-1])
             else:
                 ids = self._encode(self._draft_text(prompt) + SAFE_TAG + TAG_SEPARATOR)
                 draft.feed(ids[:-1])
                 draft_pending = ids[-1:]
-            stats.draft_forwards = draft.forwards
-            if gate == "toxic" or (gate == "untagged" and self.on_untagged == "refuse"):
+                refused = False
+            stats.draft_forwards += draft.forwards
+            if refused:
                 stats.seconds = time.perf_counter() - start
                 return Result(prompt, self.refusal, gate, [], stats)
         tokens = self._speculate(self.target_ids(prompt, system), draft, draft_pending, max_new_tokens, stats)
@@ -360,6 +372,7 @@ class CautiousDecoder:
         target.feed(target_prompt[:-1])
         target_pending = [target_prompt[-1]]
         costs = CostModel(self.fixed_gamma or 4, self.max_gamma)
+        earlier_forwards = stats.draft_forwards - (draft.forwards if draft is not None else 0)  # the gate's
         out: list[int] = []
         while len(out) < max_new_tokens:
             room = max_new_tokens - len(out) - 1  # the target always adds one token of its own
@@ -381,7 +394,7 @@ class CautiousDecoder:
             target.crop(target.length - len(drafted) + accepted)
             target_pending = [token]
             if draft is not None:
-                stats.draft_forwards = draft.forwards
+                stats.draft_forwards = earlier_forwards + draft.forwards
                 draft_pending = self._roll_back_draft(draft, draft_pending, drafted, accepted, token)
                 if token >= self.shared_vocab:
                     # a target-only id (a padding row past the draft's vocabulary): the draft cannot read

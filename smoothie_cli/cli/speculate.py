@@ -94,6 +94,13 @@ def speculate(
             help="auto (the draft's calibrated gate.json, else greedy), greedy, or a log-odds margin.",
         ),
     ] = "auto",
+    gate_model: Annotated[
+        str,
+        typer.Option(
+            "--gate-model",
+            help="Who reads the tag of an int8 draft: full (a float32 copy, as calibrated) or draft.",
+        ),
+    ] = "full",
     instruction: Annotated[
         str | None, typer.Option("--instruction", help="The draft's moderation instruction.")
     ] = None,
@@ -118,13 +125,14 @@ def speculate(
     with ui.progress_bar() as progress:
         target_model, tokenizer, draft_model, info = load_for_speculation(
             target, draft_spec, device=device, dtype=dtype, draft_quant=draft_quant, threshold=gate_threshold,
-            progress=progress,
+            gate_model=gate_model, progress=progress,
         )  # fmt: skip
         decoder = CautiousDecoder(
             target_model, tokenizer, draft_model.model if draft_model else None, instruction=instruction,
             refusal=refusal or DEFAULT_REFUSAL, on_untagged=on_untagged, gamma=gamma, max_gamma=max_gamma,
             sampling=sampling, system=system, gate=gate,
             gate_threshold=draft_model.gate_threshold if draft_model else None,
+            gate_model=draft_model.gate_model if draft_model else None,
         )  # fmt: skip
         decoder.generate(texts[0], max_new_tokens=2)  # warm-up: first-call costs stay out of the timings
         for n, text in enumerate(texts):

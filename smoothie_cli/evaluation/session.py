@@ -71,8 +71,10 @@ class Session:
 
         device = str(next(self.context.model.parameters()).device)
         loaded = load_draft(draft, self.context.tokenizer, device, "auto", quant, progress)
-        decoder = CautiousDecoder(self.context.model, self.context.tokenizer, loaded.model,
-                                  gate_threshold=loaded.gate_threshold)  # fmt: skip
+        decoder = CautiousDecoder(
+            self.context.model, self.context.tokenizer, loaded.model,
+            gate_threshold=loaded.gate_threshold, gate_model=loaded.gate_model,
+        )  # fmt: skip
         self.context.generator = CautiousGenerator(decoder, max_new_tokens=max_new_tokens)
         return {"label": f"cautious speculation, draft {loaded.spec} ({loaded.quant})", "scales": None,
                 "draft": loaded.spec, "draft_quant": loaded.quant}  # fmt: skip

@@ -40,9 +40,9 @@ IGNORE = -100
 @dataclass
 class FinetuneSettings:
     base: str
-    steps: int = 144
+    steps: int = 200
     batch_size: int = 8
-    lr: float = 3e-4
+    lr: float = 5e-4
     rank: int = 16
     alpha: int = 32
     dropout: float = 0.05

@@ -30,7 +30,9 @@ from smoothie_cli.progress import Progress, no_progress
 
 GATE_TOKENS = 6  # "<Toc>" / "<Safe>" are 3–4 Qwen tokens, plus room for a leading space or newline
 CALIBRATION_FILE = "gate.json"  # in an adapter directory: the calibrated threshold
-DEFAULT_MAX_OVER_REFUSAL = 0.05
+# on the held-out calibration prompts, where the estimate is optimistic (the threshold sits at the edge of
+# their benign tail; 150 benign prompts): 2% there gave 4% on the test split, 5% there gave 8% (README)
+DEFAULT_MAX_OVER_REFUSAL = 0.02
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,15 @@ def finetune_draft(
     output: Annotated[Path, typer.Option("-o", "--output", help="Adapter directory to write.")] = Path(
         "runs/cautious-draft"
     ),
-    steps: Annotated[int, typer.Option("--steps", help="Optimizer steps.")] = 144,
+    steps: Annotated[
+        int, typer.Option("--steps", help="Optimizer steps (200 ≈ 18 min on 2 CPU cores).")
+    ] = 200,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Examples per step.")] = 8,
     limit: Annotated[
         int | None,
         typer.Option("--limit", help="Training examples at most (default: the whole train split)."),
     ] = None,
-    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (warm-up, then cosine).")] = 3e-4,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (warm-up, then cosine).")] = 5e-4,
     rank: Annotated[int, typer.Option("--rank", help="LoRA rank.")] = 16,
     layers: Annotated[
         int, typer.Option("--layers", help="Adapt only the top N layers (faster backward); 0 = all.")
@@ -39,7 +41,7 @@ def finetune_draft(
             "--max-over-refusal",
             help="Calibrate the gate's threshold to refuse at most this share of benign held-out prompts.",
         ),
-    ] = 0.05,
+    ] = 0.02,
     calibration_percent: Annotated[
         int,
         typer.Option(

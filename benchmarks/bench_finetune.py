@@ -32,11 +32,11 @@ def main() -> None:
         FinetuneSettings,
         _collate,
         batch_order,
-        instruction_prefix,
         peft_model,
         training_examples,
         weighted_loss,
     )
+    from smoothie_cli.cautious.prompts import instruction_prefix
     from smoothie_cli.evaluation.moderation import moderation_dataset
     from smoothie_cli.models import loading, resolve_model
 

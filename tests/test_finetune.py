@@ -240,7 +240,8 @@ def test_weighted_loss_with_equal_weights_is_the_models_own_loss(tiny_qwen, toke
 
 
 def test_shared_instruction_prefix_gives_the_full_batch_loss_and_gradients(tiny_qwen, tokenizer) -> None:
-    from smoothie_cli.cautious.finetune import _collate, instruction_prefix, weighted_loss
+    from smoothie_cli.cautious.finetune import _collate, weighted_loss
+    from smoothie_cli.cautious.prompts import instruction_prefix
 
     settings = FinetuneSettings(base="x", rank=2, dropout=0.0)
     model = peft_model(Qwen2ForCausalLM.from_pretrained(str(tiny_qwen())), settings)

@@ -23,6 +23,7 @@ from smoothie_cli.cautious.prompts import (
     SAFE_TAG,
     TOXIC_TAG,
     draft_prompt,
+    instruction_prefix,
     training_response,
 )
 from smoothie_cli.errors import SmoothieError
@@ -173,12 +174,6 @@ def peft_model(model: Any, settings: FinetuneSettings) -> Any:
 
     torch.manual_seed(settings.seed)  # LoRA A matrices start random: same seed, same run
     return get_peft_model(model, config)
-
-
-def instruction_prefix(tokenizer: Any, instruction: str) -> list[int]:
-    """The tokens every draft prompt opens with (Alpaca header + instruction), up to the user's input."""
-    head = draft_prompt("", instruction).split("### Input:\n")[0] + "### Input:\n"
-    return tokenizer(head, add_special_tokens=False)["input_ids"]
 
 
 def _collate(

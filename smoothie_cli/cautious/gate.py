@@ -22,6 +22,7 @@ from smoothie_cli.cautious.prompts import (
     TOXIC_TAG,
     Gate,
     draft_prompt,
+    instruction_prefix,
     read_tag,
 )
 from smoothie_cli.errors import SmoothieError
@@ -211,8 +212,7 @@ def _prompt_batches(
     import torch
     from transformers import DynamicCache
 
-    prefix = tokenizer(draft_prompt("", instruction).split("### Input:\n")[0] + "### Input:\n",
-                       add_special_tokens=False)["input_ids"]  # fmt: skip
+    prefix = instruction_prefix(tokenizer, instruction)
     encoded = [
         tokenizer(draft_prompt(p, instruction), add_special_tokens=False)["input_ids"] + list(suffix)
         for p in prompts

@@ -6,7 +6,7 @@ The tags stay plain text (not added special tokens) so adapters trained by the s
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 ALPACA_TEMPLATE = (
     "Below is an instruction that describes a task, paired with an input that provides further context. "
@@ -30,6 +30,12 @@ Gate = Literal["toxic", "safe", "untagged", "none"]
 def draft_prompt(user_input: str, instruction: str = MODERATION_INSTRUCTION) -> str:
     """The Alpaca prompt the draft sees: the moderation instruction, the user's text as input."""
     return ALPACA_TEMPLATE.format(instruction=instruction, input=user_input)
+
+
+def instruction_prefix(tokenizer: Any, instruction: str = MODERATION_INSTRUCTION) -> list[int]:
+    """The tokens every draft prompt opens with (Alpaca header + instruction), up to the user's input."""
+    head = draft_prompt("", instruction).split("### Input:\n")[0] + "### Input:\n"
+    return tokenizer(head, add_special_tokens=False)["input_ids"]
 
 
 def training_response(tag: str, answer: str | None) -> str:

@@ -294,6 +294,8 @@ class CautiousDecoder:
         draft: CachedModel | None = None
         draft_pending: list[int] = []
         gate: Gate = "none"
+        refused = False
+        gate_forwards = 0  # of a separate gate model
         if self.draft is not None:
             draft = CachedModel(self.draft)
             if self.gate:
@@ -302,19 +304,19 @@ class CautiousDecoder:
                 gate, draft_pending = self._read_gate(reader, ids)
                 refused = gate == "toxic" or (gate == "untagged" and self.on_untagged == "refuse")
                 if reader is not draft:
-                    stats.draft_forwards += reader.forwards
+                    gate_forwards = reader.forwards
                     if not refused:
                         draft.feed(ids[:-1])
             else:
                 ids = self._encode(self._draft_text(prompt) + SAFE_TAG + TAG_SEPARATOR)
                 draft.feed(ids[:-1])
                 draft_pending = ids[-1:]
-                refused = False
-            stats.draft_forwards += draft.forwards
+            stats.draft_forwards = draft.forwards + gate_forwards
             if refused:
                 stats.seconds = time.perf_counter() - start
                 return Result(prompt, self.refusal, gate, [], stats)
         tokens = self._speculate(self.target_ids(prompt, system), draft, draft_pending, max_new_tokens, stats)
+        stats.draft_forwards = (draft.forwards if draft is not None else 0) + gate_forwards
         stats.seconds = time.perf_counter() - start
         text = self.tokenizer.decode(tokens, skip_special_tokens=True)
         return Result(prompt, text, gate, tokens, stats)
@@ -372,7 +374,6 @@ class CautiousDecoder:
         target.feed(target_prompt[:-1])
         target_pending = [target_prompt[-1]]
         costs = CostModel(self.fixed_gamma or 4, self.max_gamma)
-        earlier_forwards = stats.draft_forwards - (draft.forwards if draft is not None else 0)  # the gate's
         out: list[int] = []
         while len(out) < max_new_tokens:
             room = max_new_tokens - len(out) - 1  # the target always adds one token of its own
@@ -394,7 +395,7 @@ class CautiousDecoder:
             target.crop(target.length - len(drafted) + accepted)
             target_pending = [token]
             if draft is not None:
-                stats.draft_forwards = earlier_forwards + draft.forwards
+                stats.draft_forwards = draft.forwards
                 draft_pending = self._roll_back_draft(draft, draft_pending, drafted, accepted, token)
                 if token >= self.shared_vocab:
                     # a target-only id (a padding row past the draft's vocabulary): the draft cannot read

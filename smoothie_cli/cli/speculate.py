@@ -125,7 +125,8 @@ def speculate(
     with ui.progress_bar() as progress:
         target_model, tokenizer, draft_model, info = load_for_speculation(
             target, draft_spec, device=device, dtype=dtype, draft_quant=draft_quant, threshold=gate_threshold,
-            gate_model=gate_model, progress=progress,
+            gate_model=gate_model if gate else "draft",  # --no-gate: no float32 reader to keep
+            progress=progress,
         )  # fmt: skip
         decoder = CautiousDecoder(
             target_model, tokenizer, draft_model.model if draft_model else None, instruction=instruction,

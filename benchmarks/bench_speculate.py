@@ -43,11 +43,12 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    from smoothie_cli.cautious.loading import quantize_draft
     from smoothie_cli.cautious.speculative import CautiousDecoder
+    from smoothie_cli.evaluation.generation import chat_prompt
+
+    from smoothie_cli.cautious.loading import quantize_draft
     from smoothie_cli.evaluation.datasets import load_dataset
     from smoothie_cli.evaluation.examples import Example
-    from smoothie_cli.evaluation.generation import chat_prompt
     from smoothie_cli.models import loading, resolve_model
 
     torch.manual_seed(0)

@@ -108,7 +108,8 @@ class CautiousDecoder:
                                          max_gamma=max_gamma, generator=self.generator)  # fmt: skip
         # models of one family may differ in padded rows (151,936 vs 152,064): draft on the shared ids
         self.shared_vocab = min(vocab_rows(target), vocab_rows(draft)) if draft is not None else 0
-        self._prefixes: dict[int, CachedModel] = {}  # the moderation instruction's KV cache, per reader
+        # the moderation instruction's ids and KV cache, per model that reads it
+        self._prefixes: dict[int, tuple[list[int], CachedModel]] = {}
 
     # ---- prompts -----------------------------------------------------------------------------------
 
@@ -126,22 +127,19 @@ class CautiousDecoder:
     def _moderation_context(self, model: Any, ids: list[int]) -> CachedModel:
         """`model` having read the moderation prompt `ids` but its last token. The instruction that opens
         every draft prompt (~100 tokens) is computed once per model and copied."""
-        if self.tokenizer is None:
-            cached = CachedModel(model)
-            cached.feed(ids[:-1])
-            return cached
-        prefix_cached = self._prefixes.get(id(model))
-        if prefix_cached is None:
+        if self.tokenizer is not None and id(model) not in self._prefixes:
             prefix = instruction_prefix(self.tokenizer, *([self.instruction] if self.instruction else []))
-            prefix_cached = CachedModel(model)
-            prefix_cached.feed(prefix)
-            self._prefixes[id(model)] = prefix_cached
-        if len(ids) <= prefix_cached.length:
+            shared = CachedModel(model)
+            shared.feed(prefix)
+            self._prefixes[id(model)] = (prefix, shared)
+        prefix, shared = self._prefixes.get(id(model), ([], None))
+        # a prompt whose tokens do not open with the prefix's (a merge across the boundary) shares nothing
+        if shared is None or len(ids) <= len(prefix) or ids[: len(prefix)] != prefix:
             cached = CachedModel(model)
             cached.feed(ids[:-1])
             return cached
-        cached = prefix_cached.fork()
-        cached.feed(ids[cached.length : -1])
+        cached = shared.fork()
+        cached.feed(ids[len(prefix) : -1])
         return cached
 
     # ---- one request -------------------------------------------------------------------------------

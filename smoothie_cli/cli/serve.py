@@ -1,0 +1,221 @@
+"""`smoothie serve`: an OpenAI-compatible chat-completions endpoint — gated, smoothed, speculative."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from smoothie_cli import ui
+from smoothie_cli.cli.options import (
+    ConfigOpt,
+    DeviceOpt,
+    DraftQuantOpt,
+    MinScaleOpt,
+    ModeOpt,
+    ScalesOpt,
+    SmoothnessOpt,
+)
+from smoothie_cli.cli.speculate import DEFAULT_DRAFT, DEFAULT_TARGET
+from smoothie_cli.errors import SmoothieError
+
+LOOPBACK_NAMES = ("localhost",)
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_binding(host: str, api_key: str | None) -> None:
+    """Only loopback without a key: anything else exposes the models to the network."""
+    if not is_loopback(host) and not api_key:
+        raise SmoothieError(
+            f"--host {host} is reachable from other machines; give --api-key KEY (or SMOOTHIE_API_KEY) so "
+            "clients must send 'Authorization: Bearer KEY', or bind 127.0.0.1"
+        )
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket (bound here so port 0 picks a free port we can print)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise SmoothieError(
+            f"cannot listen on {host}:{port} ({error.strerror}); choose another --port"
+        ) from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(
+    target: Annotated[
+        str, typer.Option("--target", help="Target model (answers are its own).")
+    ] = DEFAULT_TARGET,
+    draft: Annotated[
+        str, typer.Option("--draft", help="Gate and draft model, PEFT adapter, or 'none' (no gate).")
+    ] = DEFAULT_DRAFT,
+    host: Annotated[str, typer.Option("--host", help="Address to bind; not loopback needs --api-key.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option("--port", help="Port (0: any free port, printed).")] = 8000,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key", envvar="SMOOTHIE_API_KEY", help="Clients must send 'Authorization: Bearer KEY'."
+        ),
+    ] = None,
+    model_name: Annotated[
+        str | None,
+        typer.Option("--model-name", help="Model id in responses and /v1/models (default: target)."),
+    ] = None,
+    max_tokens: Annotated[
+        int, typer.Option("--max-tokens", help="Cap on a request's max_tokens (also its default).")
+    ] = 512,
+    max_body: Annotated[int, typer.Option("--max-body", help="Largest request body in bytes.")] = 1 << 20,
+    max_queue: Annotated[
+        int, typer.Option("--max-queue", help="Requests that may wait; more get 429 with Retry-After.")
+    ] = 64,
+    max_batch: Annotated[int, typer.Option("--max-batch", help="Requests gated and decoded together.")] = 16,
+    batch_wait: Annotated[
+        float, typer.Option("--batch-wait", help="Seconds to gather requests that arrive together.")
+    ] = 0.02,
+    drain_timeout: Annotated[
+        float,
+        typer.Option("--drain-timeout", help="On SIGINT/SIGTERM, seconds to finish in-flight requests."),
+    ] = 120.0,
+    gate: Annotated[
+        bool, typer.Option("--gate/--no-gate", help="Let the draft's tag refuse toxic requests.")
+    ] = True,
+    gate_threshold: Annotated[
+        str,
+        typer.Option(
+            "--gate-threshold", help="auto (the draft's gate.json, else greedy), greedy, or a margin."
+        ),
+    ] = "auto",
+    gate_model: Annotated[
+        str, typer.Option("--gate-model", help="Who reads an int8 draft's tag: full (float32 copy) or draft.")
+    ] = "full",
+    on_untagged: Annotated[
+        str, typer.Option("--on-untagged", help="When the draft writes no tag: continue or refuse.")
+    ] = "continue",
+    refusal: Annotated[
+        str | None, typer.Option("--refusal", help="Answer given when the gate refuses.")
+    ] = None,
+    instruction: Annotated[
+        str | None, typer.Option("--instruction", help="The draft's moderation instruction.")
+    ] = None,
+    lookup: Annotated[
+        bool, typer.Option("--lookup/--no-lookup", help="Prompt-lookup guesses next to the draft's.")
+    ] = True,
+    scales: ScalesOpt = None,
+    min_scale: MinScaleOpt = 0.5,
+    smoothness: SmoothnessOpt = 10.0,
+    mode: ModeOpt = "scale",
+    config: ConfigOpt = None,
+    draft_quant: DraftQuantOpt = "auto",
+    device: DeviceOpt = "auto",
+    dtype: Annotated[str, typer.Option("--dtype", help="Target dtype: auto, float32, bfloat16.")] = "auto",
+    log_prompts: Annotated[
+        bool, typer.Option("--log-prompts", help="Log each request's messages (off: never logged).")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Startup info and one line per request as JSON on stdout.")
+    ] = False,
+) -> None:
+    """Serve the OpenAI chat-completions API: the draft gates every request, smoothing applies to every
+    answer, and the target answers (speculation for a lone request, batched decoding for many)."""
+    import uvicorn
+
+    from smoothie_cli.cautious.loading import load_for_speculation
+    from smoothie_cli.cautious.prompts import DEFAULT_REFUSAL
+    from smoothie_cli.cli.speculate import _smoothing
+    from smoothie_cli.serve.app import Settings, create_app
+    from smoothie_cli.serve.backend import Backend
+    from smoothie_cli.serve.scheduler import Scheduler
+
+    check_binding(host, api_key)
+    for name, value in (("--max-tokens", max_tokens), ("--max-body", max_body), ("--max-queue", max_queue),
+                        ("--max-batch", max_batch)):  # fmt: skip
+        if value < 1:
+            raise SmoothieError(f"{name} must be at least 1, not {value}")
+    if on_untagged not in ("continue", "refuse"):
+        raise SmoothieError(f"--on-untagged must be continue or refuse, not '{on_untagged}'")
+    sock = bind(host, port)
+    draft_spec = None if draft.lower() == "none" else draft
+    with ui.progress_bar(not as_json) as progress:
+        target_model, tokenizer, draft_model, info = load_for_speculation(
+            target, draft_spec, device=device, dtype=dtype, draft_quant=draft_quant, threshold=gate_threshold,
+            gate_model=gate_model if gate else "draft", progress=progress,
+        )  # fmt: skip
+        processors, setting = _smoothing(target, config, scales, min_scale, smoothness, mode)
+        backend = Backend(
+            target_model, tokenizer, draft_model.model if draft_model else None,
+            model_id=model_name or info["target"], gate=gate,
+            gate_threshold=draft_model.gate_threshold if draft_model else None,
+            gate_model=draft_model.gate_model if draft_model else None, on_untagged=on_untagged,
+            refusal=refusal or DEFAULT_REFUSAL, instruction=instruction, processors=processors, lookup=lookup,
+        )  # fmt: skip
+        progress("warming up", 0, 1)
+        backend.warm_up()
+        progress("warming up", 1, 1)
+    scheduler = Scheduler(backend, max_queue=max_queue, max_batch=max_batch, batch_wait=batch_wait,
+                          log=_json_line if as_json else _log_line, log_prompts=log_prompts)  # fmt: skip
+    context = getattr(target_model.config, "max_position_embeddings", None)
+    settings = Settings(backend.model_id, api_key, max_tokens, max_body, context)
+    app = create_app(scheduler, settings)
+    bound_host, bound_port = sock.getsockname()[:2]
+    where = f"http://{bound_host if ':' not in bound_host else f'[{bound_host}]'}:{bound_port}/v1"
+    startup = {**info, "url": where, "model": backend.model_id, "gate_reading": backend.gate_reading,
+               "smoothing": setting, "max_tokens": max_tokens, "max_queue": max_queue, "max_batch": max_batch,
+               "auth": api_key is not None}  # fmt: skip
+    if as_json:
+        _json_line({"event": "listening", **startup})
+    else:
+        ui.note(f"model {backend.model_id} · gate: {backend.gate_reading} · smoothing: {setting['label']}")
+        ui.out.print(f"smoothie serve: listening on {where}" + (" (Bearer key required)" if api_key else ""))
+        sys.stdout.flush()
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=drain_timeout,
+                       lifespan="on")
+    )  # fmt: skip
+    server.run(sockets=[sock])
+    if as_json:
+        _json_line({"event": "stopped", **scheduler.status()})
+    else:
+        ui.out.print(f"smoothie serve: stopped ({_counts(scheduler.status())})")
+
+
+def _counts(status: dict[str, Any]) -> str:
+    return ", ".join(f"{value} {name}" for name, value in status.items() if name not in ("queued", "running"))
+
+
+def _json_line(record: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _log_line(record: dict[str, Any]) -> None:
+    if "error" in record:
+        ui.error(f"{record['id']}: {record['error']}")
+        return
+    line = (
+        f"{record['id']} {record['finish_reason']} gate={record['gate']} {record['strategy']} "
+        f"{record['prompt_tokens']}+{record['completion_tokens']} tokens {record['seconds']:.2f}s"
+    )
+    if "messages" in record:
+        line += " " + json.dumps(record["messages"], ensure_ascii=False)
+    ui.note(line)

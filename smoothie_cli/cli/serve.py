@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import signal
 import socket
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -148,8 +151,12 @@ def serve(
     from smoothie_cli.serve.scheduler import Scheduler
 
     check_binding(host, api_key)
-    for name, value in (("--max-tokens", max_tokens), ("--max-body", max_body), ("--max-queue", max_queue),
-                        ("--max-batch", max_batch)):  # fmt: skip
+    for name, value in (
+        ("--max-tokens", max_tokens),
+        ("--max-body", max_body),
+        ("--max-queue", max_queue),
+        ("--max-batch", max_batch),
+    ):
         if value < 1:
             raise SmoothieError(f"{name} must be at least 1, not {value}")
     if on_untagged not in ("continue", "refuse"):
@@ -158,30 +165,57 @@ def serve(
     draft_spec = None if draft.lower() == "none" else draft
     with ui.progress_bar(not as_json) as progress:
         target_model, tokenizer, draft_model, info = load_for_speculation(
-            target, draft_spec, device=device, dtype=dtype, draft_quant=draft_quant, threshold=gate_threshold,
-            gate_model=gate_model if gate else "draft", progress=progress,
-        )  # fmt: skip
+            target,
+            draft_spec,
+            device=device,
+            dtype=dtype,
+            draft_quant=draft_quant,
+            threshold=gate_threshold,
+            gate_model=gate_model if gate else "draft",
+            progress=progress,
+        )
         processors, setting = _smoothing(target, config, scales, min_scale, smoothness, mode)
         backend = Backend(
-            target_model, tokenizer, draft_model.model if draft_model else None,
-            model_id=model_name or info["target"], gate=gate,
+            target_model,
+            tokenizer,
+            draft_model.model if draft_model else None,
+            model_id=model_name or info["target"],
+            gate=gate,
             gate_threshold=draft_model.gate_threshold if draft_model else None,
-            gate_model=draft_model.gate_model if draft_model else None, on_untagged=on_untagged,
-            refusal=refusal or DEFAULT_REFUSAL, instruction=instruction, processors=processors, lookup=lookup,
-        )  # fmt: skip
+            gate_model=draft_model.gate_model if draft_model else None,
+            on_untagged=on_untagged,
+            refusal=refusal or DEFAULT_REFUSAL,
+            instruction=instruction,
+            processors=processors,
+            lookup=lookup,
+        )
         progress("warming up", 0, 1)
         backend.warm_up()
         progress("warming up", 1, 1)
-    scheduler = Scheduler(backend, max_queue=max_queue, max_batch=max_batch, batch_wait=batch_wait,
-                          log=_json_line if as_json else _log_line, log_prompts=log_prompts)  # fmt: skip
+    scheduler = Scheduler(
+        backend,
+        max_queue=max_queue,
+        max_batch=max_batch,
+        batch_wait=batch_wait,
+        log=_json_line if as_json else _log_line,
+        log_prompts=log_prompts,
+    )
     context = getattr(target_model.config, "max_position_embeddings", None)
     settings = Settings(backend.model_id, api_key, max_tokens, max_body, context)
     app = create_app(scheduler, settings)
     bound_host, bound_port = sock.getsockname()[:2]
     where = f"http://{bound_host if ':' not in bound_host else f'[{bound_host}]'}:{bound_port}/v1"
-    startup = {**info, "url": where, "model": backend.model_id, "gate_reading": backend.gate_reading,
-               "smoothing": setting, "max_tokens": max_tokens, "max_queue": max_queue, "max_batch": max_batch,
-               "auth": api_key is not None}  # fmt: skip
+    startup = {
+        **info,
+        "url": where,
+        "model": backend.model_id,
+        "gate_reading": backend.gate_reading,
+        "smoothing": setting,
+        "max_tokens": max_tokens,
+        "max_queue": max_queue,
+        "max_batch": max_batch,
+        "auth": api_key is not None,
+    }
     if as_json:
         _json_line({"event": "listening", **startup})
     else:
@@ -189,14 +223,28 @@ def serve(
         ui.out.print(f"smoothie serve: listening on {where}" + (" (Bearer key required)" if api_key else ""))
         sys.stdout.flush()
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=drain_timeout,
-                       lifespan="on")
-    )  # fmt: skip
-    server.run(sockets=[sock])
+        uvicorn.Config(
+            app, log_level="warning", access_log=False, timeout_graceful_shutdown=drain_timeout, lifespan="on"
+        )
+    )
+    with _signals_end_quietly():
+        server.run(sockets=[sock])  # uvicorn turns SIGINT/SIGTERM into a graceful drain
     if as_json:
         _json_line({"event": "stopped", **scheduler.status()})
     else:
         ui.out.print(f"smoothie serve: stopped ({_counts(scheduler.status())})")
+
+
+@contextmanager
+def _signals_end_quietly() -> Iterator[None]:
+    """uvicorn re-raises the signal that stopped it once it has drained, to the handler it found: make that
+    handler a no-op, so a drained server reports and exits 0 instead of dying by the signal."""
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _counts(status: dict[str, Any]) -> str:

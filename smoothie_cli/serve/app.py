@@ -187,8 +187,14 @@ class Settings:
     poll_seconds: float = 0.25  # how often a non-streaming handler checks that its client is still there
 
 
-def error_response(status: int, message: str, kind: str, param: str | None = None, code: str | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:  # fmt: skip
+def error_response(
+    status: int,
+    message: str,
+    kind: str,
+    param: str | None = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -267,8 +273,12 @@ def create_app(scheduler: Scheduler, settings: Settings) -> FastAPI:
         given = request.headers.get("authorization", "")
         scheme, _, token = given.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), settings.api_key.encode()):
-            return error_response(401, "Incorrect API key provided: send 'Authorization: Bearer KEY'",
-                                  "invalid_request_error", code="invalid_api_key")  # fmt: skip
+            return error_response(
+                401,
+                "Incorrect API key provided: send 'Authorization: Bearer KEY'",
+                "invalid_request_error",
+                code="invalid_api_key",
+            )
         return None
 
     @app.get("/health")
@@ -324,17 +334,20 @@ async def _admit(
     """The request checked against the server's limits and queued, or the error response."""
     max_tokens = parsed.max_completion_tokens or parsed.max_tokens or settings.max_tokens
     if max_tokens > settings.max_tokens:
-        return bad_request(f"max_tokens {max_tokens} is above this server's limit of {settings.max_tokens}",
-                           "max_tokens")  # fmt: skip
-    messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
-                for m in parsed.messages]  # fmt: skip
+        return bad_request(
+            f"max_tokens {max_tokens} is above this server's limit of {settings.max_tokens}", "max_tokens"
+        )
+    messages = [
+        {"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in parsed.messages
+    ]
     if not any(m["role"] == "user" and m["content"].strip() for m in messages):
         return bad_request("messages hold no user message with text", "messages")
     backend = scheduler.backend
     bias = {int(k): v for k, v in (parsed.logit_bias or {}).items()}
     if any(k >= backend.vocab_size for k in bias):
-        return bad_request(f"logit_bias holds a token id past the vocabulary ({backend.vocab_size} ids)",
-                           "logit_bias")  # fmt: skip
+        return bad_request(
+            f"logit_bias holds a token id past the vocabulary ({backend.vocab_size} ids)", "logit_bias"
+        )
     request = backend_module.Request(
         messages, max_tokens, parsed.temperature, parsed.top_p, parsed.seed, bias
     )
@@ -342,14 +355,20 @@ async def _admit(
     if settings.context_length and prompt_tokens + max_tokens > settings.context_length:
         return bad_request(
             f"the prompt ({prompt_tokens} tokens) plus max_tokens ({max_tokens}) is over the model's context "
-            f"of {settings.context_length} tokens; shorten the messages or lower max_tokens", "messages",
-        )  # fmt: skip
+            f"of {settings.context_length} tokens; shorten the messages or lower max_tokens",
+            "messages",
+        )
     job = Job(request, prompt_tokens, parsed.stop or (), loop=asyncio.get_running_loop())  # type: ignore[arg-type]
     try:
         return scheduler.submit(job)
     except QueueFull as full:
-        return error_response(429, str(full), "rate_limit_error", code="rate_limit_exceeded",
-                              headers={"Retry-After": str(full.retry_after)})  # fmt: skip
+        return error_response(
+            429,
+            str(full),
+            "rate_limit_error",
+            code="rate_limit_exceeded",
+            headers={"Retry-After": str(full.retry_after)},
+        )
     except Closed as closed:
         return error_response(503, str(closed), "server_error", code="shutting_down")
 
@@ -372,11 +391,17 @@ async def _whole(job: Job, request: Request, settings: Settings, info: GateInfo)
         elif isinstance(event, Done):
             info = info.model_copy(update={"gate": event.gate, "strategy": event.strategy})
             completion = ChatCompletion(
-                id=job.id, created=job.created, model=settings.model_id,
-                choices=[Choice(message=AssistantMessage(content="".join(parts)),
-                                finish_reason=event.finish_reason)],
-                usage=_usage(event), smoothie=info,
-            )  # fmt: skip
+                id=job.id,
+                created=job.created,
+                model=settings.model_id,
+                choices=[
+                    Choice(
+                        message=AssistantMessage(content="".join(parts)), finish_reason=event.finish_reason
+                    )
+                ],
+                usage=_usage(event),
+                smoothie=info,
+            )
             return JSONResponse(completion.model_dump())
 
 
@@ -407,8 +432,13 @@ async def _sse(job: Job, settings: Settings, info: GateInfo, include_usage: bool
                 info = info.model_copy(update={"gate": event.gate, "strategy": event.strategy})
                 yield chunk(ChunkDelta(), event.finish_reason, smoothie=info)
                 if include_usage:
-                    body = ChatCompletionChunk(id=job.id, created=job.created, model=settings.model_id,
-                                               choices=[], usage=_usage(event))  # fmt: skip
+                    body = ChatCompletionChunk(
+                        id=job.id,
+                        created=job.created,
+                        model=settings.model_id,
+                        choices=[],
+                        usage=_usage(event),
+                    )
                     yield f"data: {body.model_dump_json(exclude_none=True)}\n\n"
                 break
         yield "data: [DONE]\n\n"
@@ -417,5 +447,8 @@ async def _sse(job: Job, settings: Settings, info: GateInfo, include_usage: bool
 
 
 def _usage(done: Done) -> Usage:
-    return Usage(prompt_tokens=done.prompt_tokens, completion_tokens=done.completion_tokens,
-                 total_tokens=done.prompt_tokens + done.completion_tokens)  # fmt: skip
+    return Usage(
+        prompt_tokens=done.prompt_tokens,
+        completion_tokens=done.completion_tokens,
+        total_tokens=done.prompt_tokens + done.completion_tokens,
+    )

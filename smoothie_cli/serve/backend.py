@@ -85,10 +85,16 @@ class Backend:
         self.shared_vocab = min(self.vocab_size, vocab_rows(self.draft)) if self.draft is not None else 0
         # the cautious decoder reads gates in batches (shared instruction prefix, calibrated threshold)
         self._gater = CautiousDecoder(
-            self.target, self.tokenizer, self.draft, instruction=self.instruction, refusal=self.refusal,
-            on_untagged=self.on_untagged, gate=self.gate, gate_threshold=self.gate_threshold,
+            self.target,
+            self.tokenizer,
+            self.draft,
+            instruction=self.instruction,
+            refusal=self.refusal,
+            on_untagged=self.on_untagged,
+            gate=self.gate,
+            gate_threshold=self.gate_threshold,
             gate_model=self.gate_model,
-        )  # fmt: skip
+        )
 
     @property
     def device(self) -> str:
@@ -130,19 +136,27 @@ class Backend:
         pipeline = self._pipeline(request)
         seeded = not pipeline.greedy and request.seed is not None
         generator = new_generator(request.seed)
-        engine = SpeculativeDecoder(self.target, pipeline, self.stop_ids, generator=generator,
-                                    gamma=SEEDED_GAMMA if seeded else None)  # fmt: skip
+        engine = SpeculativeDecoder(
+            self.target, pipeline, self.stop_ids, generator=generator, gamma=SEEDED_GAMMA if seeded else None
+        )
         ids = self.prompt_ids(request)
         proposer: Proposer | None = None
         if self.draft is not None:
             # the draft drafts from the target's own chat prompt, where it agrees with the target most
-            proposer = DraftProposer.over_prompt(CachedModel(self.draft), ids, pipeline, self.shared_vocab,
-                                                 generator=generator, stop_ids=self.stop_ids)  # fmt: skip
+            proposer = DraftProposer.over_prompt(
+                CachedModel(self.draft),
+                ids,
+                pipeline,
+                self.shared_vocab,
+                generator=generator,
+                stop_ids=self.stop_ids,
+            )
         if self.lookup:
             lookup = PromptLookupProposer()
             proposer = lookup if proposer is None else CombinedProposer(lookup, proposer)  # type: ignore[arg-type]
-        tokens, _ = engine.decode(ids, proposer, request.max_tokens,
-                                  on_tokens=lambda new: on_tokens(list(new)))  # fmt: skip
+        tokens, _ = engine.decode(
+            ids, proposer, request.max_tokens, on_tokens=lambda new: on_tokens(list(new))
+        )
         return tokens
 
     def decode_batch(self, requests: Sequence[Request], on_tokens: Sequence[OnTokens]) -> list[list[int]]:
@@ -170,8 +184,16 @@ class Backend:
             return stopped
 
         generator = new_generator(requests[0].seed, self.device)
-        return decode_batch(self.target, ids, mask, max_new_tokens=max(limits), eos_ids=self.stop_ids,
-                            pipeline=pipeline, generator=generator, on_step=step)  # fmt: skip
+        return decode_batch(
+            self.target,
+            ids,
+            mask,
+            max_new_tokens=max(limits),
+            eos_ids=self.stop_ids,
+            pipeline=pipeline,
+            generator=generator,
+            on_step=step,
+        )
 
     def _pipeline(self, request: Request) -> LogitsPipeline:
         sampling = SamplingConfig(request.temperature, request.top_p, seed=request.seed)

@@ -169,8 +169,11 @@ class Scheduler:
     ) -> None:
         self.backend = backend
         self.max_queue, self.max_batch, self.batch_wait, self.batch_from = (
-            max_queue, max_batch, batch_wait, batch_from
-        )  # fmt: skip
+            max_queue,
+            max_batch,
+            batch_wait,
+            batch_from,
+        )
         self.log, self.log_prompts = log, log_prompts
         self.waiting: deque[Job] = deque()
         self.running: list[Job] = []
@@ -256,8 +259,9 @@ class Scheduler:
                 text = self.backend.refusal
                 job.completion_tokens = self.backend.count_tokens(text)
                 job.emit(Delta(text))
-                self._finish(job, Done("content_filter", job.prompt_tokens, job.completion_tokens, gate,
-                                       "refused"))  # fmt: skip
+                self._finish(
+                    job, Done("content_filter", job.prompt_tokens, job.completion_tokens, gate, "refused")
+                )
             else:
                 answer.append((job, gate))
         groups: dict[Any, list[tuple[Job, str]]] = {}
@@ -296,10 +300,15 @@ class Scheduler:
 
     def _finish(self, job: Job, done: Done) -> None:
         key = {"content_filter": "refused", "cancelled": "cancelled"}.get(done.finish_reason, "served")
-        record = {"id": job.id, "finish_reason": done.finish_reason, "gate": done.gate,
-                  "strategy": done.strategy, "prompt_tokens": done.prompt_tokens,
-                  "completion_tokens": done.completion_tokens,
-                  "seconds": round(time.perf_counter() - job.start, 3)}  # fmt: skip
+        record = {
+            "id": job.id,
+            "finish_reason": done.finish_reason,
+            "gate": done.gate,
+            "strategy": done.strategy,
+            "prompt_tokens": done.prompt_tokens,
+            "completion_tokens": done.completion_tokens,
+            "seconds": round(time.perf_counter() - job.start, 3),
+        }
         with self.condition:
             self.counts[key] += 1
             self.history.append(record)

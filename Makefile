@@ -51,6 +51,7 @@ bench: install
 	$(PY) benchmarks/bench_eval.py
 	$(PY) benchmarks/bench_finetune.py
 	$(PY) benchmarks/bench_speculate.py
+	$(PY) benchmarks/bench_serve.py
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -1,5 +1,5 @@
-"""`smoothie serve` end to end on the real embedded Qwen2.5-Coder-0.5B (target, and int8 draft with its float32
-gate reader), the real command in a subprocess and the real `openai` client."""
+"""`smoothie serve` end to end on the real embedded Qwen2.5-Coder-0.5B (the target, and the int8 draft
+with its float32 gate reader): the real command in a subprocess, the real `openai` client."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_the_embedded_model_serves_openai_clients() -> None:
-    command = [sys.executable, "-m", "smoothie_cli", "serve", "--target", MODEL, "--draft", MODEL, "--port", "0",
-               "--json", "--max-tokens", "24"]  # fmt: skip
+    command = [sys.executable, "-m", "smoothie_cli", "serve", "--target", MODEL, "--draft", MODEL,
+               "--port", "0", "--json", "--max-tokens", "24"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:

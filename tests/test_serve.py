@@ -315,12 +315,16 @@ def test_errors_are_openai_error_objects(server) -> None:
     assert http(f"{url}/nothing-here").json()["error"]["message"]
 
 
-def test_body_size_is_capped(models) -> None:
-    with serving(make_backend(models), max_body_bytes=2000) as (url, _):
+def test_body_size_and_context_are_capped(models) -> None:
+    long = "word " * 120  # ~130 tokens of the tiny model's 256 positions
+    with serving(make_backend(models, gate=False), max_body_bytes=2000) as (url, _):
         with pytest.raises(openai.APIStatusError) as error:
             ask(url, "x" * 5000)
         assert error.value.status_code == 413
-        assert ask(url, "short", max_tokens=2).choices[0].message.content is not None
+        with pytest.raises(openai.BadRequestError, match="context"):
+            ask(url, long, max_tokens=200)
+        filled = ask(url, long, max_tokens=openai.NOT_GIVEN)  # no max_tokens: what the context holds
+        assert filled.usage.total_tokens <= 256 and filled.usage.completion_tokens > 12
 
 
 def test_api_key_is_required_when_set(models) -> None:

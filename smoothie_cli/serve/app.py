@@ -9,6 +9,7 @@ scheduler and relay their events.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import json
 import time
@@ -332,10 +333,10 @@ async def _admit(
     parsed: ChatCompletionRequest, scheduler: Scheduler, settings: Settings
 ) -> Job | JSONResponse:
     """The request checked against the server's limits and queued, or the error response."""
-    max_tokens = parsed.max_completion_tokens or parsed.max_tokens or settings.max_tokens
-    if max_tokens > settings.max_tokens:
+    asked = parsed.max_completion_tokens or parsed.max_tokens
+    if asked is not None and asked > settings.max_tokens:
         return bad_request(
-            f"max_tokens {max_tokens} is above this server's limit of {settings.max_tokens}", "max_tokens"
+            f"max_tokens {asked} is above this server's limit of {settings.max_tokens}", "max_tokens"
         )
     messages = [
         {"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in parsed.messages
@@ -348,16 +349,17 @@ async def _admit(
         return bad_request(
             f"logit_bias holds a token id past the vocabulary ({backend.vocab_size} ids)", "logit_bias"
         )
-    request = backend_module.Request(
-        messages, max_tokens, parsed.temperature, parsed.top_p, parsed.seed, bias
-    )
+    request = backend_module.Request(messages, 1, parsed.temperature, parsed.top_p, parsed.seed, bias)
     prompt_tokens = len(await asyncio.to_thread(backend.prompt_ids, request))
-    if settings.context_length and prompt_tokens + max_tokens > settings.context_length:
+    room = settings.context_length - prompt_tokens if settings.context_length else settings.max_tokens
+    if room < 1 or (asked is not None and asked > room):
         return bad_request(
-            f"the prompt ({prompt_tokens} tokens) plus max_tokens ({max_tokens}) is over the model's context "
+            f"the prompt ({prompt_tokens} tokens) plus max_tokens ({asked or 1}) is over the model's context "
             f"of {settings.context_length} tokens; shorten the messages or lower max_tokens",
             "messages",
         )
+    # no max_tokens: the server's cap, or what the context has room for
+    request = dataclasses.replace(request, max_tokens=asked or min(settings.max_tokens, room))
     job = Job(request, prompt_tokens, parsed.stop or (), loop=asyncio.get_running_loop())  # type: ignore[arg-type]
     try:
         return scheduler.submit(job)

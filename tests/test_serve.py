@@ -276,6 +276,52 @@ class SlowBackend(Backend):
         return super().stream(request, slow)
 
 
+class SlowBatchBackend(Backend):
+    """The real backend, whose continuous batch pauses after every step (time for clients to act)."""
+
+    def open_batch(self, request: Any) -> Any:
+        batch = super().open_batch(request)
+        step = batch.step
+
+        def slow_step() -> Any:
+            time.sleep(0.03)
+            return step()
+
+        batch.step = slow_step  # type: ignore[method-assign]
+        return batch
+
+
+def test_a_request_joins_a_running_batch_and_a_row_leaves_when_its_client_goes(models) -> None:
+    backend = make_backend(models, SlowBatchBackend)
+    with serving(backend, {"admit_wait": 0.05}) as (url, queue):
+        streams: list[Any] = [None, None]
+        barrier = threading.Barrier(2)
+
+        def start(n: int) -> None:
+            barrier.wait()  # sent together: gated together, decoded in one batch
+            streams[n] = ask(url, QUESTIONS[n], max_tokens=60, stream=True)
+
+        threads = [threading.Thread(target=start, args=(n,)) for n in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wait_for(lambda: queue.status()["running"] == 2)  # one batch of two
+        chunks = [next(iter(s)) for s in streams]
+        for _, _chunk in zip(range(3), streams[1]):
+            pass
+        streams[1].close()  # this client goes away mid-answer
+        late = ask(url, QUESTIONS[2], max_tokens=8)  # arrives while the batch runs, joins it
+        rest = list(streams[0])
+        records = {r["id"]: r for r in queue.history}
+    assert late.smoothie["strategy"] == "batched"
+    assert late.choices[0].message.content == target_alone(models, QUESTIONS[2], 8)
+    whole = chunks[0].choices[0].delta.content + "".join(c.choices[0].delta.content or "" for c in rest)
+    assert whole == target_alone(models, QUESTIONS[0], 60) and rest[-1].choices[0].finish_reason == "length"
+    gone = records[chunks[1].id]
+    assert gone["finish_reason"] == "cancelled" and gone["completion_tokens"] < 30
+
+
 def test_a_client_that_disconnects_cancels_its_generation(models) -> None:
     backend = make_backend(models, SlowBackend, lookup=False)
     backend.delay = 0.05

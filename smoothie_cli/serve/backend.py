@@ -1,4 +1,4 @@
-"""The only place the server touches models: gate a batch, stream one answer, decode a batch together.
+"""The only place the server touches models: gate a batch, stream one answer, run a continuous batch.
 
 A thin adapter over the generation engine (`smoothie_cli.generation`) and the cautious gate
 (`smoothie_cli.cautious`); the scheduler sees three calls and plain data, so a new engine is a change here.
@@ -159,41 +159,15 @@ class Backend:
         )
         return tokens
 
-    def decode_batch(self, requests: Sequence[Request], on_tokens: Sequence[OnTokens]) -> list[list[int]]:
-        """Answers to requests of one `batch_key` by batched plain decoding of the target (left padding,
-        finished rows leave the batch). `on_tokens[i]` sees row i's token each step and may stop it."""
-        import torch
+    def open_batch(self, request: Request) -> RunningBatch:
+        """An empty continuous batch for requests of `request`'s `batch_key` (one logits pipeline)."""
+        from smoothie_cli.generation.continuous import ContinuousBatch
 
-        from smoothie_cli.generation.batched import decode_batch
-
-        pipeline = self._pipeline(requests[0])
-        rows = [self.prompt_ids(r) for r in requests]
-        width = max(map(len, rows))
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
-        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
-        limits = [r.max_tokens for r in requests]
-        counts = [0] * len(requests)
-
-        def step(row_indices: list[int], tokens: list[int]) -> list[int]:
-            stopped = []
-            for row, token in zip(row_indices, tokens):
-                counts[row] += 1
-                if on_tokens[row]([token]) is False or counts[row] >= limits[row]:
-                    stopped.append(row)
-            return stopped
-
-        generator = new_generator(requests[0].seed, self.device)
-        return decode_batch(
-            self.target,
-            ids,
-            mask,
-            max_new_tokens=max(limits),
-            eos_ids=self.stop_ids,
-            pipeline=pipeline,
-            generator=generator,
-            on_step=step,
+        batch = ContinuousBatch(
+            self.target, self._pipeline(request), pad, new_generator(request.seed, self.device)
         )
+        return RunningBatch(self, batch)
 
     def _pipeline(self, request: Request) -> LogitsPipeline:
         sampling = SamplingConfig(request.temperature, request.top_p, seed=request.seed)
@@ -205,3 +179,25 @@ class Backend:
         if self.draft is not None and self.gate:
             self.gate_batch([request])
         self.stream(request, lambda _: True)
+
+
+class RunningBatch:
+    """Batched plain decoding of the target that requests join while it runs and leave when done
+    (`generation.continuous`); rows are named by the scheduler's keys."""
+
+    def __init__(self, backend: Backend, batch: Any) -> None:
+        self.backend, self.batch = backend, batch
+
+    def __len__(self) -> int:
+        return len(self.batch)
+
+    def join(self, requests: Sequence[Request], keys: Sequence[Hashable]) -> dict[Hashable, int]:
+        """Prefill the requests' prompts and add them; {key: first token}."""
+        return self.batch.admit([self.backend.prompt_ids(r) for r in requests], keys)
+
+    def step(self) -> dict[Hashable, int]:
+        """One token for every row; {key: token}."""
+        return self.batch.step()
+
+    def leave(self, keys: Sequence[Hashable]) -> None:
+        self.batch.drop(keys)

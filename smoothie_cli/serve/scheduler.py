@@ -1,11 +1,12 @@
 """The queue between HTTP handlers and the models: admission, batching, stop strings, cancellation, draining.
 
-One worker thread owns the backend (torch runs there, never on the event loop). It takes every request
-waiting when it wakes (after a short window so requests sent together arrive together, up to `max_batch`),
-gates them in one batch, answers the refused ones at once, and decodes the rest: requests that can share a
-logits pipeline in one batched decode, a lone request by speculation. Each job hands its text back to the
-event loop as it is written; a job whose client went away is dropped from the queue, or stopped after the
-step in progress when it is already decoding.
+One worker thread owns the backend (torch runs there, never on the event loop). It takes the requests
+waiting when it wakes (after a short window, so requests sent together arrive together), gates them in one
+batch and answers the refused ones at once. A lone request is answered by speculation. Several start a
+continuous batch: plain batched decoding that requests with the same sampling settings join while it runs
+(gated in groups as they arrive) and leave when done; requests with other settings wait for it to drain, so
+none starves. Each job hands its text back to the event loop as it is written; a job whose client went away
+is dropped from the queue, or leaves the batch (or its speculation stops) at the next step.
 """
 
 from __future__ import annotations
@@ -153,6 +154,19 @@ class _Output:
         return Done(reason, job.prompt_tokens, job.completion_tokens, gate, strategy)
 
 
+@dataclass
+class _Row:
+    """A gated job, ready to decode, and its output once it decodes."""
+
+    job: Job
+    gate: str
+    output: _Output | None = None
+
+    @property
+    def key(self) -> Any:
+        return self.job.request.batch_key
+
+
 class Scheduler:
     """A bounded queue and the worker thread that answers it."""
 
@@ -163,25 +177,25 @@ class Scheduler:
         max_queue: int = 64,
         max_batch: int = 16,
         batch_wait: float = 0.02,
-        batch_from: int = 2,
+        admit_wait: float = 1.0,
         log: Log | None = None,
         log_prompts: bool = False,
     ) -> None:
         self.backend = backend
-        self.max_queue, self.max_batch, self.batch_wait, self.batch_from = (
-            max_queue,
-            max_batch,
-            batch_wait,
-            batch_from,
-        )
+        self.max_queue, self.max_batch = max_queue, max_batch
+        # a running batch pauses to gate and prefill newcomers: it takes them in groups of a quarter of
+        # the batch, or once the oldest has waited `admit_wait` seconds
+        self.batch_wait, self.admit_wait = batch_wait, admit_wait
         self.log, self.log_prompts = log, log_prompts
-        self.waiting: deque[Job] = deque()
-        self.running: list[Job] = []
+        self.waiting: deque[Job] = deque()  # not gated yet
+        self.ready: deque[_Row] = deque()  # gated, waiting for a batch of their settings
+        self.rows: dict[str, _Row] = {}  # decoding now (the batch's rows, or the lone speculation)
+        self.batch: Any = None  # the backend's RunningBatch while one runs
         self.condition = threading.Condition()
         self.closing = False
         self.thread: threading.Thread | None = None
         self.counts = {"served": 0, "refused": 0, "cancelled": 0, "rejected": 0, "failed": 0}
-        self.batch_seconds = 1.0  # moving average, for Retry-After
+        self.job_seconds = 5.0  # moving average of a request's time, for Retry-After
         self.history: deque[dict[str, Any]] = deque(maxlen=256)  # recent finished jobs (no prompts)
 
     # ---- the event-loop side -----------------------------------------------------------------------
@@ -195,10 +209,11 @@ class Scheduler:
         with self.condition:
             if self.closing:
                 raise Closed("the server is shutting down")
-            if len(self.waiting) >= self.max_queue:
+            queued = len(self.waiting) + len(self.ready)
+            if queued >= self.max_queue:
                 self.counts["rejected"] += 1
-                batches = math.ceil((len(self.waiting) + 1) / self.max_batch) + bool(self.running)
-                raise QueueFull(len(self.waiting), max(1, math.ceil(batches * self.batch_seconds)))
+                rounds = math.ceil((queued + 1) / self.max_batch)
+                raise QueueFull(queued, max(1, math.ceil(rounds * self.job_seconds)))
             self.waiting.append(job)
             self.condition.notify()
         return job
@@ -213,34 +228,86 @@ class Scheduler:
 
     def status(self) -> dict[str, Any]:
         with self.condition:
-            return {"queued": len(self.waiting), "running": len(self.running), **self.counts}
+            return {"queued": len(self.waiting) + len(self.ready), "running": len(self.rows), **self.counts}
 
     # ---- the worker ---------------------------------------------------------------------------------
 
     def _work(self) -> None:
         while True:
             with self.condition:
-                while not self.waiting and not self.closing:
+                while not (self.waiting or self.ready or self.batch or self.closing):
                     self.condition.wait()
-                if not self.waiting:
-                    return
-                short = len(self.waiting) < self.max_batch
-            if short and self.batch_wait > 0:
-                time.sleep(self.batch_wait)  # requests sent together arrive a few ms apart: take them all
-            with self.condition:
-                batch = [self.waiting.popleft() for _ in range(min(self.max_batch, len(self.waiting)))]
-                self.running = batch
-            start = time.perf_counter()
+                if not (self.waiting or self.ready or self.batch):
+                    return  # closing, and nothing left to finish
             try:
-                self._answer(batch)
-            finally:
+                if self.batch is None:
+                    self._start()
+                else:
+                    self._grow()
+                    self._step()
+            except Exception as error:  # a failure must reach its clients, not kill the worker
+                for row in list(self.rows.values()):
+                    self._fail(row.job, error)
                 with self.condition:
-                    self.running = []
-                self.batch_seconds = 0.7 * self.batch_seconds + 0.3 * (time.perf_counter() - start)
+                    self.rows, self.batch = {}, None
 
-    def _answer(self, batch: list[Job]) -> None:
+    def _start(self) -> None:
+        """Nothing decoding: gate what waits, then speculate a lone request or start a batch."""
+        with self.condition:
+            short = len(self.waiting) + len(self.ready) < self.max_batch
+        if short and self.batch_wait > 0:
+            time.sleep(self.batch_wait)  # requests sent together arrive a few ms apart: take them all
+        self._gate(self.max_batch)
+        with self.condition:
+            self._drop_cancelled_ready()
+            if not self.ready:
+                return
+            key = self.ready[0].key
+            group = [r for r in self.ready if key is not None and r.key == key][: self.max_batch]
+            if len(group) < 2:
+                group = [self.ready[0]]
+            for row in group:
+                self.ready.remove(row)
+                self.rows[row.job.id] = row
+        if len(group) == 1:
+            self._speculate(group[0])
+            return
+        self.batch = self.backend.open_batch(group[0].job.request)
+        self._join(group)
+
+    def _grow(self) -> None:
+        """A batch runs: let ready requests of its settings join, gating newcomers in groups. Stops taking
+        any once a request of other settings waits, so the batch drains and that one gets its turn."""
+        room = self.max_batch - len(self.rows)
+        with self.condition:
+            oldest = self.waiting[0].start if self.waiting else None
+            enough = len(self.waiting) >= max(1, min(room, self.max_batch // 4))
+        due = oldest is not None and time.perf_counter() - oldest >= self.admit_wait
+        if room > 0 and (enough or due) and not self._blocked():
+            self._gate(room)
+        with self.condition:
+            self._drop_cancelled_ready()
+            if self._blocked():
+                return
+            key = next(iter(self.rows.values())).key if self.rows else None
+            joining = [r for r in self.ready if r.key == key][: self.max_batch - len(self.rows)]
+            for row in joining:
+                self.ready.remove(row)
+                self.rows[row.job.id] = row
+        if joining:
+            self._join(joining)
+
+    def _blocked(self) -> bool:
+        """A gated request waits that cannot join the running batch."""
+        key = next(iter(self.rows.values())).key if self.rows else None
+        return any(r.key != key or key is None for r in self.ready)
+
+    def _gate(self, most: int) -> None:
+        """Gate up to `most` waiting requests in one batch: refusals are answered, the rest become ready."""
+        with self.condition:
+            taken = [self.waiting.popleft() for _ in range(min(most, len(self.waiting)))]
         live = []
-        for job in batch:
+        for job in taken:
             if job.cancelled.is_set():
                 self._finish(job, Done("cancelled", job.prompt_tokens, 0, "unread", "none"))
             else:
@@ -249,11 +316,10 @@ class Scheduler:
             return
         try:
             gates = self.backend.gate_batch([j.request for j in live])
-        except Exception as error:  # a failure must reach every waiting client, not kill the worker
+        except Exception as error:
             for job in live:
                 self._fail(job, error)
             return
-        answer: list[tuple[Job, str]] = []
         for job, (gate, refused) in zip(live, gates):
             if refused:
                 text = self.backend.refusal
@@ -263,43 +329,64 @@ class Scheduler:
                     job, Done("content_filter", job.prompt_tokens, job.completion_tokens, gate, "refused")
                 )
             else:
-                answer.append((job, gate))
-        groups: dict[Any, list[tuple[Job, str]]] = {}
-        for job, gate in answer:
-            key = job.request.batch_key
-            groups.setdefault(key if key is not None else ("alone", job.id), []).append((job, gate))
-        for group in groups.values():
-            if len(group) >= self.batch_from:
-                self._decode_together(group)
-            else:
-                for job, gate in group:
-                    self._decode_alone(job, gate)
+                with self.condition:
+                    self.ready.append(_Row(job, gate))
 
-    def _decode_alone(self, job: Job, gate: str) -> None:
-        if job.cancelled.is_set():
-            self._finish(job, Done("cancelled", job.prompt_tokens, 0, gate, "speculative"))
-            return
-        output = _Output(job, self.backend)
-        try:
-            self.backend.stream(job.request, output.on_tokens)
-        except Exception as error:
-            self._fail(job, error)
-            return
-        self._finish(job, output.finish(gate, "speculative"))
+    def _drop_cancelled_ready(self) -> None:
+        for row in [r for r in self.ready if r.job.cancelled.is_set()]:
+            self.ready.remove(row)
+            self._finish(row.job, Done("cancelled", row.job.prompt_tokens, 0, row.gate, "none"))
 
-    def _decode_together(self, group: list[tuple[Job, str]]) -> None:
-        outputs = [_Output(job, self.backend) for job, _ in group]
+    def _speculate(self, row: _Row) -> None:
+        output = row.output = _Output(row.job, self.backend)
         try:
-            self.backend.decode_batch([job.request for job, _ in group], [o.on_tokens for o in outputs])
+            self.backend.stream(row.job.request, output.on_tokens)
         except Exception as error:
-            for job, _ in group:
-                self._fail(job, error)
+            self._fail(row.job, error)
+        else:
+            self._finish(row.job, output.finish(row.gate, "speculative"))
+        with self.condition:
+            self.rows.pop(row.job.id, None)
+
+    def _join(self, rows: list[_Row]) -> None:
+        for row in rows:
+            row.output = _Output(row.job, self.backend)
+        first = self.batch.join([r.job.request for r in rows], [r.job.id for r in rows])
+        self._deliver(first)
+
+    def _step(self) -> None:
+        if self.batch is not None and len(self.batch):
+            self._deliver(self.batch.step())
+
+    def _deliver(self, tokens: dict[Any, int]) -> None:
+        """Hand each row its token; rows that end (end of turn, max_tokens, a stop string, a client gone)
+        leave the batch and finish."""
+        done = []
+        for key, token in tokens.items():
+            row = self.rows[key]
+            assert row.output is not None
+            going = row.output.on_tokens([token])
+            if (
+                not going
+                or token in self.backend.stop_ids
+                or row.job.completion_tokens >= row.job.request.max_tokens
+            ):
+                done.append(row)
+        if not done:
             return
-        for output, (job, gate) in zip(outputs, group):
-            self._finish(job, output.finish(gate, "batched"))
+        self.batch.leave([row.job.id for row in done])
+        for row in done:
+            assert row.output is not None
+            self._finish(row.job, row.output.finish(row.gate, "batched"))
+        with self.condition:
+            for row in done:
+                self.rows.pop(row.job.id, None)
+            if not self.rows:
+                self.batch = None
 
     def _finish(self, job: Job, done: Done) -> None:
         key = {"content_filter": "refused", "cancelled": "cancelled"}.get(done.finish_reason, "served")
+        seconds = time.perf_counter() - job.start
         record = {
             "id": job.id,
             "finish_reason": done.finish_reason,
@@ -307,11 +394,13 @@ class Scheduler:
             "strategy": done.strategy,
             "prompt_tokens": done.prompt_tokens,
             "completion_tokens": done.completion_tokens,
-            "seconds": round(time.perf_counter() - job.start, 3),
+            "seconds": round(seconds, 3),
         }
         with self.condition:
             self.counts[key] += 1
             self.history.append(record)
+            if key == "served":
+                self.job_seconds = 0.8 * self.job_seconds + 0.2 * seconds
         job.emit(done)
         self._log(job, record)
 

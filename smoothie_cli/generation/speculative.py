@@ -287,6 +287,11 @@ class GammaScheduler:
         self.probe_every = self.base_probe = probe_every
         self.plain_rounds = 0
 
+    def new_answer(self) -> None:
+        """Forget acceptance (it depends on the prompt); keep the costs (they depend on the machine)."""
+        self.counts.clear()
+        self.plain_rounds, self.probe_every = 0, self.base_probe
+
     def alpha(self, source: str) -> float:
         accepted, rejected = self.counts.get(source, (2.8, 1.0))  # prior α ≈ 0.74, worth about one round
         return accepted / (accepted + rejected)
@@ -371,6 +376,8 @@ class SpeculativeDecoder:
         self.stop_ids = stop_ids
         self.fixed_gamma, self.max_gamma = gamma, max_gamma
         self.generator = generator or new_generator(self.pipeline.sampling.seed)
+        # costs are the machine's and carry over between answers; acceptance is each answer's own
+        self.scheduler = GammaScheduler(4, max_gamma, fixed=gamma)
 
     def decode(
         self,
@@ -388,7 +395,8 @@ class SpeculativeDecoder:
         prompt = list(prompt_ids)
         target.feed(prompt[target.length : -1])
         pending = prompt[-1:]
-        scheduler = GammaScheduler(4, self.max_gamma, fixed=self.fixed_gamma)
+        scheduler = self.scheduler
+        scheduler.new_answer()
         out: list[int] = []
         while len(out) < max_new_tokens:
             context = prompt + out

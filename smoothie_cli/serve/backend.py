@@ -81,6 +81,7 @@ class Backend:
 
     def __post_init__(self) -> None:
         self.stop_ids = stop_ids(self.target, self.tokenizer)
+        self._gamma: Any = None  # the adaptive γ scheduler shared by speculative answers
         self.vocab_size = vocab_rows(self.target)
         self.shared_vocab = min(self.vocab_size, vocab_rows(self.draft)) if self.draft is not None else 0
         # the cautious decoder reads gates in batches (shared instruction prefix, calibrated threshold)
@@ -139,6 +140,9 @@ class Backend:
         engine = SpeculativeDecoder(
             self.target, pipeline, self.stop_ids, generator=generator, gamma=SEEDED_GAMMA if seeded else None
         )
+        if not seeded:  # the γ scheduler's measured costs are the machine's: one set for every answer
+            self._gamma = self._gamma or engine.scheduler
+            engine.scheduler = self._gamma
         ids = self.prompt_ids(request)
         proposer: Proposer | None = None
         if self.draft is not None:

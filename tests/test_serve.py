@@ -322,6 +322,21 @@ def test_a_request_joins_a_running_batch_and_a_row_leaves_when_its_client_goes(m
     assert gone["finish_reason"] == "cancelled" and gone["completion_tokens"] < 30
 
 
+def test_a_lone_answer_moves_into_a_batch_when_others_arrive(models) -> None:
+    backend = make_backend(models, SlowBackend)
+    backend.delay = 0.03
+    with serving(backend, {"admit_wait": 0.05}) as (url, _):
+        first = ask(url, QUESTIONS[3], max_tokens=50, stream=True)
+        head = [next(iter(first)), next(iter(first))]  # it is speculating
+        second = ask(url, QUESTIONS[4], max_tokens=8)
+        rest = list(first)
+    text = "".join(c.choices[0].delta.content or "" for c in head + rest)
+    assert text == target_alone(models, QUESTIONS[3], 50)  # the same greedy answer, half of it batched
+    assert rest[-1].smoothie["strategy"] == "speculative+batched"
+    assert second.smoothie["strategy"] == "batched"
+    assert second.choices[0].message.content == target_alone(models, QUESTIONS[4], 8)
+
+
 def test_a_client_that_disconnects_cancels_its_generation(models) -> None:
     backend = make_backend(models, SlowBackend, lookup=False)
     backend.delay = 0.05

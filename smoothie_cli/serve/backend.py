@@ -195,9 +195,14 @@ class RunningBatch:
     def __len__(self) -> int:
         return len(self.batch)
 
-    def join(self, requests: Sequence[Request], keys: Sequence[Hashable]) -> dict[Hashable, int]:
-        """Prefill the requests' prompts and add them; {key: first token}."""
-        return self.batch.admit([self.backend.prompt_ids(r) for r in requests], keys)
+    def join(
+        self, requests: Sequence[Request], keys: Sequence[Hashable], answered: Sequence[Sequence[int]] = ()
+    ) -> dict[Hashable, int]:
+        """Prefill the requests' prompts (followed by the tokens already `answered`, for an answer that
+        continues here) and add them; {key: next token}."""
+        answered = list(answered) or [[] for _ in requests]
+        prompts = [self.backend.prompt_ids(r) + list(a) for r, a in zip(requests, answered)]
+        return self.batch.admit(prompts, keys)
 
     def step(self) -> dict[Hashable, int]:
         """One token for every row; {key: token}."""

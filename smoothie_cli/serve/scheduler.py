@@ -161,6 +161,7 @@ class _Row:
     job: Job
     gate: str
     output: _Output | None = None
+    strategy: str = "batched"  # "speculative+batched": an answer that moved from speculation into a batch
 
     @property
     def key(self) -> Any:
@@ -338,13 +339,38 @@ class Scheduler:
             self._finish(row.job, Done("cancelled", row.job.prompt_tokens, 0, row.gate, "none"))
 
     def _speculate(self, row: _Row) -> None:
+        """A lone request by speculation. When others arrive meanwhile, its answer moves into a new batch
+        (prompt + answer so far prefilled) that they can join, rather than holding them until it ends."""
         output = row.output = _Output(row.job, self.backend)
+        moved = False
+
+        def on_tokens(tokens: list[int]) -> bool:
+            nonlocal moved
+            going = output.on_tokens(tokens)
+            if going and row.key is not None and self.waiting:
+                moved = True
+                return False
+            return going
+
         try:
-            self.backend.stream(row.job.request, output.on_tokens)
+            self.backend.stream(row.job.request, on_tokens)
         except Exception as error:
             self._fail(row.job, error)
+            moved = False
         else:
-            self._finish(row.job, output.finish(row.gate, "speculative"))
+            job = row.job
+            ended = output.stopped or output.last in self.backend.stop_ids
+            if (
+                moved
+                and not ended
+                and not job.cancelled.is_set()
+                and job.completion_tokens < job.request.max_tokens
+            ):
+                row.strategy = "speculative+batched"
+                self.batch = self.backend.open_batch(job.request)
+                self._deliver(self.batch.join([job.request], [job.id], [output.stream.tokens]))
+                return
+            self._finish(job, output.finish(row.gate, "speculative"))
         with self.condition:
             self.rows.pop(row.job.id, None)
 
@@ -377,7 +403,7 @@ class Scheduler:
         self.batch.leave([row.job.id for row in done])
         for row in done:
             assert row.output is not None
-            self._finish(row.job, row.output.finish(row.gate, "batched"))
+            self._finish(row.job, row.output.finish(row.gate, row.strategy))
         with self.condition:
             for row in done:
                 self.rows.pop(row.job.id, None)

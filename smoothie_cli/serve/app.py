@@ -128,7 +128,7 @@ class GateInfo(BaseModel):
     gate_reading: (
         str  # how the gate was read: "calibrated margin > 1.2, read by …", "greedy tag, …", "off: …"
     )
-    strategy: str  # speculative | batched | refused
+    strategy: str  # speculative | batched | speculative+batched | refused
 
 
 class AssistantMessage(BaseModel):

@@ -51,7 +51,7 @@ class Done:
     prompt_tokens: int
     completion_tokens: int
     gate: str
-    strategy: str  # speculative | batched | refused
+    strategy: str  # speculative | batched | speculative+batched | refused
 
 
 @dataclass

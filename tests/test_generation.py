@@ -259,3 +259,13 @@ def test_the_shared_instruction_cache_gives_the_same_gate_logits(tiny_qwen, qwen
         fresh = CachedModel(model).feed(ids)[-1]
         assert torch.allclose(shared, fresh, atol=1e-4)
     assert len(decoder._prefixes) == 1  # computed once, copied per prompt
+
+
+def test_reading_the_prompt_is_not_counted_as_guessing() -> None:
+    target = tiny(300, seed=1, sharpen=30)
+    draft = DraftProposer.over_prompt(target, list(range(1, 120)), LogitsPipeline(), 300)
+    proposal = draft.propose(list(range(1, 120)), 2)
+    assert proposal.catch_up_s > 0 and draft.model.forwards == 3  # the prompt apart, then one per guess
+    draft.commit([*proposal.tokens, 7, 8, 9])  # plain rounds added tokens the draft has not read
+    assert draft.pending == [proposal.tokens[-1], 7, 8, 9]
+    assert draft.propose([], 1).catch_up_s > 0 and draft.pending == []

@@ -59,6 +59,8 @@ def main() -> None:
     parser.add_argument("--draft", default=DEFAULT_DRAFT)
     parser.add_argument("--categories", default=",".join(CATEGORIES), help="comma-separated subset")
     parser.add_argument("--skip-assisted", action="store_true")
+    parser.add_argument("--records", default=None, help="JSONL of per-prompt results: written as they come, "
+                        "read back to resume (prompts already measured are skipped)")  # fmt: skip
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -103,6 +105,7 @@ def main() -> None:
                 "accepted": s.accepted, "plain_rounds": s.as_dict()["plain_rounds"]}  # fmt: skip
 
     runs: dict[str, Any] = {name: (lambda p, n, name=name: ours(name, p, n)) for name in decoders}
+    console.print(f"[dim]threads {torch.get_num_threads()}; warming up[/]")
     if not args.skip_assisted:
         runs = {
             "target alone": runs.pop("target alone"),
@@ -114,11 +117,16 @@ def main() -> None:
 
     wanted = args.categories.split(",")
     prompts = [p for p in prompts_by_category(args.per_category) if p[0] in wanted]
+    done = read_records(args.records)
     records: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for k, (category, prompt) in enumerate(prompts, 1):
         console.print(f"[dim]{k}/{len(prompts)} {category}: {prompt[:60]}[/]")
         for name, run in runs.items():
-            records[name].append(run(prompt, args.max_new_tokens) | {"category": category})
+            key = (name, prompt, args.max_new_tokens)
+            if key not in done:
+                done[key] = run(prompt, args.max_new_tokens) | {"category": category}
+                write_record(args.records, key, done[key])
+            records[name].append(done[key])
     table1 = category_table(records, [c for c in CATEGORIES if any(c == p[0] for p in prompts)])
 
     table2 = None
@@ -131,6 +139,25 @@ def main() -> None:
         print(json.dumps(payload))
         return
     show(payload, Console())
+
+
+def read_records(path: str | None) -> dict[tuple[str, str, int], dict[str, Any]]:
+    if not path:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as records:
+            lines = records.read().splitlines()
+    except FileNotFoundError:
+        return {}
+    rows = [json.loads(line) for line in lines if line.strip().endswith("}")]
+    return {(r["run"], r["prompt"], r["max_new_tokens"]): r["result"] for r in rows}
+
+
+def write_record(path: str | None, key: tuple[str, str, int], result: dict[str, Any]) -> None:
+    if path:
+        with open(path, "a", encoding="utf-8") as out:
+            row = {"run": key[0], "prompt": key[1], "max_new_tokens": key[2], "result": result}
+            out.write(json.dumps(row) + "\n")
 
 
 def category_table(records: dict[str, list[dict[str, Any]]], categories: list[str]) -> list[dict[str, Any]]:

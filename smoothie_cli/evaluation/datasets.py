@@ -272,7 +272,8 @@ def _parse_humaneval(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -
         stub = row["prompt"].strip("\n")
         prompt = f"Complete this Python function.\n\n```python\n{stub}\n```"
         reference = f"```python\n{stub}\n{row['canonical_solution'].rstrip()}\n```"
-        meta = {"task_id": row["task_id"], "entry_point": row.get("entry_point", "")}
+        meta = {"task_id": row["task_id"], "entry_point": row.get("entry_point", ""), "stub": row["prompt"],
+                "test": row["test"]}  # fmt: skip
         examples.append(Example(f"humaneval-{row['task_id'].split('/')[-1]}", prompt, reference=reference,
                                 meta=meta))  # fmt: skip
     return examples

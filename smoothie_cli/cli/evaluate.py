@@ -78,7 +78,11 @@ def evaluate(
     smoothness: SmoothnessOpt = 10.0,
     mode: ModeOpt = "scale",
     mc_style: Annotated[
-        str, typer.Option("--mc-style", help="letters (MMLU-style A–D) or text.")
+        str,
+        typer.Option(
+            "--mc-style",
+            help="letters (MMLU-style A–D), text (option likelihood) or generate (parse the answer).",
+        ),
     ] = "letters",
     bertscore_model: Annotated[
         str | None, typer.Option("--bertscore-model", help="Encoder for bertscore (default: offline MiniLM).")

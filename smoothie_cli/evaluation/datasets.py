@@ -233,7 +233,11 @@ def _parse_chat(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> lis
     for member, data in blobs:
         subset = member.path.rsplit("/", 2)[-2]
         for number, row in _jsonl(data, member.path):
-            example = _chat_example(row, f"{entry.name}-{subset}-{number}", {"subset": subset})
+            meta = {
+                "subset": subset,
+                **({"language": entry.options["language"]} if "language" in entry.options else {}),
+            }
+            example = _chat_example(row, f"{entry.name}-{subset}-{number}", meta)
             closed = _korean_choices(subset, example)
             if closed is not None:
                 example = dataclasses.replace(example, choices=closed[0], answer=closed[1])

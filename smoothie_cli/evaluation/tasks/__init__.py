@@ -6,6 +6,7 @@ from smoothie_cli.errors import SmoothieError
 from smoothie_cli.evaluation.tasks.base import EvalContext, SampleResult, Task, TaskResult
 from smoothie_cli.evaluation.tasks.bertscore import BertScoreTask
 from smoothie_cli.evaluation.tasks.humaneval import HumanEvalTask
+from smoothie_cli.evaluation.tasks.language import LanguageTask
 from smoothie_cli.evaluation.tasks.mc import MultipleChoiceTask
 from smoothie_cli.evaluation.tasks.no_chinese import NoChineseTask
 from smoothie_cli.evaluation.tasks.toxicity import ToxicityTask
@@ -18,6 +19,7 @@ TASKS: dict[str, Task] = {
         BertScoreTask(),
         ToxicityTask(),
         HumanEvalTask(),
+        LanguageTask(),
     )
 }
 

@@ -105,6 +105,26 @@ def generate_samples(ctx: EvalContext, examples: Sequence[Example], progress: Pr
         raise SmoothieError(f"the number of samples must be at least 1, not {count}")
     generator = ctx.generator
     sampling = getattr(generator, "sampling", None)
+    # Tasks on one dataset (no-chinese, language, fidelity) read the same answers: generate them once per
+    # setting. The cache lives as long as the generator's processors (a new setting brings new ones).
+    steering = getattr(generator, "logits_processors", None)
+    cache = ctx.options.get("answer_cache")
+    if cache is None or cache[0] is not generator or cache[1] is not steering:
+        cache = ctx.options["answer_cache"] = (generator, steering, {})
+    key = (
+        count,
+        sampling,
+        getattr(generator, "max_new_tokens", None),
+        tuple((e.system, e.prompt) for e in examples),
+    )
+    if key not in cache[2]:
+        cache[2][key] = _generate(generator, sampling, examples, count, progress)
+    return [list(row) for row in cache[2][key]]
+
+
+def _generate(
+    generator: Any, sampling: Any, examples: Sequence[Example], count: int, progress: Progress
+) -> list[list[str]]:
     if count == 1:
         return [[a] for a in generator.generate(examples, progress)]
     if sampling is None or sampling.greedy:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.evaluation.tasks.base import EvalContext, SampleResult, Task, TaskResult
 from smoothie_cli.evaluation.tasks.bertscore import BertScoreTask
+from smoothie_cli.evaluation.tasks.fidelity import FidelityTask
 from smoothie_cli.evaluation.tasks.humaneval import HumanEvalTask
 from smoothie_cli.evaluation.tasks.language import LanguageTask
 from smoothie_cli.evaluation.tasks.mc import MultipleChoiceTask
@@ -20,6 +21,7 @@ TASKS: dict[str, Task] = {
         ToxicityTask(),
         HumanEvalTask(),
         LanguageTask(),
+        FidelityTask(),
     )
 }
 

@@ -45,6 +45,13 @@ MaxNewOpt = Annotated[
 SamplesOpt = Annotated[
     int, typer.Option("--samples", help="Answers per prompt for generation tasks (needs --temperature > 0).")
 ]
+McStyleOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--mc-style",
+        help="letters (MMLU-style A–D), text (option likelihood) or generate (parse the answer).",
+    ),
+]
 BatchOpt = Annotated[int, typer.Option("--batch-size", help="Prompts decoded together (32 suits a CPU).")]
 ColumnOpt = Annotated[
     list[str] | None, typer.Option("--column", help="Column mapping for local files, e.g. prompt=question.")
@@ -77,13 +84,7 @@ def evaluate(
     min_scale: MinScaleOpt = 0.5,
     smoothness: SmoothnessOpt = 10.0,
     mode: ModeOpt = "scale",
-    mc_style: Annotated[
-        str,
-        typer.Option(
-            "--mc-style",
-            help="letters (MMLU-style A–D), text (option likelihood) or generate (parse the answer).",
-        ),
-    ] = "letters",
+    mc_style: McStyleOpt = "letters",
     bertscore_model: Annotated[
         str | None, typer.Option("--bertscore-model", help="Encoder for bertscore (default: offline MiniLM).")
     ] = None,

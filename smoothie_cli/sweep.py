@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from smoothie_cli.errors import SmoothieError
-from smoothie_cli.evaluation.runner import PlanItem
+from smoothie_cli.evaluation.runner import PlanItem, write_samples
 from smoothie_cli.evaluation.session import Session
 from smoothie_cli.progress import Progress, no_progress
 
@@ -133,6 +133,8 @@ def run_sweep(
                     "intervals": {m: [s.low, s.high] for m, s in result.scores.items()},
                     "seconds": round(result.seconds, 2),
                 }
+                label = f"{mode}_min{setting.min_scale:g}_smooth{setting.smoothness:g}"
+                write_samples(directory / "samples" / label, result)  # the answers behind the numbers
                 _append(runs_path, record)
                 run.resumed = False
             for metric, value in record["scores"].items():

@@ -50,7 +50,8 @@ quality: install
 		> runs/quality/target.json
 	for t in 0.7 1.0; do \
 		$(SAMPLING) --temperature $$t --min-scale 1.0,0.5 -o runs/quality/sampling-$$t-scale && \
-		$(SAMPLING) --temperature $$t --min-scale 0.5 --mode bias -o runs/quality/sampling-$$t-bias || exit 1; \
+		$(SAMPLING) --temperature $$t --min-scale 0.5 --mode bias -o runs/quality/sampling-$$t-bias && \
+		$(SAMPLING) --temperature $$t --min-scale 0.5 --mode lower -o runs/quality/sampling-$$t-lower || exit 1; \
 	done
 	$(PY) benchmarks/quality_report.py runs/quality
 
@@ -69,6 +70,7 @@ bench: install
 	$(PY) benchmarks/bench_eval.py
 	$(PY) benchmarks/bench_finetune.py
 	$(PY) benchmarks/bench_speculate.py
+	$(PY) benchmarks/bench_humaneval.py
 
 lint: install
 	$(VENV)/bin/ruff check .

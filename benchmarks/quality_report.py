@@ -3,7 +3,7 @@
     python benchmarks/quality_report.py runs/quality
 
 Rows: base, the default (min_scale 0.5, smoothness 10, scale mode), the mildest setting `--target` found,
-and bias mode at the default. Each cell is `value [low, high] (n)`; a blank cell was not measured.
+bias mode and lower mode at the default. Each cell is `value [low, high] (n)`; a blank cell was not measured.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ def main(root: Path) -> None:
         ("default (0.5, 10)", root / "scale", 0.5, "scale"),
         *([(f"--target: min_scale {found:g}", root / "scale", found, "scale")] if found is not None else []),
         ("bias (0.5, 10)", root / "bias", 0.5, "bias"),
+        ("lower (0.5, 10)", root / "lower", 0.5, "lower"),  # sampling columns only, unless run there too
     ]
     print("| setting | " + " | ".join(title for _, title in COLUMNS) + " |")
     print("|---" * (len(COLUMNS) + 1) + "|")

@@ -95,7 +95,11 @@ def sweep(
     batch_size: BatchOpt = 32,
     scales: ScalesOpt = "auto",
     mode: Annotated[
-        str | None, typer.Option("--mode", help="scale (logit × S, the checkpoint edit) or bias.")
+        str | None,
+        typer.Option(
+            "--mode",
+            help="scale (logit × S, the checkpoint edit), bias (+ log S) or lower (scale, never raising).",
+        ),
     ] = None,
     save: Annotated[str, typer.Option("--save", help="Write checkpoints too: none, best or all.")] = "none",
     target: Annotated[

@@ -254,7 +254,8 @@ def _search(
     from smoothie_cli.evaluation.tasks import TASKS
     from smoothie_cli.sweep import Setting, search_min_scale
 
-    owners = [t.name for t in TASKS.values() if goal.metric in (*t.metrics, "answered")]
+    extra = {"mc": ("answered",)}  # reported by the generate style only
+    owners = [t.name for t in TASKS.values() if goal.metric in (*t.metrics, *extra.get(t.name, ()))]
     if not owners:
         raise SmoothieError(
             f"no task reports the metric '{goal.metric}' of the target; see smoothie eval --help"

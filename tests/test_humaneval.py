@@ -154,3 +154,39 @@ def test_real_model_solves_some_humaneval_problems(cli):
     assert code == 0
     entry = json.loads(stdout)["results"]["humaneval"]["humaneval"]
     assert entry["n"] == 4 and entry["pass@1"] >= 0.25
+
+
+def test_generation_stops_once_the_code_block_closes(qwen_tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    from smoothie_cli.evaluation.tasks.humaneval import closed_code_block
+
+    tokenizer = AutoTokenizer.from_pretrained(str(qwen_tokenizer_dir))
+    stop = closed_code_block(tokenizer)
+    answer = "Here:\n```python\ndef add(a, b):\n    return a + b\n```\nThis adds two numbers."
+    ids = tokenizer(answer, add_special_tokens=False)["input_ids"]
+    ends = [n for n in range(1, len(ids) + 1) if stop(ids[:n])]
+    assert ends, "never stopped"
+    assert tokenizer.decode(ids[: ends[0]]).rstrip().endswith("```")  # right after the closing fence
+    example = "```python\nprint(1)\n```\nand more"  # a closed block without a function: keep going
+    assert not any(
+        stop(ids2[:n]) for ids2 in [tokenizer(example)["input_ids"]] for n in range(1, len(ids2) + 1)
+    )
+
+
+def test_model_generator_stop_hook(tiny_qwen):
+    from smoothie_cli.evaluation.examples import Example
+    from smoothie_cli.generation.batched import ModelGenerator
+    from smoothie_cli.models import loading, resolve_model
+
+    source = resolve_model(str(tiny_qwen()))
+    model, tokenizer = loading.load_model(source, device="cpu"), loading.load_tokenizer(source)
+    prompts = [Example(str(i), p) for i, p in enumerate(["Hello there", "Write code", "안녕하세요"])]
+    free = ModelGenerator(model, tokenizer, max_new_tokens=8, batch_size=2).generate_ids(
+        [f"<|im_start|>user\n{e.prompt}<|im_end|>\n<|im_start|>assistant\n" for e in prompts]
+    )
+    stopped = ModelGenerator(model, tokenizer, max_new_tokens=8, batch_size=2, stop=lambda ids: len(ids) >= 3)
+    cut = stopped.generate_ids(
+        [f"<|im_start|>user\n{e.prompt}<|im_end|>\n<|im_start|>assistant\n" for e in prompts]
+    )
+    assert [row[:3] for row in free] == cut  # the same tokens, ended after three

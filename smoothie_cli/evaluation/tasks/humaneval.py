@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.evaluation.examples import Dataset, Example
@@ -32,6 +35,38 @@ INSTRUCTION = (
 )
 CODE_TOKENS = 512  # answer budget when the user sets none: long HumanEval solutions need ~400 tokens
 _FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:\n[ \t]*```|\Z)", re.S)
+_CLOSED = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)\n[ \t]*```", re.S)
+
+
+def closed_code_block(tokenizer: Any) -> Callable[[list[int]], bool]:
+    """A stop test for generation: True once the answer has closed a fenced block that defines a function.
+    What a model writes after its code (an explanation) cannot change the result, and costs time."""
+    fences: dict[int, bool] = {}
+
+    def stop(tokens: list[int]) -> bool:
+        last = tokens[-1]
+        if last not in fences:
+            fences[last] = "`" in tokenizer.decode([last])
+        if not fences[last]:
+            return False
+        text = tokenizer.decode(tokens)
+        return any(re.search(r"^\s*(async\s+)?def\s", body, re.M) for _, body in _CLOSED.findall(text))
+
+    return stop
+
+
+@contextmanager
+def stop_after_code(ctx: EvalContext) -> Iterator[None]:
+    generator = ctx.generator
+    if not hasattr(generator, "stop") or ctx.tokenizer is None:
+        yield
+        return
+    before = generator.stop  # type: ignore[attr-defined]
+    generator.stop = closed_code_block(ctx.tokenizer)  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        generator.stop = before  # type: ignore[attr-defined]
 
 
 def code_prompt(stub: str) -> str:
@@ -76,7 +111,7 @@ class HumanEvalTask(Task):
                 f"dataset '{dataset.name}' has no HumanEval problems (stub, test, entry point)"
             )
         asked = [dataclasses.replace(e, prompt=code_prompt(e.meta["stub"]), system=None) for e in problems]
-        with answer_budget(ctx, CODE_TOKENS):
+        with answer_budget(ctx, CODE_TOKENS), stop_after_code(ctx):
             answers = generate_samples(ctx, asked, progress)
         programs = [program_for(e, a) for e, row in zip(problems, answers) for a in row]
         limits = ctx.options.get("sandbox_limits") or Limits()

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.smoothie-installed
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install test demo bench sweep cautious lint clean
+.PHONY: install test demo bench sweep quality cautious lint clean
 
 install: $(STAMP)
 
@@ -36,6 +36,25 @@ sweep: install
 	$(VENV)/bin/smoothie sweep $(DEMO_MODEL) --grid configs/sweep-smoothness.yaml -o runs/sweep
 	$(VENV)/bin/smoothie sweep $(DEMO_MODEL) --grid configs/sweep-mode-bias.yaml -o runs/sweep
 
+# What smoothing costs, where it can show (configs/quality.yaml): base, the default (0.5, 10), the mildest
+# min_scale that keeps no_chinese >= 0.99 on chinese-elicit, bias mode; then no_chinese on Korean prompts
+# under sampling. Several hours on a 2-core CPU for the 0.5B (HumanEval dominates); resumable.
+QUALITY_MODEL ?= $(DEMO_MODEL)
+QUALITY := $(VENV)/bin/smoothie sweep $(QUALITY_MODEL) --grid configs/quality.yaml
+SAMPLING := $(VENV)/bin/smoothie sweep $(QUALITY_MODEL) --task no-chinese --dataset korean --limit 100 \
+	--max-new-tokens 64 --seed 0
+quality: install
+	$(QUALITY) --min-scale 1.0,0.5 -o runs/quality/scale
+	$(QUALITY) --min-scale 0.5 --mode bias -o runs/quality/bias
+	$(QUALITY) --target "no_chinese:chinese-elicit>=0.99" --search-steps 4 -o runs/quality/scale --json \
+		> runs/quality/target.json
+	for t in 0.7 1.0; do \
+		$(SAMPLING) --temperature $$t --min-scale 1.0,0.5 -o runs/quality/sampling-$$t-scale && \
+		$(SAMPLING) --temperature $$t --min-scale 0.5 --mode bias -o runs/quality/sampling-$$t-bias && \
+		$(SAMPLING) --temperature $$t --min-scale 0.5 --mode lower -o runs/quality/sampling-$$t-lower || exit 1; \
+	done
+	$(PY) benchmarks/quality_report.py runs/quality
+
 # cautious speculative decoding: fine-tune the draft's <Toc>/<Safe> gate (about 20 min on a 2-core CPU),
 # score the gate on the held-out split, then answer a benign and a harmful prompt through speculation
 cautious: install
@@ -52,6 +71,7 @@ bench: install
 	$(PY) benchmarks/bench_finetune.py
 	$(PY) benchmarks/bench_speculate.py
 	$(PY) benchmarks/bench_serve.py
+	$(PY) benchmarks/bench_humaneval.py
 
 lint: install
 	$(VENV)/bin/ruff check .

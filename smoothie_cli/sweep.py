@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from smoothie_cli.errors import SmoothieError
-from smoothie_cli.evaluation.runner import PlanItem
+from smoothie_cli.evaluation.runner import PlanItem, write_samples
 from smoothie_cli.evaluation.session import Session
 from smoothie_cli.progress import Progress, no_progress
 
@@ -132,6 +133,8 @@ def run_sweep(
                     "intervals": {m: [s.low, s.high] for m, s in result.scores.items()},
                     "seconds": round(result.seconds, 2),
                 }
+                label = f"{mode}_min{setting.min_scale:g}_smooth{setting.smoothness:g}"
+                write_samples(directory / "samples" / label, result)  # the answers behind the numbers
                 _append(runs_path, record)
                 run.resumed = False
             for metric, value in record["scores"].items():
@@ -170,3 +173,93 @@ def write_results(directory: Path, runs: Sequence[SweepRun]) -> list[Path]:
         if len(values) > 1:
             written.append(sweep_plot(runs, parameter, metrics, directory / f"sweep_{parameter}.png"))
     return written
+
+
+# ---- the gentlest setting that meets a target ----------------------------------------------------------
+
+_TARGET = re.compile(r"^\s*([\w@.-]+):(\S+?)\s*(>=|<=)\s*([0-9.eE+-]+)\s*$")
+
+
+@dataclass(frozen=True)
+class Target:
+    """`metric:dataset>=value` (or `<=`): what a setting must reach, e.g. no_chinese:chinese-elicit>=0.99."""
+
+    metric: str
+    dataset: str
+    op: str
+    value: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.metric}:{self.dataset}"
+
+    def met(self, scores: dict[str, float]) -> bool:
+        score = scores.get(self.key)
+        if score is None or score != score:  # missing or NaN
+            return False
+        return score >= self.value if self.op == ">=" else score <= self.value
+
+    def __str__(self) -> str:
+        return f"{self.key}{self.op}{self.value:g}"
+
+
+def parse_target(text: str) -> Target:
+    found = _TARGET.match(text)
+    if found is None:
+        raise SmoothieError(
+            f"target '{text}' is not METRIC:DATASET>=VALUE (e.g. no_chinese:chinese-elicit>=0.99)"
+        )
+    metric, dataset, op, value = found.groups()
+    try:
+        return Target(metric, dataset, op, float(value))
+    except ValueError:
+        raise SmoothieError(f"target '{text}': '{value}' is not a number") from None
+
+
+@dataclass
+class Search:
+    """What the search evaluated (min_scale → scores, in order) and the mildest min_scale that met the target
+    (None: not even the strongest setting did)."""
+
+    target: Target
+    evaluated: list[tuple[float, dict[str, float]]]
+    found: float | None
+
+
+def search_min_scale(
+    evaluate: Callable[[float], dict[str, float]],
+    target: Target,
+    *,
+    low: float = 0.1,
+    high: float = 1.0,
+    steps: int = 5,
+) -> Search:
+    """The largest min_scale in [low, high] whose scores meet `target`, by bisection.
+
+    Smoothing grows stronger as min_scale falls, so the target is taken to be met below some threshold:
+    `high` (the mildest) is tried first, then `low` (the strongest), then `steps` bisections of the bracket
+    between a setting that fails and one that meets it; the answer is within (high − low)/2^steps of the
+    threshold, on the side that meets it. `evaluate` is called once per distinct min_scale (the sweep's
+    runs.jsonl makes each call resumable).
+    """
+    if not 0.0 <= low < high <= 1.0:
+        raise SmoothieError(f"the search bracket [{low}, {high}] must satisfy 0 ≤ low < high ≤ 1")
+    evaluated: list[tuple[float, dict[str, float]]] = []
+
+    def meets(min_scale: float) -> bool:
+        scores = evaluate(round(min_scale, 4))
+        evaluated.append((round(min_scale, 4), scores))
+        return target.met(scores)
+
+    if meets(high):
+        return Search(target, evaluated, round(high, 4))
+    if not meets(low):
+        return Search(target, evaluated, None)
+    good, bad = low, high
+    for _ in range(steps):
+        middle = (good + bad) / 2
+        if meets(middle):
+            good = middle
+        else:
+            bad = middle
+    return Search(target, evaluated, round(good, 4))

@@ -66,6 +66,18 @@ def test_bias_mode_is_a_pure_suppression():
         assert ratio.item() == pytest.approx(scales[token].item(), rel=1e-5)
 
 
+def test_lower_mode_is_scale_mode_that_never_raises():
+    scales = torch.ones(10)
+    scales[[2, 5, 7]] = torch.tensor([0.5, 0.25, 0.0])
+    scores = torch.tensor([[1.0, -2.0, -3.0, 0.5, 2.0, 4.0, 0.0, -1.0, 3.0, 1.5]])
+    lowered = TokenScaleLogitsProcessor(scales, mode="lower")(None, scores)
+    scaled = TokenScaleLogitsProcessor(scales, mode="scale")(None, scores)
+    assert (lowered <= scores).all()
+    assert lowered[0, 2] == scores[0, 2] and lowered[0, 7] == scores[0, 7]  # negative logits stay
+    assert lowered[0, 5] == scaled[0, 5] == 1.0  # a positive one: exactly scale mode (4 × 0.25)
+    assert lowered.argmax() == scaled.argmax()
+
+
 def test_wider_vocabulary_keeps_extra_columns():
     scales = torch.full((4,), 0.5)
     scores = torch.arange(6, dtype=torch.float32).view(1, 6)

@@ -19,6 +19,8 @@ from smoothie_cli.cli.options import (
     OutputDirOpt,
     ScalesOpt,
     SmoothnessOpt,
+    TemperatureOpt,
+    TopPOpt,
 )
 from smoothie_cli.errors import SmoothieError
 
@@ -36,7 +38,20 @@ DatasetOpt = Annotated[
 LimitOpt = Annotated[
     int | None, typer.Option("--limit", help="At most N examples per dataset (fixed-seed sample).")
 ]
-MaxNewOpt = Annotated[int, typer.Option("--max-new-tokens", help="Tokens to generate per answer.")]
+MaxNewOpt = Annotated[
+    int | None,
+    typer.Option("--max-new-tokens", help="Tokens to generate per answer (default 128; humaneval 512)."),
+]
+SamplesOpt = Annotated[
+    int, typer.Option("--samples", help="Answers per prompt for generation tasks (needs --temperature > 0).")
+]
+McStyleOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--mc-style",
+        help="letters (MMLU-style A–D), text (option likelihood) or generate (parse the answer).",
+    ),
+]
 BatchOpt = Annotated[int, typer.Option("--batch-size", help="Prompts decoded together (32 suits a CPU).")]
 ColumnOpt = Annotated[
     list[str] | None, typer.Option("--column", help="Column mapping for local files, e.g. prompt=question.")
@@ -60,15 +75,16 @@ def evaluate(
     task: TaskOpt = None,
     dataset: DatasetOpt = None,
     limit: LimitOpt = None,
-    max_new_tokens: MaxNewOpt = 128,
+    max_new_tokens: MaxNewOpt = None,
     batch_size: BatchOpt = 32,
+    temperature: TemperatureOpt = 0.0,
+    top_p: TopPOpt = 1.0,
+    samples: SamplesOpt = 1,
     scales: ScalesOpt = None,
     min_scale: MinScaleOpt = 0.5,
     smoothness: SmoothnessOpt = 10.0,
     mode: ModeOpt = "scale",
-    mc_style: Annotated[
-        str, typer.Option("--mc-style", help="letters (MMLU-style A–D) or text.")
-    ] = "letters",
+    mc_style: McStyleOpt = "letters",
     bertscore_model: Annotated[
         str | None, typer.Option("--bertscore-model", help="Encoder for bertscore (default: offline MiniLM).")
     ] = None,
@@ -83,7 +99,7 @@ def evaluate(
     config: ConfigOpt = None,
     device: DeviceOpt = "auto",
     dtype: Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16, float16.")] = "auto",
-    seed: Annotated[int, typer.Option("--seed", help="Seed for --limit sampling.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for --limit and for sampled answers.")] = 0,
     output: OutputDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -92,25 +108,43 @@ def evaluate(
     from smoothie_cli.config import load_config
     from smoothie_cli.evaluation.runner import plan, run_plan, summarise, write_run
     from smoothie_cli.evaluation.session import open_session
+    from smoothie_cli.generation.batched import ModelGenerator
+    from smoothie_cli.generation.sampling import SamplingConfig
 
     start = time.perf_counter()
     if limit is not None and limit < 1:
         raise SmoothieError("--limit must be at least 1")
-    if max_new_tokens < 1 or batch_size < 1:
-        raise SmoothieError("--max-new-tokens and --batch-size must be at least 1")
+    if (max_new_tokens is not None and max_new_tokens < 1) or batch_size < 1 or samples < 1:
+        raise SmoothieError("--max-new-tokens, --batch-size and --samples must be at least 1")
+    sampling = SamplingConfig(temperature, top_p, seed=seed)
+    if samples > 1 and sampling.greedy:
+        raise SmoothieError("--samples above 1 needs sampling: give --temperature above 0")
+    tokens = max_new_tokens or 128
     items = plan(task or ["no-chinese"], dataset)
     columns = parse_columns(column)
     cfg = load_config(config)
     with ui.progress_bar() as progress:
         session = open_session(
-            model or cfg.model.name, cfg, device=device, dtype=dtype, max_new_tokens=max_new_tokens,
+            model or cfg.model.name, cfg, device=device, dtype=dtype, max_new_tokens=tokens,
             batch_size=batch_size, progress=progress,
         )  # fmt: skip
+        if isinstance(session.context.generator, ModelGenerator):
+            session.context.generator.sampling = sampling
         setting = session.apply_setting(scales, min_scale, smoothness, mode)
         if draft is not None:  # after the scales: the draft drafts through the same processors
-            setting |= session.use_draft(draft, draft_quant, max_new_tokens, progress)
+            setting |= session.use_draft(draft, draft_quant, tokens, progress)
             setting["label"] += f", cautious decoding with {setting['draft']} ({setting['draft_quant']})"
-        session.context.options.update({"mc_style": mc_style, "bertscore_model": bertscore_model})
+        session.context.options.update(
+            {"mc_style": mc_style, "bertscore_model": bertscore_model, "max_new_tokens": max_new_tokens,
+             "samples": samples}
+        )  # fmt: skip
+        if not sampling.greedy:
+            setting["sampling"] = {
+                "temperature": temperature,
+                "top_p": top_p,
+                "samples": samples,
+                "seed": seed,
+            }
         results = run_plan(session.context, items, limit=limit, seed=seed, columns=columns, progress=progress)
     summary: dict[str, Any] = {
         "model": session.source.spec,

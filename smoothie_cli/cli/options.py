@@ -40,7 +40,12 @@ ScalesOpt = Annotated[
 ]
 MinScaleOpt = Annotated[float, typer.Option("--min-scale", help="With --scales: scale of target tokens.")]
 SmoothnessOpt = Annotated[float, typer.Option("--smoothness", help="With --scales: > 1.")]
-ModeOpt = Annotated[str, typer.Option("--mode", help="With --scales: scale (logit × S) or bias (+ log S).")]
+ModeOpt = Annotated[
+    str,
+    typer.Option(
+        "--mode", help="With --scales: scale (logit × S), bias (+ log S) or lower (× S, never raising)."
+    ),
+]
 TemperatureOpt = Annotated[float, typer.Option("--temperature", help="0 = greedy.")]
 TopPOpt = Annotated[float, typer.Option("--top-p", help="Nucleus sampling mass (with --temperature).")]
 TopKOpt = Annotated[int, typer.Option("--top-k", help="Sample among the k likeliest tokens (0: all).")]

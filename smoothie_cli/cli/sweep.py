@@ -8,8 +8,16 @@ from typing import Annotated, Any
 
 import typer
 
-from smoothie_cli.cli.evaluate import BatchOpt, DatasetOpt, LimitOpt, ScalesOpt, TaskOpt
-from smoothie_cli.cli.options import ConfigOpt, DeviceOpt, JsonOpt, ModelArg
+from smoothie_cli.cli.evaluate import (
+    BatchOpt,
+    DatasetOpt,
+    LimitOpt,
+    McStyleOpt,
+    SamplesOpt,
+    ScalesOpt,
+    TaskOpt,
+)
+from smoothie_cli.cli.options import ConfigOpt, DeviceOpt, JsonOpt, ModelArg, TemperatureOpt, TopPOpt
 from smoothie_cli.errors import SmoothieError
 
 _GRID_KEYS = {
@@ -22,6 +30,10 @@ _GRID_KEYS = {
     "max_new_tokens",
     "mode",
     "batch_size",
+    "mc_style",
+    "temperature",
+    "top_p",
+    "samples",
 }
 
 
@@ -83,9 +95,29 @@ def sweep(
     batch_size: BatchOpt = 32,
     scales: ScalesOpt = "auto",
     mode: Annotated[
-        str | None, typer.Option("--mode", help="scale (logit × S, the checkpoint edit) or bias.")
+        str | None,
+        typer.Option(
+            "--mode",
+            help="scale (logit × S, the checkpoint edit), bias (+ log S) or lower (scale, never raising).",
+        ),
     ] = None,
     save: Annotated[str, typer.Option("--save", help="Write checkpoints too: none, best or all.")] = "none",
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            help="Search the mildest min_scale meeting METRIC:DATASET>=VALUE (e.g. "
+            "no_chinese:chinese-elicit>=0.99) at one smoothness; --min-scale LOW,HIGH is the bracket "
+            "(default 0.1,1.0).",
+        ),
+    ] = None,
+    search_steps: Annotated[
+        int, typer.Option("--search-steps", help="With --target: bisections after the two ends.")
+    ] = 5,
+    mc_style: McStyleOpt = None,
+    temperature: TemperatureOpt = 0.0,
+    top_p: TopPOpt = 1.0,
+    samples: SamplesOpt = 1,
     config: ConfigOpt = None,
     device: DeviceOpt = "auto",
     seed: Annotated[int, typer.Option("--seed", help="Seed for --limit sampling.")] = 0,
@@ -96,9 +128,11 @@ def sweep(
     from smoothie_cli.config import load_config
     from smoothie_cli.evaluation.runner import plan
     from smoothie_cli.evaluation.session import open_session
+    from smoothie_cli.generation.batched import ModelGenerator
+    from smoothie_cli.generation.sampling import SamplingConfig
     from smoothie_cli.smoothing.scales import check_parameters
     from smoothie_cli.sweep import grid as make_grid
-    from smoothie_cli.sweep import run_sweep, write_results
+    from smoothie_cli.sweep import parse_target, run_sweep, write_results
 
     start = time.perf_counter()
     spec = read_grid(grid)
@@ -106,8 +140,22 @@ def sweep(
     smoothnesses = parse_floats(smoothness, "--smoothness") or [
         float(v) for v in spec.get("smoothness", [10.0])
     ]
+    goal = parse_target(target) if target else None
+    if goal is not None:
+        if len(smoothnesses) != 1:
+            raise SmoothieError("--target searches min_scale at one smoothness; give a single --smoothness")
+        if min_scale and len(min_scales) != 2:
+            raise SmoothieError("with --target, --min-scale takes the bracket LOW,HIGH (e.g. 0.1,1.0)")
+        min_scales = sorted(min_scales) if min_scale else [0.1, 1.0]
     settings = make_grid(min_scales, smoothnesses)
     mode = mode or spec.get("mode", "scale")
+    mc_style = mc_style or spec.get("mc_style", "letters")
+    temperature = float(spec.get("temperature", temperature)) if temperature == 0.0 else temperature
+    top_p = float(spec.get("top_p", top_p)) if top_p == 1.0 else top_p
+    samples = int(spec.get("samples", samples)) if samples == 1 else samples
+    sampling = SamplingConfig(temperature, top_p, seed=seed)
+    if samples > 1 and sampling.greedy:
+        raise SmoothieError("--samples above 1 needs sampling: give --temperature above 0")
     if save not in ("none", "best", "all"):
         raise SmoothieError(f"--save '{save}' is not none, best or all")
     tasks = task or spec.get("tasks") or ["no-chinese", "mc"]
@@ -126,6 +174,11 @@ def sweep(
         "scales": scales,
         "targets": [list(t.range) for t in cfg.unicode_targets],
     }
+    # options that change results join the identity only when set, so earlier runs.jsonl files stay valid
+    if mc_style != "letters":
+        identity["mc_style"] = mc_style
+    if not sampling.greedy:
+        identity["sampling"] = {"temperature": temperature, "top_p": top_p, "samples": samples}
     columns = ["min_scale", "smoothness"]
     rows: list[list[str]] = []
     with ui.live_table("sweep", columns, enabled=not as_json) as (progress, add_row):
@@ -133,6 +186,9 @@ def sweep(
             identity["model"], cfg, device=device, max_new_tokens=max_new, batch_size=batch_size,
             progress=progress,
         )  # fmt: skip
+        if isinstance(session.context.generator, ModelGenerator):
+            session.context.generator.sampling = sampling
+        session.context.options.update({"mc_style": mc_style, "samples": samples})
 
         def show(run: Any) -> None:
             cells = [f"{run.setting.min_scale:g}", f"{run.setting.smoothness:g}"]
@@ -140,13 +196,21 @@ def sweep(
             rows.append(cells)
             add_row(cells + (["(resumed)"] if run.resumed else []))
 
-        runs = run_sweep(session, settings, items, output, identity=identity, scales=scales, mode=mode,
-                         limit=limit, seed=seed, on_run=show, progress=progress)  # fmt: skip
+        def sweep_over(chosen: list[Any], plan_items: list[Any]) -> list[Any]:
+            return run_sweep(session, chosen, plan_items, output, identity=identity, scales=scales, mode=mode,
+                             limit=limit, seed=seed, on_run=show, progress=progress)  # fmt: skip
+
+        search = None
+        if goal is not None:
+            search, runs = _search(goal, items, smoothnesses[0], min_scales, search_steps, sweep_over)
+        else:
+            runs = sweep_over(settings, items)
         written = write_results(output, runs)
         if save != "none":
             written += _save_checkpoints(session, runs, save, output, progress)
-    summary = {
+    summary: dict[str, Any] = {
         "model": session.source.spec,
+        **({} if search is None else _search_summary(search, smoothnesses[0])),
         "runs": [r.as_dict() for r in runs],
         "outputs": [str(p) for p in written],
         "seconds": round(time.perf_counter() - start, 2),
@@ -163,14 +227,61 @@ def sweep(
                 [
                     f"{r.setting.min_scale:g}",
                     f"{r.setting.smoothness:g}",
-                    *[f"{r.scores[m]:.3f}" for m in metrics],
+                    *[f"{r.scores[m]:.3f}" if m in r.scores else "–" for m in metrics],
                 ]
                 for r in runs
             ],
         )
     )
+    if search is not None:
+        found = search.found
+        ui.note(
+            f"target {search.target}: not met even at min_scale {min(min_scales):g}"
+            if found is None
+            else f"target {search.target}: mildest setting min_scale {found:g}, smoothness "
+            f"{smoothnesses[0]:g} ({len(search.evaluated)} evaluations); its costs are the last row"
+        )
     for path in written:
         ui.note(f"wrote {path}")
+
+
+def _search(
+    goal: Any, items: list[Any], smoothness: float, bracket: list[float], steps: int, sweep_over: Any
+) -> tuple[Any, list[Any]]:
+    """Bisect min_scale on the target's own task and dataset, then run every planned item at the setting
+    found. Returns the search and the runs to report (search points, then the found setting in full)."""
+    from smoothie_cli.evaluation.runner import PlanItem
+    from smoothie_cli.evaluation.tasks import TASKS
+    from smoothie_cli.sweep import Setting, search_min_scale
+
+    extra = {"mc": ("answered",)}  # reported by the generate style only
+    owners = [t.name for t in TASKS.values() if goal.metric in (*t.metrics, *extra.get(t.name, ()))]
+    if not owners:
+        raise SmoothieError(
+            f"no task reports the metric '{goal.metric}' of the target; see smoothie eval --help"
+        )
+    probe = PlanItem(owners[0], goal.dataset)
+    runs: list[Any] = []
+
+    def evaluate(min_scale: float) -> dict[str, float]:
+        run = sweep_over([Setting(min_scale, smoothness)], [probe])[0]
+        runs.append(run)
+        return run.scores
+
+    search = search_min_scale(evaluate, goal, low=bracket[0], high=bracket[-1], steps=steps)
+    chosen = search.found if search.found is not None else bracket[0]
+    final = sweep_over([Setting(chosen, smoothness)], list(dict.fromkeys([probe, *items])))[0]
+    return search, [*runs, final]
+
+
+def _search_summary(search: Any, smoothness: float) -> dict[str, Any]:
+    return {
+        "target": str(search.target),
+        "found": None if search.found is None else {"min_scale": search.found, "smoothness": smoothness},
+        "evaluated": [
+            {"min_scale": m, search.target.key: s.get(search.target.key)} for m, s in search.evaluated
+        ],
+    }
 
 
 def _save_checkpoints(session: Any, runs: list[Any], save: str, output: Path, progress: Any) -> list[Path]:

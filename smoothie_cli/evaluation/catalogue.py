@@ -108,6 +108,24 @@ _ENTRIES = (
         license="MIT",
         yields="prompt=last user message, system=system message, reference=ideal, choices/answer if closed",
         rows=697,
+        options={"language": "ko"},
+    ),
+    CatalogueEntry(
+        name="japanese",
+        description="Japanese onomatopoeia (OpenAI evals): meaning and an example, asked in Japanese (106)",
+        package="evals",
+        version="3.0.1.post1",
+        members=(
+            Member(
+                f"{_EVALS_DATA}/Japanese_onomatopoeia/samples.jsonl",
+                "6cbdc810952db2ee210d80c8b682f63784fc0cab9c746e966c46ded98180efac",
+            ),
+        ),
+        parser="chat",
+        license="MIT",
+        yields="prompt=the word, system=the Japanese instruction, reference=ideal (meaning + example)",
+        rows=106,
+        options={"language": "ja"},
     ),
     CatalogueEntry(
         name="faq",

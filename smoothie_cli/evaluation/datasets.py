@@ -233,7 +233,11 @@ def _parse_chat(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> lis
     for member, data in blobs:
         subset = member.path.rsplit("/", 2)[-2]
         for number, row in _jsonl(data, member.path):
-            example = _chat_example(row, f"{entry.name}-{subset}-{number}", {"subset": subset})
+            meta = {
+                "subset": subset,
+                **({"language": entry.options["language"]} if "language" in entry.options else {}),
+            }
+            example = _chat_example(row, f"{entry.name}-{subset}-{number}", meta)
             closed = _korean_choices(subset, example)
             if closed is not None:
                 example = dataclasses.replace(example, choices=closed[0], answer=closed[1])
@@ -272,7 +276,8 @@ def _parse_humaneval(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -
         stub = row["prompt"].strip("\n")
         prompt = f"Complete this Python function.\n\n```python\n{stub}\n```"
         reference = f"```python\n{stub}\n{row['canonical_solution'].rstrip()}\n```"
-        meta = {"task_id": row["task_id"], "entry_point": row.get("entry_point", "")}
+        meta = {"task_id": row["task_id"], "entry_point": row.get("entry_point", ""), "stub": row["prompt"],
+                "test": row["test"]}  # fmt: skip
         examples.append(Example(f"humaneval-{row['task_id'].split('/')[-1]}", prompt, reference=reference,
                                 meta=meta))  # fmt: skip
     return examples

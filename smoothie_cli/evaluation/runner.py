@@ -81,28 +81,36 @@ def flat_scores(results: Sequence[TaskResult]) -> dict[str, float]:
     return {f"{m}:{r.dataset}": s.value for r in results for m, s in r.scores.items()}
 
 
+def write_samples(directory: Path, result: TaskResult) -> Path:
+    """`directory/TASK.DATASET.jsonl`: one line per sample (id, prompt, answer, reference, scores, meta)."""
+    from smoothie_cli.models.atomic import write_text_atomic
+
+    lines = [
+        json.dumps(
+            {
+                "id": s.id,
+                "prompt": s.prompt,
+                "answer": s.answer,
+                "reference": s.reference,
+                "scores": s.scores,
+                **({"meta": finite(s.meta)} if s.meta else {}),
+            },
+            ensure_ascii=False,
+            default=str,
+        )
+        for s in result.samples
+    ]
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{result.task}.{result.dataset.replace('/', '_')}.jsonl"
+    write_text_atomic(path, "\n".join(lines) + "\n")
+    return path
+
+
 def write_run(directory: Path, results: Sequence[TaskResult], summary: dict[str, Any]) -> list[Path]:
     """Per-sample JSONL (prompt, answer, scores) per task and dataset, plus summary.json."""
     from smoothie_cli.models.atomic import write_text_atomic
 
-    written = []
-    for result in results:
-        lines = [
-            json.dumps(
-                {
-                    "id": s.id,
-                    "prompt": s.prompt,
-                    "answer": s.answer,
-                    "reference": s.reference,
-                    "scores": s.scores,
-                },
-                ensure_ascii=False,
-            )
-            for s in result.samples
-        ]
-        path = directory / f"{result.task}.{result.dataset.replace('/', '_')}.jsonl"
-        write_text_atomic(path, "\n".join(lines) + "\n")
-        written.append(path)
+    written = [write_samples(directory, result) for result in results]
     path = directory / "summary.json"
     write_text_atomic(path, json.dumps(finite(summary), indent=2, ensure_ascii=False) + "\n")
     written.append(path)

@@ -43,3 +43,11 @@ def mean(values: Sequence[float]) -> Score:
     sd = math.sqrt(sum((v - m) ** 2 for v in values) / (n - 1))
     half = Z95 * sd / math.sqrt(n)
     return Score(m, m - half, m + half, n)
+
+
+def per_prompt(outcomes: Sequence[Sequence[float]]) -> Score:
+    """A 0/1 rate over prompts with one or more samples each: Wilson when each prompt has one, else the mean
+    of the per-prompt rates with a normal interval (samples of one prompt are not independent)."""
+    if all(len(row) == 1 for row in outcomes):
+        return proportion([row[0] for row in outcomes])
+    return mean([sum(row) / len(row) for row in outcomes if row])

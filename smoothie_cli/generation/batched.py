@@ -35,6 +35,7 @@ class ModelGenerator:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     name: str = "model"
     pipeline: Any = None  # a ready LogitsPipeline instead of the two fields above
+    stop: Callable[[list[int]], bool] | None = None  # given a row's new ids so far: True ends that row
 
     def generate(self, examples: Sequence[Any], progress: Progress = no_progress) -> list[str]:
         prompts = [chat_prompt(self.tokenizer, e) for e in examples]
@@ -69,6 +70,7 @@ class ModelGenerator:
                 eos_ids=stop_ids(self.model, tokenizer),
                 pipeline=pipeline,
                 generator=generator,
+                on_step=None if self.stop is None else _stopper(self.stop),
             )
             for i, row in zip(batch, tokens):
                 answers[i] = row
@@ -143,6 +145,21 @@ def decode_batch(
             mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=-1)
             step_input = chosen[:, None]
     return new_tokens
+
+
+def _stopper(stop: Callable[[list[int]], bool]) -> StepCallback:
+    """A step callback that ends each row once `stop` says so about the ids the row has written."""
+    written: dict[int, list[int]] = {}
+
+    def on_step(rows: list[int], tokens: list[int]) -> list[int]:
+        ended = []
+        for row, token in zip(rows, tokens):
+            written.setdefault(row, []).append(token)
+            if stop(written[row]):
+                ended.append(row)
+        return ended
+
+    return on_step
 
 
 def _unpadded(sequences: Any, mask: Any) -> Any:

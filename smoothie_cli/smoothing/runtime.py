@@ -5,6 +5,10 @@ product with the hidden state is multiplied by S). Note that it is not a pure su
 logit moves *up* toward zero. `bias` mode adds log(S) instead, which multiplies the token's unnormalised
 probability by S: it only ever lowers a token, and works wherever an additive bias is accepted (vLLM's
 `SamplingParams(logit_bias=...)`, OpenAI-style `logit_bias`).
+
+`lower` mode is scale mode that never raises: a positive logit is multiplied by S (as scale mode does, so
+greedy answers match scale mode's wherever the winning logits are positive), a negative one is left as it
+is. Under sampling, scale mode lifts target tokens from the far tail toward zero; lower mode cannot.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from transformers import LogitsProcessor
 
 from smoothie_cli.smoothing.scales import TokenScales
 
-Mode = Literal["scale", "bias"]
+Mode = Literal["scale", "bias", "lower"]
+MODES = ("scale", "bias", "lower")
 # OpenAI-compatible servers (vLLM included) clamp logit_bias to [-100, 100]; -100 means "never".
 MIN_LOGIT_BIAS = -100.0
 
@@ -27,8 +32,8 @@ class TokenScaleLogitsProcessor(LogitsProcessor):
     def __init__(self, scales: TokenScales | Any, mode: Mode = "scale") -> None:
         import torch
 
-        if mode not in ("scale", "bias"):
-            raise ValueError(f"mode must be 'scale' or 'bias', not {mode!r}")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         self.mode = mode
         if isinstance(scales, TokenScales):
             size = max(scales.scales, default=-1) + 1
@@ -37,12 +42,17 @@ class TokenScaleLogitsProcessor(LogitsProcessor):
         self.bias = torch.log(self.scales)  # log(0) = -inf: the token can never be chosen
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
         # vocabularies may differ in padding rows (151,936 vs 152,064): scale the ids both have
         width = min(scores.shape[-1], self.scales.shape[0])
-        factors = (self.scales if self.mode == "scale" else self.bias)[:width].to(scores.device, scores.dtype)
+        factors = (self.bias if self.mode == "bias" else self.scales)[:width].to(scores.device, scores.dtype)
         out = scores.clone()
         if self.mode == "scale":
             out[..., :width] *= factors
+        elif self.mode == "lower":
+            head = out[..., :width]
+            out[..., :width] = torch.minimum(head, head * factors)
         else:
             out[..., :width] += factors
         return out
@@ -77,8 +87,8 @@ def setting_processors(
 
     if analysis is None:
         return [], {"label": "base", "scales": None}
-    if mode not in ("scale", "bias"):
-        raise SmoothieError(f"--mode '{mode}' is not scale or bias")
+    if mode not in MODES:
+        raise SmoothieError(f"--mode '{mode}' is not one of {', '.join(MODES)}")
     check_parameters(min_scale, smoothness)
     token_scales = scales_from_analysis(analysis, min_scale, smoothness)
     processor = TokenScaleLogitsProcessor(token_scales, mode=mode)  # type: ignore[arg-type]

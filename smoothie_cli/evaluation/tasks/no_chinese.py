@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from smoothie_cli.evaluation.examples import Dataset
-from smoothie_cli.evaluation.stats import proportion
-from smoothie_cli.evaluation.tasks.base import EvalContext, SampleResult, Task, TaskResult
+from smoothie_cli.evaluation.stats import per_prompt
+from smoothie_cli.evaluation.tasks.base import EvalContext, SampleResult, Task, TaskResult, generate_samples
 from smoothie_cli.progress import Progress
 
 
@@ -15,16 +15,16 @@ class NoChineseTask(Task):
     description = "generate an answer; 1 when it holds no target-script character (same predicate as analyze)"
 
     def evaluate(self, ctx: EvalContext, dataset: Dataset, progress: Progress) -> TaskResult:
-        answers = ctx.generator.generate(dataset.examples, progress)
+        answers = generate_samples(ctx, dataset.examples, progress)
+        outcomes = [[0.0 if ctx.script.has_target_char(a) else 1.0 for a in row] for row in answers]
         samples = [
             SampleResult(
-                e.id, e.prompt, a, {"no_chinese": 0.0 if ctx.script.has_target_char(a) else 1.0}, meta=e.meta
+                e.id,
+                e.prompt,
+                row[0],
+                {"no_chinese": sum(scores) / len(scores)},
+                meta={**e.meta, **({"answers": row} if len(row) > 1 else {})},
             )
-            for e, a in zip(dataset.examples, answers)
+            for e, row, scores in zip(dataset.examples, answers, outcomes)
         ]
-        return TaskResult(
-            self.name,
-            dataset.name,
-            {"no_chinese": proportion([s.scores["no_chinese"] for s in samples])},
-            samples,
-        )
+        return TaskResult(self.name, dataset.name, {"no_chinese": per_prompt(outcomes)}, samples)

@@ -61,8 +61,12 @@ def main() -> None:
     parser.add_argument("--skip-assisted", action="store_true")
     parser.add_argument("--records", default=None, help="JSONL of per-prompt results: written as they come, "
                         "read back to resume (prompts already measured are skipped)")  # fmt: skip
+    parser.add_argument("--report", action="store_true", help="only print the tables of --records")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.report:
+        report(args)
+        return
 
     from smoothie_cli.cautious.decoder import CautiousDecoder
     from smoothie_cli.cautious.loading import load_draft
@@ -139,6 +143,24 @@ def main() -> None:
         print(json.dumps(payload))
         return
     show(payload, Console())
+
+
+def report(args: argparse.Namespace) -> None:
+    """Table 1 from the records of a run (complete or cut short): the prompts every run has answered."""
+    done = read_records(args.records)
+    runs = list(dict.fromkeys(name for name, _, _ in done))
+    prompts = [(r["category"], prompt) for (name, prompt, n), r in done.items()
+               if name == runs[0] and n == args.max_new_tokens
+               and all((other, prompt, n) in done for other in runs)]  # fmt: skip
+    records = {name: [done[(name, prompt, args.max_new_tokens)] for _, prompt in prompts] for name in runs}
+    categories = [c for c in CATEGORIES if any(c == p[0] for p in prompts)]
+    payload = {"target": args.target, "draft": args.draft, "draft_quant": "int8", "gate_threshold": None,
+               "max_new_tokens": args.max_new_tokens, "threads": torch.get_num_threads(), "prompts": len(prompts),
+               "per_category": category_table(records, categories), "input": None}  # fmt: skip
+    if args.json:
+        print(json.dumps(payload))
+    else:
+        show(payload, Console())
 
 
 def read_records(path: str | None) -> dict[tuple[str, str, int], dict[str, Any]]:

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from smoothie_cli.errors import SmoothieError
+from smoothie_cli.jsonfile import read_yaml
 from smoothie_cli.vocab.scripts import CJK, MAX_CODE_POINT, UnicodeBlock
 
 DEFAULT_MODEL = "embedded:qwen2.5-coder-0.5b-instruct"
@@ -139,19 +140,7 @@ def load_config(path: Path | None) -> SmoothieConfig:
     """Read a smoothie-qwen config.yaml (or ours); no path gives the defaults."""
     if path is None:
         return SmoothieConfig()
-    import yaml
-
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise SmoothieError(f"cannot read config {path}: {error.strerror or error}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise SmoothieError(f"config {path} is not valid YAML{where}: fix the syntax and retry") from None
-    return validate_config(data, source=str(path))
+    return validate_config(read_yaml(Path(path), "config"), source=str(path))
 
 
 def with_overrides(config: SmoothieConfig, **sections: dict[str, Any]) -> SmoothieConfig:

@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.models.atomic import atomic_directory
+from smoothie_cli.models.resolve import read_config_json
 from smoothie_cli.models.safetensors_io import (
     CHUNK_BYTES,
     FLOAT_DTYPES,
@@ -27,6 +28,7 @@ from smoothie_cli.models.safetensors_io import (
     copy_range,
     iter_row_chunks,
     read_header,
+    read_index,
     scale_rows,
     write_safetensors,
 )
@@ -61,7 +63,7 @@ def embedding_layout(model_dir: Path, tensor_names: set[str]) -> EmbeddingLayout
     The common names are recognised directly; otherwise the architecture is built on the meta device
     (no memory) and asked for its output/input embedding modules.
     """
-    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    config = read_config_json(model_dir)
     tied = config.get("tie_word_embeddings")
     output = next((n for n in _OUTPUT_NAMES if n in tensor_names), None)
     inputs = next((n for n in _INPUT_NAMES if n in tensor_names), None)
@@ -71,7 +73,8 @@ def embedding_layout(model_dir: Path, tensor_names: set[str]) -> EmbeddingLayout
     from transformers import AutoConfig, AutoModelForCausalLM
 
     try:
-        hf_config = AutoConfig.from_pretrained(str(model_dir))
+        # one layer is enough to name the modules; a damaged layer count must not build millions
+        hf_config = AutoConfig.from_pretrained(str(model_dir), num_hidden_layers=1)
         with torch.device("meta"):
             model = AutoModelForCausalLM.from_config(hf_config)
     except Exception as error:
@@ -98,11 +101,8 @@ class Checkpoint:
 def open_checkpoint(model_dir: Path) -> Checkpoint:
     index_path = model_dir / INDEX_NAME
     if index_path.is_file():
-        try:
-            index = json.loads(index_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise SmoothieError(f"cannot read {index_path}: {error}") from None
-        return Checkpoint(model_dir, dict(index["weight_map"]), index)
+        index = read_index(index_path)
+        return Checkpoint(model_dir, dict(index.weight_map), index.model_dump(exclude_unset=True))
     single = model_dir / SINGLE_NAME
     if single.is_file():
         return Checkpoint(model_dir, dict.fromkeys(read_header(single).tensors, SINGLE_NAME), None)
@@ -227,9 +227,9 @@ def smooth_checkpoint(
             index = json.loads(json.dumps(checkpoint.index))
             if add_lm_head:
                 index["weight_map"][layout.output_name] = shard_name
-                index.setdefault("metadata", {})
-                if "total_size" in index["metadata"]:
-                    index["metadata"]["total_size"] = int(index["metadata"]["total_size"]) + info.nbytes
+                metadata = index["metadata"] = index.get("metadata") or {}
+                if metadata.get("total_size") is not None:
+                    metadata["total_size"] = int(metadata["total_size"]) + info.nbytes
             (staging / INDEX_NAME).write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
         if card:
             (staging / "README.md").write_text(card, encoding="utf-8")
@@ -272,7 +272,7 @@ def _is_copied(path: Path) -> bool:
 
 
 def _write_config(model_dir: Path, staging: Path, untie: bool) -> None:
-    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    config = read_config_json(model_dir)
     if untie:
         config["tie_word_embeddings"] = False
     (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
@@ -291,7 +291,7 @@ def verify_smoothed(
     import numpy as np
 
     before, after = open_checkpoint(model_dir), open_checkpoint(output_dir)
-    config = json.loads((output_dir / "config.json").read_text(encoding="utf-8"))
+    config = read_config_json(output_dir)
     if untied and config.get("tie_word_embeddings", True):
         raise SmoothieError("verification failed: the output still ties lm_head to the input embeddings")
     for name, shard in before.weight_map.items():

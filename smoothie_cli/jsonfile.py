@@ -71,13 +71,15 @@ def read_json(path: Path, what: str, expect: type | None = dict) -> Any:
     return value
 
 
-def validation_line(error: ValidationError, where: str) -> str:
+def validation_line(error: ValidationError, where: str, model: type[BaseModel] | None = None) -> str:
     """pydantic's first complaint as one line: `where: field.path: message (and N more)`."""
     first = error.errors()[0]
     location = ".".join(str(p) for p in first["loc"]) or "top level"
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key"
+        if model is not None and len(first["loc"]) == 1:
+            message += f" (the keys are {', '.join(model.model_fields)})"
     more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
     return f"{where}: {location}: {message}{more}"
 
@@ -87,7 +89,7 @@ def validate(model: type[M], value: Any, where: str) -> M:
     try:
         return model.model_validate(value)
     except ValidationError as error:
-        raise SmoothieError(validation_line(error, where)) from None
+        raise SmoothieError(validation_line(error, where, model)) from None
     except RecursionError:
         raise SmoothieError(f"{where}: nests too deeply") from None
 

@@ -30,6 +30,7 @@ from smoothie_cli.evaluation.catalogue import (
 )
 from smoothie_cli.evaluation.chinese_elicit import chinese_elicit_examples
 from smoothie_cli.evaluation.examples import Dataset, Example
+from smoothie_cli.jsonfile import parse_json, read_json, read_jsonl, read_text
 from smoothie_cli.progress import Progress, no_progress
 
 CHINESE_ELICIT = "chinese-elicit"
@@ -146,20 +147,32 @@ def load_catalogue_entry(entry: CatalogueEntry, progress: Progress = no_progress
 
 def _jsonl(data: bytes, where: str) -> list[tuple[int, Any]]:
     rows = []
-    for number, line in enumerate(data.decode("utf-8-sig").splitlines()):
-        if not line.strip():
-            continue
-        try:
-            rows.append((number, json.loads(line)))
-        except json.JSONDecodeError:
-            raise SmoothieError(
-                f"{where} line {number + 1} is not valid JSON; fix or remove that line"
-            ) from None
+    for number, line in enumerate(_decode(data, where).splitlines()):
+        if line.strip():
+            rows.append((number, parse_json(line, f"{where} line {number + 1}")))
     return rows
 
 
-def _csv(data: bytes) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+def _decode(data: bytes, where: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise SmoothieError(f"{where} is not UTF-8 text (bad byte at offset {error.start})") from None
+
+
+def _csv(data: bytes | str, where: str = "the CSV file") -> list[dict[str, str]]:
+    text = data if isinstance(data, str) else _decode(data, where)
+    rows: list[dict[str, str]] = []
+    try:
+        for row in csv.DictReader(io.StringIO(text, newline="")):
+            if None in row:  # csv puts the cells past the header's last column under the key None
+                raise SmoothieError(
+                    f"{where} line {len(rows) + 2} has more cells than the header has columns; fix that row"
+                )
+            rows.append(row)
+    except csv.Error as error:
+        raise SmoothieError(f"{where} is not a readable CSV file ({error})") from None
+    return rows
 
 
 def _text(value: Any) -> str | None:
@@ -375,18 +388,12 @@ def _load_file(path: Path, columns: Mapping[str, str] | None) -> Dataset:
         raise SmoothieError(f"dataset file {path} does not exist; check the path")
     if suffix not in FILE_SUFFIXES:
         raise SmoothieError(f"cannot read {path.name}: use a .jsonl, .json or .csv file")
-    data = path.read_bytes()
     if suffix == ".jsonl":
-        rows = [row for _, row in _jsonl(data, path.name)]
+        rows = read_jsonl(path, "dataset").records
     elif suffix == ".csv":
-        rows = _csv(data)
+        rows = _csv(read_text(path, "dataset"), f"dataset {path}")
     else:
-        try:
-            loaded = json.loads(data.decode("utf-8-sig"))
-        except json.JSONDecodeError as error:
-            raise SmoothieError(
-                f"{path.name} is not valid JSON (line {error.lineno}); fix the file"
-            ) from None
+        loaded = read_json(path, "dataset", expect=None)
         rows = loaded.get("examples", loaded.get("data")) if isinstance(loaded, dict) else loaded
         if not isinstance(rows, list):
             raise SmoothieError(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from smoothie_cli.errors import SmoothieError
+from smoothie_cli.jsonfile import first_line
 
 MAX_ARRAY_ITEMS = 1 << 22  # far above any real metadata array (vocabularies and merges are < 1M)
 
@@ -56,8 +57,7 @@ def read_gguf(path: Path) -> Any:
     except (
         Exception
     ) as error:  # gguf and numpy raise ValueError, KeyError, IndexError, struct and decode errors
-        detail = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
-        raise SmoothieError(f"{path} is not a readable GGUF file ({detail})") from None
+        raise SmoothieError(f"{path} is not a readable GGUF file ({first_line(error)})") from None
     return reader
 
 

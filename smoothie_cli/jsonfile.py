@@ -134,6 +134,13 @@ def read_jsonl(
     return result
 
 
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """A library exception as a short clause for a SmoothieError message."""
+    text = str(error).strip()
+    line = text.splitlines()[0] if text else type(error).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 def _kind(value: Any) -> str:
     for kind, name in _TYPE_NAMES.items():
         if isinstance(value, kind):

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.gguf_file import read_gguf
+from smoothie_cli.jsonfile import first_line
 from smoothie_cli.models.resolve import ModelSource, concrete, model_directory, tokenizer_location
 from smoothie_cli.progress import Progress, no_progress
 
@@ -66,13 +67,7 @@ def load_tokenizer(
     except SmoothieError:
         raise
     except Exception as error:  # tokenizers/transformers raise many types on damaged tokenizer files
-        raise SmoothieError(f"cannot load the tokenizer of '{source.spec}': {_first_line(error)}") from None
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    line = text.splitlines()[0] if text else type(error).__name__
-    return line if len(line) <= 300 else line[:297] + "..."
+        raise SmoothieError(f"cannot load the tokenizer of '{source.spec}': {first_line(error)}") from None
 
 
 def load_model(
@@ -105,7 +100,7 @@ def load_model(
     except SmoothieError:
         raise
     except Exception as error:  # safetensors, transformers and torch raise many types on damaged files
-        raise SmoothieError(f"cannot load model '{source.spec}': {_first_line(error)}") from None
+        raise SmoothieError(f"cannot load model '{source.spec}': {first_line(error)}") from None
     if source.kind == "peft":
         import warnings
 
@@ -117,5 +112,5 @@ def load_model(
                 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
                 model = PeftModel.from_pretrained(model, source.location)
         except Exception as error:  # a damaged adapter_config.json or adapter weights
-            raise SmoothieError(f"cannot load adapter '{source.spec}': {_first_line(error)}") from None
+            raise SmoothieError(f"cannot load adapter '{source.spec}': {first_line(error)}") from None
     return model.to(device).eval()

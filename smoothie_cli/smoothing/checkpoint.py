@@ -191,6 +191,8 @@ def smooth_checkpoint(
     add_lm_head = source_name != layout.output_name  # tied and stored once: write a separate lm_head
     shard_name = checkpoint.weight_map[source_name]
     shard = read_header(model_dir / shard_name)
+    if source_name not in shard.tensors:
+        raise SmoothieError(f"{INDEX_NAME} puts {source_name} in {shard_name}, which does not hold it")
     info = shard.tensors[source_name]
     if info.dtype not in FLOAT_DTYPES or len(info.shape) != 2:
         raise SmoothieError(

@@ -101,3 +101,17 @@ def cli(capsys: pytest.CaptureFixture[str]):
         return int(info.value.code or 0), captured.out, captured.err
 
     return run
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """After a fuzz run: how many damaged inputs each format got (tests/test_fuzz.py)."""
+    import sys
+
+    fuzzing = sys.modules.get("fuzzing")
+    counts = getattr(fuzzing, "COUNTS", None)
+    if not counts:
+        return
+    width = max(len(name) for name in counts)
+    terminalreporter.write_sep("-", f"fuzzed inputs per format ({sum(counts.values()):,} in all)")
+    for name, count in sorted(counts.items()):
+        terminalreporter.write_line(f"{name:<{width}}  {count:>7,}")

@@ -176,7 +176,7 @@ def analyze_vocabulary(model: str, vocab: Vocabulary, config: SmoothieConfig) ->
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)  # the raw document is used
 
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -197,8 +197,9 @@ class _Token(_Strict):
     id: Annotated[StrictInt, Field(ge=0)]
     bytes: Annotated[str, StringConstraints(pattern=r"^([0-9a-f]{2})*$")]
     kind: Literal["target", "fragment", "target+fragment", "literal_replacement"]
-    p: dict[Literal["2", "3", "4"], Probability] | None = None
-    weighted_prob: Probability | None = None
+    # absent for tokens that were not analysed; when present, a probability (never null)
+    p: dict[Literal["2", "3", "4"], Probability] = Field(default=None)  # type: ignore[assignment]
+    weighted_prob: Probability = Field(default=None)  # type: ignore[assignment]
 
 
 class AnalysisFile(_Strict):

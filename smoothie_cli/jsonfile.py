@@ -161,6 +161,6 @@ def read_yaml(path: Path, what: str) -> Any:
         raise SmoothieError(f"{what} {path} is not valid YAML{at}: fix the syntax and retry") from None
     except (ValueError, TypeError, OverflowError) as error:
         # PyYAML builds dates and numbers itself and lets their errors through (e.g. `2024-13-01`)
-        raise SmoothieError(f"{what} {path} holds a value YAML cannot read ({error})") from None
+        raise SmoothieError(f"{what} {path} holds a value YAML cannot read ({first_line(error)})") from None
     except RecursionError:
         raise SmoothieError(f"{what} {path} nests too deeply") from None

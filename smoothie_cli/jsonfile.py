@@ -74,14 +74,20 @@ def read_json(path: Path, what: str, expect: type | None = dict) -> Any:
 def validation_line(error: ValidationError, where: str, model: type[BaseModel] | None = None) -> str:
     """pydantic's first complaint as one line: `where: field.path: message (and N more)`."""
     first = error.errors()[0]
-    location = ".".join(str(p) for p in first["loc"]) or "top level"
-    message = first["msg"].removeprefix("Value error, ")
+    location = ".".join(_key(p) for p in first["loc"]) or "top level"
+    message = first["msg"].removeprefix("Value error, ").replace("\n", " ")
     if first["type"] == "extra_forbidden":
         message = "unknown key"
         if model is not None and len(first["loc"]) == 1:
             message += f" (the keys are {', '.join(model.model_fields)})"
     more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
     return f"{where}: {location}: {message}{more}"
+
+
+def _key(part: str | int) -> str:
+    """A path element as written in a message: plain names as they are, anything odd quoted."""
+    text = str(part)
+    return text if text.replace("_", "a").replace("-", "a").isalnum() and text.isascii() else repr(text)[:40]
 
 
 def validate(model: type[M], value: Any, where: str) -> M:
@@ -105,7 +111,6 @@ class JsonLines:
 
     records: list[Any] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)
-    cut_tail: bool = False  # the last line had no newline and did not parse: a write cut short
 
 
 def read_jsonl(
@@ -118,8 +123,7 @@ def read_jsonl(
     """
     text = read_text(path, what)
     result = JsonLines()
-    lines = text.split("\n")
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         where = f"{what} {path} line {number}"
@@ -130,7 +134,6 @@ def read_jsonl(
             if not tolerant:
                 raise
             result.skipped.append(number)
-            result.cut_tail = number == len(lines)  # no newline after it
     return result
 
 

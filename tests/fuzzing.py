@@ -177,7 +177,7 @@ LEAVES = st.one_of(
     st.sampled_from([*HUGE, -1, 0, 1]),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=12),
-    st.sampled_from(["F32", "BF16", "I64", "Q4_K", "", "../x.safetensors", "model.safetensors", "\x00"]),
+    st.sampled_from(["F32", "BF16", "Q4_K", "", "../x.safetensors", "model.safetensors", "\x00", "[/x]"]),
 )
 VALUES = st.one_of(
     LEAVES,

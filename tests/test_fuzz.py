@@ -583,6 +583,19 @@ def test_config_json_not_json_is_one_line(seeds: Seeds, tmp_path: Path, cli: Any
     assert code == 2 and "config.json is not valid JSON" in err and not out.exists()
 
 
+def test_error_quoting_markup_from_a_file_prints_as_text(seeds: Seeds, tmp_path: Path, cli: Any) -> None:
+    """A dtype of "[/x]" quoted in the message crashed the error printer (Rich read it as markup)."""
+    import struct
+
+    model = fuzzing.copy_tree(seeds.model_single, tmp_path / "model")
+    header, body = fuzzing.split_safetensors((model / "model.safetensors").read_bytes())
+    next(v for k, v in header.items() if k != "__metadata__")["dtype"] = "[/x]"
+    text = json.dumps(header).encode()
+    (model / "model.safetensors").write_bytes(struct.pack("<Q", len(text)) + text + body)
+    code, _, err = cli(["smooth", str(model), "-o", str(tmp_path / "out")])
+    assert code == 2 and "unknown dtype '[/x]'" in err and err.count("\n") == 1
+
+
 def test_smoothing_a_smoothed_checkpoint_says_so(seeds: Seeds, tmp_path: Path, cli: Any) -> None:
     out = tmp_path / "twice"
     code, _, err = cli(["smooth", str(seeds.smoothed), "-o", str(out), "--json"])

@@ -143,6 +143,9 @@ def vocabulary_from_tokenizer_json(spec: Any, source: str = "tokenizer.json") ->
         if len(strings_by_id) != len(vocab):
             raise SmoothieError(f"{source}: two tokens of the vocabulary share an id")
         size = max(strings_by_id, default=-1) + 1
+        listed = len(vocab) + len(checked.added_tokens)
+        if size > 2 * listed + 1024:  # ids leave room for added tokens, not for millions of holes
+            raise SmoothieError(f"{source}: token ids run to {size - 1:,} for {listed:,} tokens; damaged")
         strings = [strings_by_id.get(i, "") for i in range(size)]
     else:
         raise SmoothieError(f"{source}: no vocabulary found in the tokenizer's model section")

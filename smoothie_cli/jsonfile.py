@@ -151,11 +151,34 @@ def _kind(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
+MAX_YAML_CHARS = 1 << 18  # PyYAML reads ~100 KB/s; configs and grids are a few hundred bytes
+MAX_YAML_DEPTH = 64
+
+
+def _bracket_depth(text: str) -> int:
+    """The deepest nesting of [ and { (quotes ignored: an over-estimate, which is safe here)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(0, depth - 1)
+    return deepest
+
+
 def read_yaml(path: Path, what: str) -> Any:
     """The YAML document in `path` (safe loader); None for an empty file."""
     import yaml
 
     text = read_text(path, what)
+    if len(text) > MAX_YAML_CHARS:
+        raise SmoothieError(f"{what} {path} is {len(text):,} characters; a config is a few hundred")
+    if _bracket_depth(text) > MAX_YAML_DEPTH:
+        # PyYAML's scanner is quadratic in flow nesting: 100,000 brackets would hang it for minutes
+        raise SmoothieError(
+            f"{what} {path} nests brackets more than {MAX_YAML_DEPTH} deep; is it the right file?"
+        )
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as error:

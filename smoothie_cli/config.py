@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.jsonfile import read_yaml
-from smoothie_cli.vocab.scripts import CJK, MAX_CODE_POINT, UnicodeBlock
+from smoothie_cli.unicode_blocks import CJK, MAX_CODE_POINT, UnicodeBlock
 
 DEFAULT_MODEL = "embedded:qwen2.5-coder-0.5b-instruct"
 

@@ -113,5 +113,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         return
     width = max(len(name) for name in counts)
     terminalreporter.write_sep("-", f"fuzzed inputs per format ({sum(counts.values()):,} in all)")
+    terminalreporter.write_line(f"{'format':<{width}}  {'inputs':>7}  {'rejected':>8}  {'read':>6}")
     for name, count in sorted(counts.items()):
-        terminalreporter.write_line(f"{name:<{width}}  {count:>7,}")
+        rejected = fuzzing.REJECTED[name]
+        terminalreporter.write_line(f"{name:<{width}}  {count:>7,}  {rejected:>8,}  {count - rejected:>6,}")

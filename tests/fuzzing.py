@@ -22,6 +22,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 COUNTS: Counter[str] = Counter()  # inputs tried per format (printed at the end by conftest)
+REJECTED: Counter[str] = Counter()  # of which answered with a SmoothieError (CLI: exit 2)
 HUGE = [2**63 - 1, 2**64 - 1, 2**32, 2**40 + 7, 10**12, 0xFFFFFFFF, 2**62]
 CJK_TEXT = ["中", "国", "你好", "的", "是", "人", "我", "大", "日本", "한국어"]
 

@@ -73,6 +73,7 @@ def obeys_rule(fmt: str, call: Callable[[], Any], workdir: Path) -> Any:
         try:
             result = call()
         except SmoothieError as error:
+            fuzzing.REJECTED[fmt] += 1
             message = str(error)
             assert message.strip() and "\n" not in message, f"not one line: {message!r}"
     created = listing(workdir) - before
@@ -455,6 +456,7 @@ def cli_obeys_rule(fmt: str, cli: Any, argv: list[str], out: Path) -> None:
     leftovers = [p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.tmp-")]
     assert not leftovers, f"{fmt}: temp files left: {leftovers}"
     if code == 2:
+        fuzzing.REJECTED[fmt] += 1
         assert err.startswith("error:") and err.strip().count("\n") == 0 and "Traceback" not in err, err
         assert not out.exists(), f"{fmt}: exit 2 but {out} was written"
     elif out.exists():

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import BaseModel, ConfigDict, StrictBool, StringConstraints
 
 from smoothie_cli.config import DEFAULT_MODEL
 from smoothie_cli.errors import SmoothieError
@@ -81,15 +81,13 @@ class AdapterConfig(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     base_model_name_or_path: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-    peft_type: str | None = None
 
 
 class ModelConfig(BaseModel):
     """The part of a model's config.json smoothie reads itself (transformers checks the rest)."""
 
     model_config = ConfigDict(extra="allow")
-    tie_word_embeddings: StrictBool | None = None
-    vocab_size: Annotated[int, Field(ge=1)] | None = None
+    tie_word_embeddings: StrictBool | None = None  # a string "false" would read as true
 
 
 def read_adapter_config(directory: Path) -> AdapterConfig:

@@ -121,7 +121,13 @@ def read_jsonl(
     Strict (default): the first bad line is a SmoothieError naming it. `tolerant`: bad lines are skipped and
     listed, for logs smoothie appends to itself (a kill mid-write leaves a cut last line).
     """
-    text = read_text(path, what)
+    if tolerant:  # a damaged byte spoils its line only (the line then fails to parse or to check)
+        try:
+            text = Path(path).read_bytes().decode("utf-8", errors="replace")
+        except OSError as error:
+            raise SmoothieError(f"cannot read {what} {path}: {error.strerror or error}") from None
+    else:
+        text = read_text(path, what)
     result = JsonLines()
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():

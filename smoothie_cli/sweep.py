@@ -127,6 +127,10 @@ def load_runs(path: Path) -> tuple[dict[str, dict[str, Any]], list[int]]:
     return {record["key"]: record for record in lines.records}, lines.skipped
 
 
+def _describes(record: dict[str, Any]) -> tuple[float, float, str, str]:
+    return record["min_scale"], record["smoothness"], record["task"], record["dataset"]
+
+
 def _append(path: Path, record: dict[str, Any]) -> None:
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(record) + "\n")
@@ -176,6 +180,9 @@ def run_sweep(
         for item in items:
             key = run_key(identity, setting, item)
             record = finished.get(key)
+            if record is not None and _describes(record) != (setting.min_scale, setting.smoothness, item.task,
+                                                             item.dataset):  # fmt: skip
+                record = None  # a damaged line whose key survived: redo it rather than trust the rest
             if record is None:
                 if not applied:
                     session.apply_setting(scales, setting.min_scale, setting.smoothness, mode)

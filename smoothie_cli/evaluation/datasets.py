@@ -436,6 +436,11 @@ def _column_names(rows: Iterable[Mapping[str, Any]]) -> list[str]:
     return list(names)
 
 
+def _listed(names: list[str]) -> str:
+    """Column names for a message: odd ones (a newline in a CSV header) quoted, so it stays one line."""
+    return ", ".join(n if str(n).isprintable() else repr(n) for n in names) or "none"
+
+
 def _choices(value: Any, where: str) -> tuple[str, ...] | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -494,7 +499,7 @@ def examples_from_rows(
     names = _column_names(rows)
     for field, column in explicit.items():
         if column not in names:
-            listed = ", ".join(names) or "none"
+            listed = _listed(names)
             raise SmoothieError(
                 f"column '{column}' (for {field}) is not in {where}; its columns are: {listed}"
             )
@@ -519,8 +524,7 @@ def examples_from_rows(
             return examples
         if "question" not in names:
             raise SmoothieError(
-                f"{where} has no prompt column (its columns: {', '.join(names) or 'none'}); "
-                "map one, e.g. prompt=question"
+                f"{where} has no prompt column (its columns: {_listed(names)}); map one, e.g. prompt=question"
             )
         mapping["prompt"] = "question"
         if "answer" in names and "choices" not in mapping and "reference" not in mapping:

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from smoothie_cli.errors import SmoothieError
+from smoothie_cli.jsonfile import read_yaml, validation_line
 from smoothie_cli.unicode_blocks import CJK, MAX_CODE_POINT, UnicodeBlock
 
 DEFAULT_MODEL = "embedded:qwen2.5-coder-0.5b-instruct"
@@ -115,13 +116,11 @@ class SmoothieConfig(_Strict):
 
 
 def _one_line(error: ValidationError, source: str) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "top level"
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        message = "unknown key (check its spelling against configs/default.yaml)"
-    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-    return f"{source}: {where}: {message}{more}"
+    line = validation_line(error, source)
+    if error.errors()[0]["type"] == "extra_forbidden":
+        hint = "unknown key (check its spelling against configs/default.yaml)"
+        line = line.replace("unknown key", hint, 1)
+    return line
 
 
 def validate_config(data: Any, source: str = "config") -> SmoothieConfig:
@@ -139,19 +138,7 @@ def load_config(path: Path | None) -> SmoothieConfig:
     """Read a smoothie-qwen config.yaml (or ours); no path gives the defaults."""
     if path is None:
         return SmoothieConfig()
-    import yaml
-
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise SmoothieError(f"cannot read config {path}: {error.strerror or error}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise SmoothieError(f"config {path} is not valid YAML{where}: fix the syntax and retry") from None
-    return validate_config(data, source=str(path))
+    return validate_config(read_yaml(Path(path), "config"), source=str(path))
 
 
 def with_overrides(config: SmoothieConfig, **sections: dict[str, Any]) -> SmoothieConfig:

@@ -14,11 +14,12 @@ def histogram_png(values: Sequence[float], path: Path, title: str, xlabel: str, 
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
-    ax.hist(list(values), bins=bins, range=(0.0, 1.0), color="#4c72b0", edgecolor="white")
+    counts, _, _ = ax.hist(list(values), bins=bins, range=(0.0, 1.0), color="#4c72b0", edgecolor="white")
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("tokens")
-    ax.set_yscale("log")
+    if counts.sum() > 0:  # a log axis needs something to show (an empty histogram warns)
+        ax.set_yscale("log")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -9,11 +9,15 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.evaluation.runner import PlanItem, write_samples
 from smoothie_cli.evaluation.session import Session
+from smoothie_cli.jsonfile import read_jsonl, read_yaml, validate
+from smoothie_cli.models.atomic import write_text_atomic
 from smoothie_cli.progress import Progress, no_progress
 
 RUNS_FILE = "runs.jsonl"
@@ -57,17 +61,79 @@ def run_key(identity: dict[str, Any], setting: Setting, item: PlanItem) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def _load_finished(path: Path) -> dict[str, dict[str, Any]]:
-    finished: dict[str, dict[str, Any]] = {}
+class _Grid(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str | None = None
+    min_scale: list[float] | None = None
+    smoothness: list[float] | None = None
+    tasks: list[str] | None = None
+    datasets: list[str] | None = None
+    limit: PositiveInt | dict[str, PositiveInt] | None = None
+    max_new_tokens: PositiveInt | None = None
+    mode: Literal["scale", "bias", "lower"] | None = None
+    batch_size: PositiveInt | None = None
+    mc_style: Literal["letters", "text", "generate"] | None = None
+    temperature: Annotated[float, Field(ge=0)] | None = None
+    top_p: Annotated[float, Field(gt=0, le=1)] | None = None
+    samples: PositiveInt | None = None
+
+    @field_validator("min_scale", "smoothness", "tasks", "datasets", mode="before")
+    @classmethod
+    def _one_is_a_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, (int, float, str)) and not isinstance(value, bool) else value
+
+
+def read_grid(path: Path) -> dict[str, Any]:
+    """A sweep grid YAML (configs/sweep-*.yaml): the keys it sets, checked."""
+    data = read_yaml(path, "grid")
+    if data is None:
+        return {}
+    grid = validate(_Grid, data, f"grid {path}")
+    return grid.model_dump(exclude_none=True)
+
+
+class RunRecord(BaseModel):
+    """One line of runs.jsonl: a finished (setting, task, dataset) and its scores."""
+
+    model_config = ConfigDict(extra="forbid")
+    key: str
+    min_scale: float
+    smoothness: float
+    task: str
+    dataset: str
+    n: Annotated[int, Field(ge=0)]
+    scores: dict[str, float | None]
+    intervals: dict[str, Annotated[list[float | None], Field(min_length=2, max_length=2)]]
+    seconds: float
+
+    @model_validator(mode="after")
+    def _every_score_has_an_interval(self) -> RunRecord:
+        if set(self.scores) - set(self.intervals):
+            raise ValueError("a score has no interval")
+        return self
+
+
+def load_runs(path: Path) -> tuple[dict[str, dict[str, Any]], list[int]]:
+    """Finished results in runs.jsonl by key, and the numbers of the lines skipped as damaged.
+
+    A kill mid-write leaves a cut last line; its result is simply redone. The file is rewritten without
+    the damaged lines, so the next result is appended on a line of its own.
+    """
     if not path.is_file():
-        return finished
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-            finished[record["key"]] = record
-        except (json.JSONDecodeError, KeyError):
-            continue  # a line cut short by a kill: that result is simply redone
-    return finished
+        return {}, []
+
+    def check(value: Any, where: str) -> dict[str, Any]:
+        validate(RunRecord, value, where)
+        return value
+
+    lines = read_jsonl(path, "sweep log", check, tolerant=True)
+    if lines.skipped:
+        write_text_atomic(path, "".join(json.dumps(record) + "\n" for record in lines.records))
+    return {record["key"]: record for record in lines.records}, lines.skipped
+
+
+def _describes(record: dict[str, Any]) -> tuple[float, float, str, str]:
+    return record["min_scale"], record["smoothness"], record["task"], record["dataset"]
 
 
 def _append(path: Path, record: dict[str, Any]) -> None:
@@ -89,6 +155,7 @@ def run_sweep(
     limit: int | dict[str, int] | None = None,
     seed: int = 0,
     on_run: Callable[[SweepRun], None] = lambda run: None,
+    warn: Callable[[str], None] = lambda message: None,
     progress: Progress = no_progress,
 ) -> list[SweepRun]:
     """Evaluate every setting on every plan item, skipping results already in `directory/runs.jsonl`."""
@@ -102,7 +169,14 @@ def run_sweep(
             f"cannot write to {directory}: {error.strerror or error}; choose another -o"
         ) from None
     runs_path = directory / RUNS_FILE
-    finished = _load_finished(runs_path)
+    finished, skipped = load_runs(runs_path)
+    if skipped:
+        numbers = ", ".join(str(n) for n in skipped)
+        plural = len(skipped) > 1
+        warn(
+            f"skipped {len(skipped)} damaged line{'s' if plural else ''} of {runs_path} (line {numbers}; "
+            f"an interrupted write?): {'those results are' if plural else 'that result is'} redone"
+        )
     datasets: dict[str, Any] = {}
     runs = []
     for number, setting in enumerate(settings, start=1):
@@ -111,6 +185,9 @@ def run_sweep(
         for item in items:
             key = run_key(identity, setting, item)
             record = finished.get(key)
+            if record is not None and _describes(record) != (setting.min_scale, setting.smoothness, item.task,
+                                                             item.dataset):  # fmt: skip
+                record = None  # a damaged line whose key survived: redo it rather than trust the rest
             if record is None:
                 if not applied:
                     session.apply_setting(scales, setting.min_scale, setting.smoothness, mode)
@@ -151,7 +228,6 @@ def write_results(directory: Path, runs: Sequence[SweepRun]) -> list[Path]:
     """results.csv, results.json, and one PNG per score against each swept parameter."""
     import csv
 
-    from smoothie_cli.models.atomic import write_text_atomic
     from smoothie_cli.plots import sweep_plot
 
     metrics = sorted({m for r in runs for m in r.scores})

@@ -101,3 +101,19 @@ def cli(capsys: pytest.CaptureFixture[str]):
         return int(info.value.code or 0), captured.out, captured.err
 
     return run
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """After a fuzz run: how many damaged inputs each format got (tests/test_fuzz.py)."""
+    import sys
+
+    fuzzing = sys.modules.get("fuzzing")
+    counts = getattr(fuzzing, "COUNTS", None)
+    if not counts:
+        return
+    width = max(len(name) for name in counts)
+    terminalreporter.write_sep("-", f"fuzzed inputs per format ({sum(counts.values()):,} in all)")
+    terminalreporter.write_line(f"{'format':<{width}}  {'inputs':>7}  {'rejected':>8}  {'read':>6}")
+    for name, count in sorted(counts.items()):
+        rejected = fuzzing.REJECTED[name]
+        terminalreporter.write_line(f"{name:<{width}}  {count:>7,}  {rejected:>8,}  {count - rejected:>6,}")

@@ -80,7 +80,7 @@ def test_config_file_and_flag_override(tokenizer_only_dir: Path, tmp_path: Path,
         (["--range", "lots"], "START-END"),
         (["--preset", "klingon"], "unknown --preset"),
         (["--direction", "sideways"], "direction"),
-        (["-c", "/no/such/config.yaml"], "cannot read config"),
+        (["-c", "/no/such/config.yaml"], "config /no/such/config.yaml does not exist"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(tokenizer_only_dir: Path, cli, args, fragment):

@@ -315,8 +315,11 @@ def test_prompts_from_text_and_jsonl_files(tmp_path) -> None:
     with pytest.raises(SmoothieError, match=r"bad.jsonl:1 has none of the fields"):
         read_prompts(None, tmp_path / "bad.jsonl")
     (tmp_path / "broken.jsonl").write_text("{not json\n")
-    with pytest.raises(SmoothieError, match="is not JSON"):
+    with pytest.raises(SmoothieError, match=r"broken\.jsonl:1 is not valid JSON"):
         read_prompts(None, tmp_path / "broken.jsonl")
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))  # was a UnicodeDecodeError
+    with pytest.raises(SmoothieError, match="is not UTF-8 text"):
+        read_prompts(None, tmp_path / "latin1.txt")
 
 
 def test_no_gate_speculates_even_when_the_draft_would_refuse(qwen_tokenizer, tiny_qwen) -> None:

@@ -100,11 +100,30 @@ def test_interrupted_sweep_keeps_what_it_finished(
     assert [r["resumed"] for r in json.loads(stdout)["runs"]] == [True, False]
 
 
+def test_sweep_log_cut_by_a_kill_resumes_from_the_good_lines(
+    tiny_qwen, prompts_file: Path, tmp_path: Path, cli, counters
+):
+    """A kill mid-write leaves runs.jsonl ending in half a line: the re-run keeps the finished result,
+    says it skipped one line, redoes that one, and the log is whole again."""
+    out = tmp_path / "sweep"
+    code, _, _ = cli(sweep_args(tiny_qwen(), prompts_file, out))
+    assert code == 0 and counters["generate"] == 2
+    log = out / "runs.jsonl"
+    first, second = log.read_text().splitlines()
+    log.write_text(first + "\n" + second[: len(second) // 2])  # the second result, cut short
+    code, stdout, err = cli(sweep_args(tiny_qwen(), prompts_file, out))
+    assert code == 0 and "skipped 1 damaged line" in err and "line 2" in err
+    assert [r["resumed"] for r in json.loads(stdout)["runs"]] == [True, False]
+    assert counters["generate"] == 3  # only the cut result was generated again
+    lines = log.read_text().splitlines()
+    assert len(lines) == 2 and lines[0] == first and json.loads(lines[1])["key"] == json.loads(second)["key"]
+
+
 def test_grid_file_and_bad_values(tmp_path: Path, cli):
     grid = tmp_path / "grid.yaml"
     grid.write_text("min_scale: [1.0]\nsmoothnes: [10]\n")
     code, _, err = cli(["sweep", "--grid", str(grid)])
-    assert code == 2 and "unknown keys smoothnes" in err
+    assert code == 2 and "smoothnes: unknown key" in err and "smoothness" in err
     code, _, err = cli(["sweep", "--min-scale", "1.0,abc"])
     assert code == 2 and "not a number" in err
     code, _, err = cli(["sweep", "--min-scale", "1.5"])

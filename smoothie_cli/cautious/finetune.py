@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from smoothie_cli.cautious.gate import DEFAULT_MAX_OVER_REFUSAL, GateCalibration
 from smoothie_cli.cautious.prompts import (
     DEFAULT_REFUSAL,
@@ -29,6 +31,7 @@ from smoothie_cli.cautious.prompts import (
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.evaluation.examples import Example
 from smoothie_cli.jsonable import finite
+from smoothie_cli.jsonfile import first_line, read_json, validate
 from smoothie_cli.progress import DETAIL, Progress, no_progress
 
 # transformers 5 deprecates is_gradient_checkpointing, which peft still asks about on every model it wraps
@@ -333,7 +336,17 @@ def load_checkpoint(model: Any, optimizer: Any, directory: Path, settings: Finet
 
     if not (directory / "state.json").is_file():
         raise SmoothieError(f"--resume found no checkpoint in {directory}; run without --resume to start")
-    document = json.loads((directory / "state.json").read_text())
+
+    class Saved(BaseModel):  # what save_checkpoint writes to state.json
+        model_config = ConfigDict(extra="forbid")
+        state: dict[str, Any]
+        settings: dict[str, Any]
+        adam_steps: dict[str, float]
+
+    saved = validate(
+        Saved, read_json(directory / "state.json", "training checkpoint"), f"{directory}/state.json"
+    )
+    document = saved.model_dump()
     if document["settings"] != settings.resume_key():
         changed = sorted(k for k, v in settings.resume_key().items() if document["settings"].get(k) != v)
         raise SmoothieError(
@@ -341,16 +354,24 @@ def load_checkpoint(model: Any, optimizer: Any, directory: Path, settings: Finet
             "options, or drop --resume to start over"
         )
     device = next(model.parameters()).device
-    set_peft_model_state_dict(model, load_file(str(directory / "adapter.safetensors"), device=str(device)))
-    moments = load_file(str(directory / "optimizer.safetensors"), device=str(device))
-    for name, parameter in model.named_parameters():
-        if parameter.requires_grad and name in document["adam_steps"]:
-            optimizer.state[parameter] = {
-                "step": torch.tensor(document["adam_steps"][name]),
-                "exp_avg": moments[f"{name}::exp_avg"],
-                "exp_avg_sq": moments[f"{name}::exp_avg_sq"],
-            }
-    return TrainState(**document["state"])
+    try:
+        state = TrainState(**document["state"])
+        set_peft_model_state_dict(
+            model, load_file(str(directory / "adapter.safetensors"), device=str(device))
+        )
+        moments = load_file(str(directory / "optimizer.safetensors"), device=str(device))
+        for name, parameter in model.named_parameters():
+            if parameter.requires_grad and name in document["adam_steps"]:
+                optimizer.state[parameter] = {
+                    "step": torch.tensor(document["adam_steps"][name]),
+                    "exp_avg": moments[f"{name}::exp_avg"],
+                    "exp_avg_sq": moments[f"{name}::exp_avg_sq"],
+                }
+    except Exception as error:  # safetensors/peft/torch raise many types on a damaged checkpoint
+        raise SmoothieError(
+            f"the checkpoint in {directory} is damaged ({first_line(error)}); drop --resume to start over"
+        ) from None
+    return state
 
 
 # ---- the whole job ----------------------------------------------------------------------------------
@@ -416,7 +437,7 @@ def finetune_draft(
 
     base_metrics_file = checkpoints / "base_metrics.json"
     if resume and base_metrics_file.is_file():
-        base_metrics = json.loads(base_metrics_file.read_text())
+        base_metrics = read_json(base_metrics_file, "training checkpoint")
     else:
         base_metrics = evaluate("zero-shot gate of the base model")
     model = peft_model(model, settings)

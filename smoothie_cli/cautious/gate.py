@@ -72,18 +72,33 @@ class GateCalibration:
 
     @classmethod
     def load(cls, directory: str | Path | None) -> GateCalibration | None:
-        """The calibration stored in a draft's directory, or None (a model tuned elsewhere: read greedily)."""
+        """The calibration stored in a draft's directory, or None (a model tuned elsewhere: read greedily).
+
+        The threshold must be a finite number: NaN would let every prompt through, ±inf would pass or
+        refuse all of them.
+        """
+        from typing import Annotated
+
+        from pydantic import BaseModel, ConfigDict, Field
+
+        from smoothie_cli.jsonfile import read_json, validate
+
+        class GateFile(BaseModel):
+            model_config = ConfigDict(extra="forbid")
+            threshold: Annotated[float, Field(allow_inf_nan=False)]
+            max_over_refusal: Annotated[float, Field(ge=0.0, le=1.0)]
+            validation: dict[str, float | None] = Field(default_factory=dict)
+
         if directory is None or not (Path(directory) / CALIBRATION_FILE).is_file():
             return None
         path = Path(directory) / CALIBRATION_FILE
         try:
-            document = json.loads(path.read_text())
-            return cls(float(document["threshold"]), float(document["max_over_refusal"]),
-                       dict(document.get("validation", {})))  # fmt: skip
-        except (ValueError, KeyError, TypeError) as error:
+            checked = validate(GateFile, read_json(path, "gate calibration"), "gate.json")
+        except SmoothieError as error:
             raise SmoothieError(
                 f"{path} is not a gate calibration ({error}); delete it to read the gate greedily"
             ) from None
+        return cls(checked.threshold, checked.max_over_refusal, dict(checked.validation))
 
 
 def calibrate(

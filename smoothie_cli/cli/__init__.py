@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="smoothie")
     except SmoothieError as problem:
-        ui.error(str(problem))
+        ui.error(str(problem).replace("\n", "\\n"))  # one line, even when it quotes a file's text
         sys.exit(2)
     except KeyboardInterrupt:
         ui.error("interrupted; nothing half-written was left behind")

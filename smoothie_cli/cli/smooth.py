@@ -46,7 +46,7 @@ def smooth(
     from smoothie_cli import ui
     from smoothie_cli.config import load_config, with_overrides
     from smoothie_cli.models import model_directory, resolve_model, tokenizer_location
-    from smoothie_cli.smoothing.checkpoint import smooth_checkpoint
+    from smoothie_cli.smoothing.checkpoint import read_smoothing_record, smooth_checkpoint
     from smoothie_cli.smoothing.scales import check_parameters, scales_from_analysis
     from smoothie_cli.vocab.analysis import analysis_document
     from smoothie_cli.vocab.tokens import load_vocabulary
@@ -89,6 +89,15 @@ def smooth(
             "scaled_broken_tokens": scales.scaled_broken_tokens,
             "command": command,
         }
+        previous = read_smoothing_record(model_dir)
+        if previous is not None:  # scaling twice multiplies the scales: say so, and keep the history
+            ui.note(
+                f"{source.spec} was smoothed already (min_scale {previous.min_scale}, smoothness "
+                f"{previous.smoothness}); its lm_head rows are scaled again"
+            )
+            provenance["smoothed_before"] = previous.model_dump(
+                include={"base_model", "min_scale", "smoothness"}
+            )
         card = _model_card(source.spec, provenance, document)
         try:
             result = smooth_checkpoint(

@@ -25,6 +25,7 @@ from smoothie_cli.cli.options import (
     TopPOpt,
 )
 from smoothie_cli.errors import SmoothieError
+from smoothie_cli.jsonfile import parse_json, read_text
 
 DEFAULT_TARGET = "embedded:qwen2.5-coder-1.5b-instruct"
 DEFAULT_DRAFT = "embedded:qwen2.5-coder-0.5b-instruct"
@@ -37,7 +38,7 @@ def read_prompts(prompts: list[str] | None, input_file: Path | None) -> list[str
     if input_file is not None:
         if not input_file.is_file():
             raise SmoothieError(f"--input {input_file} does not exist; give a .txt or .jsonl file of prompts")
-        text = input_file.read_text(encoding="utf-8")
+        text = read_text(input_file, "--input")
         if input_file.suffix.lower() in (".jsonl", ".json"):
             collected += [_jsonl_prompt(line, input_file, n) for n, line in enumerate(text.splitlines(), 1)
                           if line.strip()]  # fmt: skip
@@ -54,9 +55,9 @@ def read_prompts(prompts: list[str] | None, input_file: Path | None) -> list[str
 
 def _jsonl_prompt(line: str, path: Path, number: int) -> str:
     try:
-        row = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise SmoothieError(f"{path}:{number} is not JSON ({error.msg}); one object per line") from None
+        row = parse_json(line, f"{path}:{number}")
+    except SmoothieError as error:
+        raise SmoothieError(f"{error}; give one object per line") from None
     if isinstance(row, str):
         return row
     for name in PROMPT_FIELDS:

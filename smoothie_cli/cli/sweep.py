@@ -20,22 +20,6 @@ from smoothie_cli.cli.evaluate import (
 from smoothie_cli.cli.options import ConfigOpt, DeviceOpt, JsonOpt, ModelArg, TemperatureOpt, TopPOpt
 from smoothie_cli.errors import SmoothieError
 
-_GRID_KEYS = {
-    "model",
-    "min_scale",
-    "smoothness",
-    "tasks",
-    "datasets",
-    "limit",
-    "max_new_tokens",
-    "mode",
-    "batch_size",
-    "mc_style",
-    "temperature",
-    "top_p",
-    "samples",
-}
-
 
 def parse_floats(values: list[str] | None, option: str) -> list[float] | None:
     """'1.0,0.9' or repeated options → [1.0, 0.9]."""
@@ -56,20 +40,9 @@ def parse_floats(values: list[str] | None, option: str) -> list[float] | None:
 def read_grid(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
-    import yaml
+    from smoothie_cli.sweep import read_grid as read_grid_file
 
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except OSError as error:
-        raise SmoothieError(f"cannot read grid {path}: {error.strerror or error}") from None
-    except yaml.YAMLError:
-        raise SmoothieError(f"grid {path} is not valid YAML; fix the syntax and retry") from None
-    if not isinstance(data, dict) or set(data) - _GRID_KEYS:
-        unknown = sorted(set(data) - _GRID_KEYS) if isinstance(data, dict) else ["(not a mapping)"]
-        raise SmoothieError(
-            f"grid {path}: unknown keys {', '.join(unknown)}; allowed: {', '.join(sorted(_GRID_KEYS))}"
-        )
-    return data
+    return read_grid_file(path)
 
 
 def sweep(
@@ -198,7 +171,7 @@ def sweep(
 
         def sweep_over(chosen: list[Any], plan_items: list[Any]) -> list[Any]:
             return run_sweep(session, chosen, plan_items, output, identity=identity, scales=scales, mode=mode,
-                             limit=limit, seed=seed, on_run=show, progress=progress)  # fmt: skip
+                             limit=limit, seed=seed, on_run=show, warn=ui.note, progress=progress)  # fmt: skip
 
         search = None
         if goal is not None:

@@ -30,6 +30,7 @@ from smoothie_cli.evaluation.catalogue import (
 )
 from smoothie_cli.evaluation.chinese_elicit import chinese_elicit_examples
 from smoothie_cli.evaluation.examples import Dataset, Example
+from smoothie_cli.jsonfile import first_line, parse_json, read_json, read_jsonl, read_text
 from smoothie_cli.progress import Progress, no_progress
 
 CHINESE_ELICIT = "chinese-elicit"
@@ -146,20 +147,32 @@ def load_catalogue_entry(entry: CatalogueEntry, progress: Progress = no_progress
 
 def _jsonl(data: bytes, where: str) -> list[tuple[int, Any]]:
     rows = []
-    for number, line in enumerate(data.decode("utf-8-sig").splitlines()):
-        if not line.strip():
-            continue
-        try:
-            rows.append((number, json.loads(line)))
-        except json.JSONDecodeError:
-            raise SmoothieError(
-                f"{where} line {number + 1} is not valid JSON; fix or remove that line"
-            ) from None
+    for number, line in enumerate(_decode(data, where).splitlines()):
+        if line.strip():
+            rows.append((number, parse_json(line, f"{where} line {number + 1}")))
     return rows
 
 
-def _csv(data: bytes) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+def _decode(data: bytes, where: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise SmoothieError(f"{where} is not UTF-8 text (bad byte at offset {error.start})") from None
+
+
+def _csv(data: bytes | str, where: str = "the CSV file") -> list[dict[str, str]]:
+    text = data if isinstance(data, str) else _decode(data, where)
+    rows: list[dict[str, str]] = []
+    try:
+        for row in csv.DictReader(io.StringIO(text, newline="")):
+            if None in row:  # csv puts the cells past the header's last column under the key None
+                raise SmoothieError(
+                    f"{where} line {len(rows) + 2} has more cells than the header has columns; fix that row"
+                )
+            rows.append(row)
+    except csv.Error as error:
+        raise SmoothieError(f"{where} is not a readable CSV file ({first_line(error)})") from None
+    return rows
 
 
 def _text(value: Any) -> str | None:
@@ -380,18 +393,12 @@ def _load_file(path: Path, columns: Mapping[str, str] | None) -> Dataset:
         raise SmoothieError(f"dataset file {path} does not exist; check the path")
     if suffix not in FILE_SUFFIXES:
         raise SmoothieError(f"cannot read {path.name}: use a .jsonl, .json or .csv file")
-    data = path.read_bytes()
     if suffix == ".jsonl":
-        rows = [row for _, row in _jsonl(data, path.name)]
+        rows = read_jsonl(path, "dataset").records
     elif suffix == ".csv":
-        rows = _csv(data)
+        rows = _csv(read_text(path, "dataset"), f"dataset {path}")
     else:
-        try:
-            loaded = json.loads(data.decode("utf-8-sig"))
-        except json.JSONDecodeError as error:
-            raise SmoothieError(
-                f"{path.name} is not valid JSON (line {error.lineno}); fix the file"
-            ) from None
+        loaded = read_json(path, "dataset", expect=None)
         rows = loaded.get("examples", loaded.get("data")) if isinstance(loaded, dict) else loaded
         if not isinstance(rows, list):
             raise SmoothieError(
@@ -432,6 +439,11 @@ def _column_names(rows: Iterable[Mapping[str, Any]]) -> list[str]:
     for row in rows:
         names.update(dict.fromkeys(row))
     return list(names)
+
+
+def _listed(names: list[str]) -> str:
+    """Column names for a message: odd ones (a newline in a CSV header) quoted, so it stays one line."""
+    return ", ".join(n if str(n).isprintable() else repr(n) for n in names) or "none"
 
 
 def _choices(value: Any, where: str) -> tuple[str, ...] | None:
@@ -492,7 +504,7 @@ def examples_from_rows(
     names = _column_names(rows)
     for field, column in explicit.items():
         if column not in names:
-            listed = ", ".join(names) or "none"
+            listed = _listed(names)
             raise SmoothieError(
                 f"column '{column}' (for {field}) is not in {where}; its columns are: {listed}"
             )
@@ -517,8 +529,7 @@ def examples_from_rows(
             return examples
         if "question" not in names:
             raise SmoothieError(
-                f"{where} has no prompt column (its columns: {', '.join(names) or 'none'}); "
-                "map one, e.g. prompt=question"
+                f"{where} has no prompt column (its columns: {_listed(names)}); map one, e.g. prompt=question"
             )
         mapping["prompt"] = "question"
         if "answer" in names and "choices" not in mapping and "reference" not in mapping:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from smoothie_cli.errors import SmoothieError
+from smoothie_cli.gguf_file import read_gguf
+from smoothie_cli.jsonfile import first_line
 from smoothie_cli.models.resolve import ModelSource, concrete, model_directory, tokenizer_location
 from smoothie_cli.progress import Progress, no_progress
 
@@ -56,12 +58,16 @@ def load_tokenizer(
     from transformers import AutoTokenizer
 
     location = tokenizer_location(concrete(source, progress), progress)
+    if location.is_file():
+        read_gguf(location)  # transformers' GGUF loader would hang or crash on a damaged file
     try:
         if location.is_file():
             return AutoTokenizer.from_pretrained(str(location.parent), gguf_file=location.name)
         return AutoTokenizer.from_pretrained(str(location), trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as error:
-        raise SmoothieError(f"cannot load the tokenizer of '{source.spec}': {error}") from None
+    except SmoothieError:
+        raise
+    except Exception as error:  # tokenizers/transformers raise many types on damaged tokenizer files
+        raise SmoothieError(f"cannot load the tokenizer of '{source.spec}': {first_line(error)}") from None
 
 
 def load_model(
@@ -80,6 +86,8 @@ def load_model(
     torch_dtype = resolve_dtype(dtype, device)
     source = concrete(source, progress)
     location = model_directory(source, progress)
+    if location.is_file():
+        read_gguf(location)
     try:
         if location.is_file():
             model = AutoModelForCausalLM.from_pretrained(
@@ -89,15 +97,20 @@ def load_model(
             model = AutoModelForCausalLM.from_pretrained(
                 str(location), dtype=torch_dtype, trust_remote_code=trust_remote_code
             )
-    except (OSError, ValueError) as error:
-        raise SmoothieError(f"cannot load model '{source.spec}': {error}") from None
+    except SmoothieError:
+        raise
+    except Exception as error:  # safetensors, transformers and torch raise many types on damaged files
+        raise SmoothieError(f"cannot load model '{source.spec}': {first_line(error)}") from None
     if source.kind == "peft":
         import warnings
 
         from peft import PeftModel
 
-        with warnings.catch_warnings():
-            # peft asks transformers 5 for is_gradient_checkpointing, deprecated there: not the user's concern
-            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
-            model = PeftModel.from_pretrained(model, source.location)
+        try:
+            with warnings.catch_warnings():
+                # peft asks transformers 5 for is_gradient_checkpointing (deprecated there): not for users
+                warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+                model = PeftModel.from_pretrained(model, source.location)
+        except Exception as error:  # a damaged adapter_config.json or adapter weights
+            raise SmoothieError(f"cannot load adapter '{source.spec}': {first_line(error)}") from None
     return model.to(device).eval()

@@ -7,19 +7,22 @@ and touches nothing; `tokenizer_location` fetches only tokenizer files, `model_d
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, StrictBool, StringConstraints
 
 from smoothie_cli.config import DEFAULT_MODEL
 from smoothie_cli.errors import SmoothieError
+from smoothie_cli.jsonfile import read_json, validate
 from smoothie_cli.progress import Progress, no_progress
 
 Kind = Literal["embedded", "local", "gguf", "peft", "hub"]
 EMBEDDED_PREFIX = "embedded:"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+ADAPTER_CONFIG = "adapter_config.json"
 _MODEL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json")
 TOKENIZER_PATTERNS = [
     "config.json",
@@ -73,6 +76,36 @@ def resolve_model(spec: str | None) -> ModelSource:
     )
 
 
+class AdapterConfig(BaseModel):
+    """The part of a PEFT adapter_config.json smoothie reads (peft checks the rest when it loads it)."""
+
+    model_config = ConfigDict(extra="allow")
+    base_model_name_or_path: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class ModelConfig(BaseModel):
+    """The part of a model's config.json smoothie reads itself (transformers checks the rest)."""
+
+    model_config = ConfigDict(extra="allow")
+    tie_word_embeddings: StrictBool | None = None  # a string "false" would read as true
+
+
+def read_adapter_config(directory: Path) -> AdapterConfig:
+    path = Path(directory) / ADAPTER_CONFIG
+    document = read_json(path, "adapter config")
+    if not document.get("base_model_name_or_path"):
+        raise SmoothieError(f"{path} names no base_model_name_or_path; add the base model there")
+    return validate(AdapterConfig, document, f"adapter config {path}")
+
+
+def read_config_json(directory: Path) -> dict[str, Any]:
+    """A model directory's config.json as a dict, with the fields smoothie uses checked."""
+    path = Path(directory) / "config.json"
+    document = read_json(path, "model config")
+    validate(ModelConfig, document, f"model config {path}")
+    return document
+
+
 def _resolve_path(spec: str, path: Path) -> ModelSource:
     if path.is_file():
         if path.suffix == ".gguf":
@@ -80,17 +113,8 @@ def _resolve_path(spec: str, path: Path) -> ModelSource:
         raise SmoothieError(
             f"'{spec}' is a file but not a .gguf model; pass a model directory or a .gguf file"
         )
-    adapter_config = path / "adapter_config.json"
-    if adapter_config.is_file():
-        try:
-            base_name = json.loads(adapter_config.read_text(encoding="utf-8")).get("base_model_name_or_path")
-        except (OSError, json.JSONDecodeError) as error:
-            raise SmoothieError(f"cannot read {adapter_config}: {error}") from None
-        if not base_name:
-            raise SmoothieError(
-                f"{adapter_config} names no base_model_name_or_path; add the base model there"
-            )
-        base = resolve_model(str(base_name))
+    if (path / ADAPTER_CONFIG).is_file():
+        base = resolve_model(read_adapter_config(path).base_model_name_or_path)
         return ModelSource(spec, "peft", str(path.resolve()), base)
     if any((path / name).is_file() for name in _MODEL_FILES):
         return ModelSource(spec, "local", str(path.resolve()))

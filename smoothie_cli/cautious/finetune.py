@@ -59,6 +59,8 @@ class FinetuneSettings:
     save_every: int = 10
     calibration_percent: int = 25  # of the train split, held out to choose the gate's threshold
     max_over_refusal: float = DEFAULT_MAX_OVER_REFUSAL  # the threshold keeps over-refusal under this there
+    # moderation sources left out of training, calibration and the test metrics (leave-one-source-out)
+    exclude_sources: tuple[str, ...] = ()
 
     def check(self) -> None:
         for name in ("steps", "batch_size", "rank", "max_length", "save_every"):
@@ -77,7 +79,8 @@ class FinetuneSettings:
 
     def resume_key(self) -> dict[str, Any]:
         """What must match for --resume to continue a checkpoint (everything but the step count)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("steps", "save_every", "max_over_refusal")}
+        skip = ("steps", "save_every", "max_over_refusal")  # tuples as lists: the checkpoint stores JSON
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if k not in skip}
 
 
 TAG_WEIGHT = 1.0  # per tag token: the gate decision is what the draft is trained for
@@ -396,11 +399,14 @@ def finetune_draft(
     model = loading.load_model(source, device=device, dtype="float32", progress=progress)
     progress("loading base model", 1, 1)
     train_set, calibration_set = calibration_split(
-        moderation_dataset("train", progress, seed=settings.seed).examples, settings.calibration_percent
+        moderation_dataset("train", progress, seed=settings.seed, exclude=settings.exclude_sources).examples,
+        settings.calibration_percent,
     )
     train_set = select_examples(train_set, limit=settings.limit, seed=settings.seed)
     test_set = select_examples(
-        moderation_dataset("test", progress).examples, limit=eval_limit or None, seed=0
+        moderation_dataset("test", progress, exclude=settings.exclude_sources).examples,
+        limit=eval_limit or None,
+        seed=0,
     )
     labels = [e.label or "safe" for e in test_set]
     prompts = [e.prompt for e in test_set]

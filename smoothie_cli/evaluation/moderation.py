@@ -67,7 +67,7 @@ def moderation_dataset(
     `balance` is off. `exclude` leaves sources out, `only` keeps just those (leave-one-source-out)."""
     from smoothie_cli.evaluation.datasets import split_of
 
-    unknown = sorted(set(exclude) | set(only or ()) - set(SOURCES))
+    unknown = sorted((set(exclude) | set(only or ())) - set(SOURCES))
     if unknown:
         raise SmoothieError(
             f"unknown moderation source {', '.join(unknown)}; use one of {', '.join(SOURCES)}"

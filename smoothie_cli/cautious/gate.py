@@ -8,6 +8,7 @@ a target. A small draft's greedy tag is a threshold of 0 on that margin, rarely 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -90,6 +91,7 @@ class GateCalibration:
             ) from None
 
 
+@functools.lru_cache(maxsize=4096)  # calibrate asks for the same few counts once per candidate threshold
 def binomial_upper_bound(successes: int, n: int, confidence: float = DEFAULT_CONFIDENCE) -> float:
     """One-sided Clopper-Pearson upper bound on a rate after `successes` in `n` trials.
 

@@ -56,6 +56,7 @@ def ship_adapter(trained: Path, destination: Path, scores: dict[str, Any] | None
         )
         shutil.copy(trained / "adapter_config.json", temp / "adapter_config.json")
         shutil.copy(trained / "gate.json", temp / "gate.json")
+        (temp / WEIGHTS).chmod(0o644)  # package data: readable by every user of an install
         digest = sha256_of(temp / WEIGHTS)
         (temp / CARD).write_text(_card(report, digest, scores), encoding="utf-8")
     return {
@@ -113,6 +114,20 @@ def _card(report: dict[str, Any], digest: str, scores: dict[str, Any] | None) ->
         f"bound {validation.get('over_refusal_upper', float('nan')):.3f}).",
         "",
     ]
+    test_examples = report.get("test_examples") or 0
+    if any(report["metrics"].values()):
+        lines += [
+            f"finetune-draft's own scores on {test_examples} prompts of moderation-test (a seeded sample):",
+            "",
+            "| reading | precision | recall | F1 | over-refusal | AUPRC | AUC |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        keys = ("gate_precision", "gate_recall", "gate_f1", "over_refusal", "gate_auprc", "gate_auc")
+        for name, metrics in report["metrics"].items():
+            if metrics:
+                cells = [_cell(metrics.get(k, {}).get(k)) for k in keys]
+                lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
     if scores:
         lines += [
             f"On {scores['dataset']} (float32 reading), per source:",
@@ -121,13 +136,15 @@ def _card(report: dict[str, Any], digest: str, scores: dict[str, Any] | None) ->
             "|---|---|---|---|---|---|---|",
         ]
         for name, metrics in scores["sources"].items():
-            cells = []
-            for key in ("gate_precision", "gate_recall", "gate_f1", "over_refusal", "gate_auprc"):
-                value = metrics.get(key, {}).get(key)
-                cells.append("—" if value is None or value != value else f"{value:.3f}")
+            keys = ("gate_precision", "gate_recall", "gate_f1", "over_refusal", "gate_auprc")
+            cells = [_cell(metrics.get(k, {}).get(k)) for k in keys]
             lines.append(f"| {name} | " + " | ".join(cells) + f" | {metrics['gate_f1']['n']} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _cell(value: float | None) -> str:
+    return "—" if value is None or value != value else f"{value:.3f}"
 
 
 def main(argv: list[str] | None = None) -> None:

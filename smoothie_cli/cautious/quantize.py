@@ -129,6 +129,11 @@ def compare_readings(
             "auc": roc_auc(margins, toxic),
             "float32_threshold": scores_from_margins(test_labels, margins, stored.threshold),
             "own_threshold": own.threshold,
+            "own_gate": {
+                "threshold": own.threshold,
+                "max_over_refusal": own.max_over_refusal,
+                "validation": own.validation,
+            },
             "own_calibration": scores_from_margins(test_labels, margins, own.threshold),
         }
     return result

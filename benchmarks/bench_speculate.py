@@ -1,156 +1,234 @@
-"""Benchmark: cautious speculative decoding on the embedded pair, side by side in one run.
+"""Benchmark: cautious speculative decoding on the embedded pair, side by side in one run, as users run it.
 
-Target Qwen2.5-Coder-1.5B-Instruct (float32), draft Qwen2.5-Coder-0.5B-Instruct, greedy, N MT-Bench prompts ×
-M new tokens, batch size 1:
+Target Qwen2.5-Coder-1.5B-Instruct (float32), the default draft of `smoothie speculate` (int8 on a CPU,
+its gate on: read as `speculate` reads it), greedy, 3 prompts from each MT-Bench category + 3 FAQ questions,
+64 new tokens, batch size 1. Rows, run one after another *for each prompt* (so background load hits every
+row alike):
 
-1. the target alone (our loop with no draft);
-2. transformers assisted generation with the float32 draft (the draft reads the target's prompt);
-3. ours with the float32 draft (instruction swapping: the draft reads the moderation prompt);
-4. ours with the int8 draft.
+1. the target alone (plain decoding, the same loop);
+2. transformers assisted generation with the same draft (float32: the draft reads the target's prompt);
+3. ours, int8 draft drafting from the moderation prompt it gated with (the seed's way);
+4. ours, int8 draft drafting from the target's chat prompt (the default);
+5. ours, chat context + prompt lookup.
 
-Prints tokens/s, speed-up over the target alone, acceptance, target forwards per token, and whether every
-answer is token-for-token the target's own. Goal: ≥ 1.5× the target alone and faster than assisted generation.
+Table 1, per category: tokens/s as a ratio to the target alone, acceptance, and whether every answered prompt
+is token-for-token the target's own text. Goals: no category below 1.0×, overall ≥ 1.4×, coding ≥ 1.7×,
+ahead of assisted generation in every category.
 
-    python benchmarks/bench_speculate.py [--prompts 10] [--max-new-tokens 64] [--draft DIR_OR_SPEC] [--json]
+Table 2: `speculate --input` of 32 prompts — speculation one at a time against batched decoding (prompts/s).
+
+    python benchmarks/bench_speculate.py [--per-category 3] [--max-new-tokens 64] [--input-prompts 32]
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import time
+from collections import defaultdict
+from typing import Any
 
 import torch
 from rich.console import Console
 from rich.table import Table
 
 TARGET = "embedded:qwen2.5-coder-1.5b-instruct"
-DRAFT = "embedded:qwen2.5-coder-0.5b-instruct"
+CATEGORIES = ("writing", "roleplay", "reasoning", "math", "coding", "extraction", "stem", "humanities", "faq")
+
+
+def prompts_by_category(per_category: int) -> list[tuple[str, str]]:
+    from smoothie_cli.evaluation.datasets import load_dataset
+
+    chosen: list[tuple[str, str]] = []
+    for example in load_dataset("mtbench").examples:
+        category = example.meta.get("category", "?")
+        if sum(1 for c, _ in chosen if c == category) < per_category:
+            chosen.append((category, example.prompt))
+    chosen += [("faq", e.prompt) for e in load_dataset("faq").examples[:per_category]]
+    return chosen
 
 
 def main() -> None:
+    from smoothie_cli.cli.speculate import DEFAULT_DRAFT
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prompts", type=int, default=10)
+    parser.add_argument("--per-category", type=int, default=3)
     parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--input-prompts", type=int, default=32, help="table 2 (0: skip it)")
     parser.add_argument("--target", default=TARGET)
-    parser.add_argument("--draft", default=DRAFT)
-    parser.add_argument("--dataset", default="mtbench")
-    parser.add_argument(
-        "--category", default=None, help="only MT-Bench questions of this category (e.g. coding)"
-    )
+    parser.add_argument("--draft", default=DEFAULT_DRAFT)
+    parser.add_argument("--categories", default=",".join(CATEGORIES), help="comma-separated subset")
     parser.add_argument("--skip-assisted", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    from smoothie_cli.cautious.loading import quantize_draft
-    from smoothie_cli.cautious.speculative import CautiousDecoder
-    from smoothie_cli.evaluation.datasets import load_dataset
-    from smoothie_cli.evaluation.examples import Example
-    from smoothie_cli.evaluation.generation import chat_prompt
+    from smoothie_cli.cautious.decoder import CautiousDecoder
+    from smoothie_cli.cautious.loading import load_draft
+    from smoothie_cli.generation.prompts import chat_prompt, messages_for, stop_ids
     from smoothie_cli.models import loading, resolve_model
 
     torch.manual_seed(0)
-    target_source, draft_source = resolve_model(args.target), resolve_model(args.draft)
-    tokenizer = loading.load_tokenizer(target_source)
-    target = loading.load_model(target_source, device="cpu", dtype="float32")
-    draft32 = loading.load_model(draft_source, device="cpu", dtype="float32")
-    if hasattr(draft32, "merge_and_unload"):
-        draft32 = draft32.merge_and_unload()
-    draft8, _ = quantize_draft(copy.deepcopy(draft32), "int8", "cpu")
-    examples = load_dataset(args.dataset).examples
-    if args.category:
-        examples = [e for e in examples if e.meta.get("category") == args.category]
-    prompts = [e.prompt for e in examples][: args.prompts]
-    n = args.max_new_tokens
+    console = Console(stderr=True)
+    source = resolve_model(args.target)
+    tokenizer = loading.load_tokenizer(source)
+    target = loading.load_model(source, device="cpu", dtype="float32")
+    draft = load_draft(args.draft, tokenizer, "cpu", "float32", "int8", threshold="auto", gate_model="full")
+    draft32 = (
+        draft.gate_model
+    )  # the float32 copy that reads the int8 draft's tag: assisted generation's draft
+    gate = {"gate_threshold": draft.gate_threshold, "gate_model": draft.gate_model}
+    decoders = {
+        "target alone": CautiousDecoder(target, tokenizer, None),
+        "ours, moderation context": CautiousDecoder(
+            target, tokenizer, draft.model, draft_context="moderation", **gate
+        ),
+        "ours, chat context": CautiousDecoder(target, tokenizer, draft.model, draft_context="chat", **gate),
+        "ours, chat context + lookup": CautiousDecoder(target, tokenizer, draft.model, lookup=True, **gate),
+    }
+    eos = sorted(stop_ids(target, tokenizer))
 
-    def ours(draft):
-        # the gate is left out (gate=False): a refused prompt would skip the target and skew tokens/s
-        decoder = CautiousDecoder(target, tokenizer, draft, gate=False)
-        decoder.generate("Say hi.", max_new_tokens=4)  # warm-up
-        outputs, totals = (
-            [],
-            {"proposed": 0, "accepted": 0, "target_forwards": 0, "seconds": 0.0, "tokens": 0},
-        )
-        for prompt in prompts:
-            result = decoder.generate(prompt, max_new_tokens=n)
-            outputs.append(result.token_ids)
-            for key in totals:
-                totals[key] += getattr(result.stats, key)
-        return outputs, totals
+    def assisted(prompt: str, n: int) -> dict[str, Any]:
+        ids = tokenizer(chat_prompt(tokenizer, messages_for(prompt)), return_tensors="pt")["input_ids"]
+        start = time.perf_counter()
+        with torch.inference_mode():
+            out = target.generate(ids, assistant_model=draft32, max_new_tokens=n, do_sample=False,
+                                  eos_token_id=eos, pad_token_id=eos[0])  # fmt: skip
+        tokens = out[0, ids.shape[1] :].tolist()
+        return {"tokens": tokens, "seconds": time.perf_counter() - start, "gate": "none"}
 
-    def assisted():
-        eos = list(decoder_stop_ids())
-        outputs, totals = [], {"proposed": None, "accepted": None, "target_forwards": None, "seconds": 0.0,
-                               "tokens": 0}  # fmt: skip
-        for prompt in ["Say hi.", *prompts]:
-            ids = tokenizer(chat_prompt(tokenizer, Example("p", prompt)), return_tensors="pt")["input_ids"]
-            start = time.perf_counter()
-            with torch.inference_mode():
-                out = target.generate(ids, assistant_model=draft32, max_new_tokens=n, do_sample=False,
-                                      eos_token_id=eos, pad_token_id=eos[0])  # fmt: skip
-            seconds = time.perf_counter() - start
-            if prompt == "Say hi.":
-                continue  # warm-up
-            tokens = out[0, ids.shape[1] :].tolist()
-            outputs.append(tokens)
-            totals["seconds"] += seconds
-            totals["tokens"] += len(tokens)
-        return outputs, totals
+    def ours(name: str, prompt: str, n: int) -> dict[str, Any]:
+        result = decoders[name].generate(prompt, n)
+        s = result.stats
+        return {"tokens": result.token_ids, "seconds": s.seconds, "gate": result.gate, "proposed": s.proposed,
+                "accepted": s.accepted, "plain_rounds": s.as_dict()["plain_rounds"]}  # fmt: skip
 
-    def decoder_stop_ids():
-        from smoothie_cli.evaluation.generation import stop_ids
-
-        return sorted(stop_ids(target, tokenizer))
-
-    runs = [("target alone", lambda: ours(None))]
+    runs: dict[str, Any] = {name: (lambda p, n, name=name: ours(name, p, n)) for name in decoders}
     if not args.skip_assisted:
-        runs.append(("transformers assisted generation, float32 draft", assisted))
-    runs += [("smoothie speculate, float32 draft", lambda: ours(draft32)),
-             ("smoothie speculate, int8 draft", lambda: ours(draft8))]  # fmt: skip
-    results = {}
-    for name, run in runs:
-        outputs, totals = run()
-        results[name] = (outputs, totals)
+        runs = {
+            "target alone": runs.pop("target alone"),
+            "transformers assisted generation": assisted,
+            **runs,
+        }
+    for run in runs.values():
+        run("Say hi.", 4)  # warm-up: first-call costs stay out of the timings
 
-    reference = results["target alone"][0]
-    base_rate = results["target alone"][1]["tokens"] / results["target alone"][1]["seconds"]
-    rows = []
-    for name, (outputs, totals) in results.items():
-        rate = totals["tokens"] / totals["seconds"]
-        same = sum(a == b for a, b in zip(outputs, reference))
-        accept = "—" if not totals["proposed"] else f"{totals['accepted'] / totals['proposed']:.2f}"
-        per_token = (
-            "—"
-            if totals["target_forwards"] is None
-            else f"{totals['target_forwards'] / totals['tokens']:.2f}"
-        )
-        rows.append({"run": name, "tokens": totals["tokens"], "seconds": round(totals["seconds"], 1),
-                     "tokens_per_s": round(rate, 2), "speedup": round(rate / base_rate, 2),
-                     "acceptance": accept, "target_forwards_per_token": per_token,
-                     "identical": f"{same}/{len(reference)}"})  # fmt: skip
+    wanted = args.categories.split(",")
+    prompts = [p for p in prompts_by_category(args.per_category) if p[0] in wanted]
+    records: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for k, (category, prompt) in enumerate(prompts, 1):
+        console.print(f"[dim]{k}/{len(prompts)} {category}: {prompt[:60]}[/]")
+        for name, run in runs.items():
+            records[name].append(run(prompt, args.max_new_tokens) | {"category": category})
+    table1 = category_table(records, [c for c in CATEGORIES if any(c == p[0] for p in prompts)])
+
+    table2 = None
+    if args.input_prompts:
+        table2 = input_table(decoders, args.input_prompts, args.max_new_tokens, console)
+    payload = {"target": args.target, "draft": draft.spec, "draft_quant": draft.quant,
+               "gate_threshold": draft.gate_threshold, "max_new_tokens": args.max_new_tokens,
+               "threads": torch.get_num_threads(), "per_category": table1, "input": table2}  # fmt: skip
     if args.json:
-        print(json.dumps({"target": args.target, "draft": args.draft, "prompts": len(prompts), "rows": rows}))
+        print(json.dumps(payload))
         return
-    label = f"{args.dataset}{f' {args.category}' if args.category else ''}"
-    table = Table(title=f"speculative decoding: {len(prompts)} {label} prompts × {n} tokens, "
-                  f"target {args.target}, draft {args.draft}, {torch.get_num_threads()} threads")  # fmt: skip
-    for column in (
-        "run",
-        "tokens",
-        "seconds",
-        "tok/s",
-        "speed-up",
-        "acceptance",
-        "target fwd/token",
-        "= target",
-    ):
-        table.add_column(column, justify="left" if column == "run" else "right")
+    show(payload, Console())
+
+
+def category_table(records: dict[str, list[dict[str, Any]]], categories: list[str]) -> list[dict[str, Any]]:
+    """Per category and overall: each run's tok/s ratio to the target alone, acceptance, identical text."""
+    reference = records["target alone"]
+    rows = []
+    for category in [*categories, "overall"]:
+        row: dict[str, Any] = {"category": category}
+        picks = [i for i, r in enumerate(reference) if category in ("overall", r["category"])]
+        base = rate(reference, picks)
+        row["target tok/s"] = round(base, 2)
+        for name, rs in records.items():
+            if name == "target alone":
+                continue
+            answered = [i for i in picks if rs[i]["gate"] in ("safe", "untagged", "none")]
+            proposed = sum(rs[i].get("proposed", 0) for i in answered)
+            row[name] = {
+                "ratio": round(rate(rs, answered) / rate(reference, answered), 3) if answered else None,
+                "acceptance": round(sum(rs[i].get("accepted", 0) for i in answered) / proposed, 3)
+                if proposed
+                else None,
+                "identical": f"{sum(rs[i]['tokens'] == reference[i]['tokens'] for i in answered)}"
+                f"/{len(answered)}",
+                "refused": len(picks) - len(answered),
+            }
+        rows.append(row)
+    return rows
+
+
+def rate(records: list[dict[str, Any]], picks: list[int]) -> float:
+    tokens = sum(len(records[i]["tokens"]) for i in picks)
+    seconds = sum(records[i]["seconds"] for i in picks)
+    return tokens / seconds if seconds else 0.0
+
+
+def input_table(decoders: dict[str, Any], count: int, n: int, console: Console) -> list[dict[str, Any]]:
+    """`speculate --input` of `count` prompts: the gate in batches, then speculation one at a time or
+    batched decoding; the target alone batched for reference."""
+    from smoothie_cli.evaluation.datasets import load_dataset
+
+    prompts = [e.prompt for e in load_dataset("mtbench").examples][: count - count // 4]
+    prompts += [e.prompt for e in load_dataset("faq").examples][: count - len(prompts)]
+    cautious = decoders["ours, chat context + lookup"]
+    plans = [
+        ("target alone, batched decoding", decoders["target alone"], "batched"),
+        ("speculate --input, speculation one at a time", cautious, "speculative"),
+        ("speculate --input, batched decoding (auto)", cautious, "auto"),
+    ]
+    rows, outputs = [], {}
+    for name, decoder, strategy in plans:
+        console.print(f"[dim]{name}: {len(prompts)} prompts[/]")
+        start = time.perf_counter()
+        results = decoder.answer_many(prompts, n, strategy=strategy)
+        seconds = time.perf_counter() - start
+        outputs[name] = [r.token_ids for r in results]
+        answered = sum(1 for r in results if r.gate in ("safe", "untagged", "none"))
+        tokens = sum(len(r.token_ids) for r in results)
+        rows.append({"run": name, "strategy": results[0].strategy, "prompts": len(prompts),
+                     "answered": answered, "seconds": round(seconds, 1),
+                     "prompts_per_s": round(len(prompts) / seconds, 3),
+                     "tokens_per_s": round(tokens / seconds, 2)})  # fmt: skip
+    reference = outputs[plans[0][0]]
     for row in rows:
-        table.add_row(row["run"], str(row["tokens"]), f"{row['seconds']:.1f}", f"{row['tokens_per_s']:.2f}",
-                      f"{row['speedup']:.2f}×", row["acceptance"], row["target_forwards_per_token"],
-                      row["identical"])  # fmt: skip
-    Console().print(table)
+        row["identical_to_target_batched"] = sum(a == b for a, b in zip(outputs[row["run"]], reference))
+    return rows
+
+
+def show(payload: dict[str, Any], console: Console) -> None:
+    runs = [k for k in payload["per_category"][0] if isinstance(payload["per_category"][0][k], dict)]
+    reading = "greedy" if payload["gate_threshold"] is None else "calibrated"
+    table = Table(title=f"speculative decoding — target {payload['target']}, draft {payload['draft']} "
+                  f"({payload['draft_quant']}, gate {reading}), {payload['max_new_tokens']} tokens, greedy, "
+                  f"{payload['threads']} threads")  # fmt: skip
+    table.add_column("category")
+    table.add_column("target tok/s", justify="right")
+    for name in runs:
+        table.add_column(f"{name}\n× (acceptance)", justify="right")
+    table.add_column("= target (ours, lookup)", justify="right")
+    for row in payload["per_category"]:
+        cells = [row["category"], f"{row['target tok/s']:.2f}"]
+        for name in runs:
+            cell = row[name]
+            ratio = "—" if cell["ratio"] is None else f"{cell['ratio']:.2f}×"
+            accept = "" if cell["acceptance"] is None else f" ({cell['acceptance']:.2f})"
+            cells.append(ratio + accept + (f" [{cell['refused']} refused]" if cell["refused"] else ""))
+        cells.append(row[runs[-1]]["identical"])
+        table.add_row(*cells)
+    console.print(table)
+    if payload["input"]:
+        second = Table(title="many prompts (speculate --input): prompts/s")
+        for column in ("run", "strategy", "prompts", "answered", "seconds", "prompts/s", "tok/s", "= target"):
+            second.add_column(column, justify="left" if column in ("run", "strategy") else "right")
+        for row in payload["input"]:
+            same = f"{row['identical_to_target_batched']}/{row['prompts']}"
+            second.add_row(row["run"], row["strategy"], str(row["prompts"]), str(row["answered"]),
+                           f"{row['seconds']:.1f}", f"{row['prompts_per_s']:.3f}",
+                           f"{row['tokens_per_s']:.2f}", same)  # fmt: skip
+        console.print(second)
 
 
 if __name__ == "__main__":

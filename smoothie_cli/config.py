@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from smoothie_cli.errors import SmoothieError
-from smoothie_cli.vocab.scripts import CJK, MAX_CODE_POINT, UnicodeBlock
+from smoothie_cli.unicode_blocks import CJK, MAX_CODE_POINT, UnicodeBlock
 
 DEFAULT_MODEL = "embedded:qwen2.5-coder-0.5b-instruct"
 

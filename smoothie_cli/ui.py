@@ -39,6 +39,13 @@ def note(message: str) -> None:
     err.print(f"[dim]{message}[/]", soft_wrap=True)
 
 
+def stream(text: str) -> None:
+    """Text as it is generated: no markup, no newline, shown at once."""
+    if text:
+        out.file.write(text)
+        out.file.flush()
+
+
 @contextmanager
 def progress_bar(enabled: bool = True) -> Iterator[Any]:
     """A `smoothie_cli.progress.Progress` callable drawing one Rich task per step description."""

@@ -5,7 +5,7 @@ import yaml
 
 from smoothie_cli.config import SmoothieConfig, load_config, validate_config, with_overrides
 from smoothie_cli.errors import SmoothieError
-from smoothie_cli.vocab.scripts import CJK
+from smoothie_cli.unicode_blocks import CJK
 
 ROOT = Path(__file__).resolve().parents[1]
 

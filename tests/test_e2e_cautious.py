@@ -23,7 +23,7 @@ def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
 def target_alone():
     """Greedy answers of the target alone, by transformers' own generate (an independent reference)."""
     from smoothie_cli.evaluation.examples import Example
-    from smoothie_cli.evaluation.generation import chat_prompt
+    from smoothie_cli.generation.prompts import chat_prompt
     from smoothie_cli.models import loading, resolve_model
 
     source = resolve_model(MODEL)
@@ -93,7 +93,9 @@ def test_finetuned_adapter_loads_as_a_draft(tmp_path, capsys) -> None:
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["speculate", "   ", "--draft", "none", "--target", MODEL], "empty"),
-    (["speculate", "hi", "--gamma", "0"], "--gamma must be at least 1"),
+    (["speculate", "hi", "--gamma", "-1"], "--gamma must be at least 0"),
+    (["speculate", "hi", "--draft-context", "both", "--target", MODEL], "--draft-context"),
+    (["speculate", "hi", "--strategy", "fast", "--draft", "none", "--target", MODEL], "--strategy"),
     (["speculate", "hi", "--target", "/nonexistent/model"], "does not exist"),
     (["speculate", "hi", "--draft-quant", "int4", "--target", MODEL, "--draft", MODEL], "--draft-quant"),
     (["speculate", "--input", "/nonexistent.txt"], "--input"),

@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from smoothie_cli.evaluation.examples import Dataset, Example
-from smoothie_cli.evaluation.generation import ModelGenerator
 from smoothie_cli.evaluation.scoring import loglikelihoods
 from smoothie_cli.evaluation.stats import mean, proportion
 from smoothie_cli.evaluation.tasks import EvalContext, get_task
-from smoothie_cli.vocab.scripts import CJK, TargetScript
+from smoothie_cli.generation.batched import ModelGenerator
+from smoothie_cli.unicode_blocks import CJK
+from smoothie_cli.vocab.scripts import TargetScript
 
 
 class ConstantModel(torch.nn.Module):
@@ -121,7 +122,7 @@ def test_batched_generation_equals_one_at_a_time(tiny_qwen):
 def test_decoding_loop_matches_transformers_generate(tiny_qwen):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from smoothie_cli.evaluation.generation import decode_batch
+    from smoothie_cli.generation.batched import decode_batch
 
     directory = tiny_qwen()
     model = AutoModelForCausalLM.from_pretrained(str(directory), dtype=torch.float32).eval()

@@ -6,6 +6,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer, Qwen2ForCausalLM
 
+from smoothie_cli.cautious.decoder import CautiousDecoder
 from smoothie_cli.cautious.gate import (
     GateCalibration,
     average_precision,
@@ -19,7 +20,6 @@ from smoothie_cli.cautious.gate import (
 )
 from smoothie_cli.cautious.loading import gate_threshold
 from smoothie_cli.cautious.prompts import draft_prompt
-from smoothie_cli.cautious.speculative import CautiousDecoder
 from smoothie_cli.errors import SmoothieError
 
 

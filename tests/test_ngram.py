@@ -7,9 +7,10 @@ import random
 
 import pytest
 
+from smoothie_cli.unicode_blocks import CJK
 from smoothie_cli.vocab.analysis import identify
 from smoothie_cli.vocab.ngram import ExactNgram, edges_of, is_valid_prefix, pending_tail
-from smoothie_cli.vocab.scripts import CJK, TargetScript
+from smoothie_cli.vocab.scripts import TargetScript
 
 SCRIPT = TargetScript(CJK)
 

@@ -1,4 +1,5 @@
-from smoothie_cli.vocab.scripts import CJK, PRESETS, TargetScript, UnicodeBlock, blocks_for, code_point_mask
+from smoothie_cli.unicode_blocks import CJK, PRESETS, UnicodeBlock
+from smoothie_cli.vocab.scripts import TargetScript, blocks_for, code_point_mask
 
 
 def test_cjk_predicate_excludes_ascii_space_and_digits():

@@ -8,9 +8,13 @@ import pytest
 import torch
 from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
+from smoothie_cli.cautious.decoder import CautiousDecoder
 from smoothie_cli.cautious.prompts import SAFE_TAG, TOXIC_TAG, draft_prompt, read_tag
-from smoothie_cli.cautious.speculative import CachedModel, CautiousDecoder, CostModel, Sampling
 from smoothie_cli.errors import SmoothieError
+from smoothie_cli.generation.cache import CachedModel
+from smoothie_cli.generation.logits import LogitsPipeline
+from smoothie_cli.generation.sampling import SamplingConfig
+from smoothie_cli.generation.speculative import UNBOUNDED, GammaScheduler
 
 
 def tiny(vocab: int, seed: int, sharpen: float = 1.0, layers: int = 2) -> Qwen2ForCausalLM:
@@ -49,7 +53,7 @@ def greedy_reference(model: Qwen2ForCausalLM, prompt: list[int], n: int) -> list
     return out[0, len(prompt) :].tolist()
 
 
-@pytest.mark.parametrize("gamma", [None, 1, 3, 8])
+@pytest.mark.parametrize("gamma", [None, 0, 1, 3, 8])
 def test_greedy_speculation_returns_exactly_the_target_tokens(gamma: int | None) -> None:
     target = tiny(300, seed=1, sharpen=30)
     draft = noisy_copy(target, noise=0.5, seed=2)
@@ -59,8 +63,14 @@ def test_greedy_speculation_returns_exactly_the_target_tokens(gamma: int | None)
         tokens, stats = decoder.speculate_ids(prompt, [7, 8, *prompt], 40)
         assert tokens == expected
         assert stats.tokens == 40
-        assert 0 < stats.accepted < stats.proposed  # the noisy draft is right sometimes, not always
-        assert stats.target_forwards < 40  # accepted tokens saved target forwards
+        if gamma == 0:  # never drafts: the target's plain decoding, one forward per token
+            assert stats.proposed == 0 == stats.draft_forwards
+            assert stats.target_forwards == 40 + (len(prompt) > 1)  # the prompt, then one per token
+        elif (
+            gamma is not None
+        ):  # (the adaptive γ may rightly stop drafting: this draft costs what the target does)
+            assert 0 < stats.accepted < stats.proposed  # the noisy draft is right sometimes, not always
+            assert stats.target_forwards < 40  # accepted tokens saved target forwards
 
 
 def test_target_alone_runs_through_the_same_path() -> None:
@@ -159,32 +169,33 @@ def test_sampling_matches_the_target_distribution() -> None:
             counts[tokens[0], tokens[1]] += 1
         return counts
 
-    sampling = Sampling(temperature=1.0, seed=0)
+    sampling = SamplingConfig(temperature=1.0, seed=0)
     decoder = CautiousDecoder(target, None, draft=draft, gamma=2, sampling=sampling, stop_ids=set())
     statistic, df = _chi_square(histogram(decoder, prompt), joint)
     assert df >= 6 and statistic < chi2_critical(df), (statistic, df)
     # the test has power: the draft's own samples (a third as many) are far from the target's distribution
-    draft_alone = CautiousDecoder(draft, None, draft=None, sampling=Sampling(1.0, seed=0), stop_ids=set())
+    draft_alone = CautiousDecoder(
+        draft, None, draft=None, sampling=SamplingConfig(1.0, seed=0), stop_ids=set()
+    )
     statistic, df = _chi_square(histogram(draft_alone, None, draws // 3), joint)
     assert statistic > 3 * chi2_critical(df), (statistic, df)
 
 
 def test_top_p_keeps_the_smallest_nucleus() -> None:
-    probs = Sampling(temperature=1.0, top_p=0.7).probabilities(
-        torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
-    )
+    pipeline = LogitsPipeline(SamplingConfig(temperature=1.0, top_p=0.7))
+    probs = pipeline.probabilities([[0]], torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]])))
     assert torch.allclose(probs, torch.tensor([[0.625, 0.375, 0.0, 0.0]]))
 
 
-def test_cost_model_drafts_longer_when_the_draft_is_cheap_and_right() -> None:
-    model = CostModel(gamma=4)
+def test_scheduler_drafts_longer_when_the_draft_is_cheap_and_right() -> None:
+    model = GammaScheduler(gamma=4)
     for gamma in (2, 4, 6, 3, 5):
-        model.observe(gamma, gamma, 0.01 * gamma, gamma + 1, 0.3 + 0.01 * (gamma + 1))
-    long = model.next_gamma()
-    poor = CostModel(gamma=4)
+        model.observe("draft", gamma, gamma, 0.01 * gamma, gamma + 1, 0.3 + 0.01 * (gamma + 1))
+    source, long = model.choose({"draft": UNBOUNDED}, room=100)
+    poor = GammaScheduler(gamma=4)
     for gamma in (2, 4, 6, 3, 5):
-        poor.observe(gamma, 0, 0.1 * gamma, gamma + 1, 0.3 + 0.06 * (gamma + 1))
-    assert long >= 8 and poor.next_gamma() == 1
+        poor.observe("draft", gamma, 1, 0.05 * gamma, gamma + 1, 0.3 + 0.06 * (gamma + 1))
+    assert source == "draft" and long >= 8 and poor.choose({"draft": UNBOUNDED}, room=100) == ("draft", 1)
 
 
 # ---- the gate, with the real Qwen tokenizer ------------------------------------------------------------
@@ -274,7 +285,8 @@ def test_read_tag() -> None:
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"gamma": 0}, "--gamma must be at least 1"),
+    ({"gamma": -1}, "--gamma must be at least 0"),
+    ({"draft_context": "both"}, "--draft-context"),
     ({"on_untagged": "maybe"}, "--on-untagged"),
 ])  # fmt: skip
 def test_bad_settings_are_one_clear_error(kwargs, message) -> None:
@@ -287,7 +299,7 @@ def test_empty_prompt_is_refused_clearly(qwen_tokenizer) -> None:
     with pytest.raises(SmoothieError, match="prompt is empty"):
         decoder.generate("   ")
     with pytest.raises(SmoothieError, match="temperature"):
-        Sampling(temperature=-1)
+        SamplingConfig(temperature=-1)
 
 
 def test_prompts_from_text_and_jsonl_files(tmp_path) -> None:

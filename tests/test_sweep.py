@@ -25,7 +25,7 @@ def prompts_file(tmp_path: Path) -> Path:
 @pytest.fixture()
 def counters(monkeypatch):
     """Count model loads and generation calls."""
-    from smoothie_cli.evaluation.generation import ModelGenerator
+    from smoothie_cli.generation.batched import ModelGenerator
     from smoothie_cli.models import loading
 
     counts = {"loads": 0, "generate": 0}

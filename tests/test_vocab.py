@@ -4,8 +4,9 @@ import pytest
 
 from smoothie_cli.config import SmoothieConfig
 from smoothie_cli.errors import SmoothieError
+from smoothie_cli.unicode_blocks import CJK
 from smoothie_cli.vocab.analysis import analyze_vocabulary, identify
-from smoothie_cli.vocab.scripts import CJK, TargetScript
+from smoothie_cli.vocab.scripts import TargetScript
 from smoothie_cli.vocab.tokens import (
     byte_level_bytes,
     load_vocabulary,

@@ -234,7 +234,8 @@ def classify(
             token_budget=token_budget, progress=progress, description=description,
         )  # fmt: skip
         return ["toxic" if m > threshold else "safe" for m in margins]
-    from smoothie_cli.evaluation.generation import decode_batch, stop_ids
+    from smoothie_cli.generation.batched import decode_batch
+    from smoothie_cli.generation.prompts import stop_ids
 
     eos = stop_ids(model, tokenizer)
     gates: list[Gate] = ["untagged"] * len(prompts)

@@ -11,7 +11,7 @@ import typer
 
 from smoothie_cli.cli.options import ConfigOpt, JsonOpt, ModelArg, OutputDirOpt
 from smoothie_cli.errors import SmoothieError
-from smoothie_cli.vocab.scripts import PRESETS
+from smoothie_cli.unicode_blocks import PRESETS
 
 _RANGE = re.compile(r"^\s*(?:U\+|0x)?([0-9A-Fa-f]+)\s*[-–:]\s*(?:U\+|0x)?([0-9A-Fa-f]+)\s*$")
 

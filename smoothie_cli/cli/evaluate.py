@@ -8,7 +8,18 @@ from typing import Annotated, Any
 
 import typer
 
-from smoothie_cli.cli.options import ConfigOpt, DeviceOpt, DraftQuantOpt, JsonOpt, ModelArg, OutputDirOpt
+from smoothie_cli.cli.options import (
+    ConfigOpt,
+    DeviceOpt,
+    DraftQuantOpt,
+    JsonOpt,
+    MinScaleOpt,
+    ModelArg,
+    ModeOpt,
+    OutputDirOpt,
+    ScalesOpt,
+    SmoothnessOpt,
+)
 from smoothie_cli.errors import SmoothieError
 
 TaskOpt = Annotated[
@@ -27,13 +38,6 @@ LimitOpt = Annotated[
 ]
 MaxNewOpt = Annotated[int, typer.Option("--max-new-tokens", help="Tokens to generate per answer.")]
 BatchOpt = Annotated[int, typer.Option("--batch-size", help="Prompts decoded together (32 suits a CPU).")]
-ScalesOpt = Annotated[
-    str | None,
-    typer.Option("--scales", help="Apply smoothing at run time: an analysis.json, or 'auto' to analyse now."),
-]
-MinScaleOpt = Annotated[float, typer.Option("--min-scale", help="With --scales: scale of target tokens.")]
-SmoothnessOpt = Annotated[float, typer.Option("--smoothness", help="With --scales: > 1.")]
-ModeOpt = Annotated[str, typer.Option("--mode", help="With --scales: scale (logit × S) or bias (+ log S).")]
 ColumnOpt = Annotated[
     list[str] | None, typer.Option("--column", help="Column mapping for local files, e.g. prompt=question.")
 ]
@@ -94,8 +98,6 @@ def evaluate(
         raise SmoothieError("--limit must be at least 1")
     if max_new_tokens < 1 or batch_size < 1:
         raise SmoothieError("--max-new-tokens and --batch-size must be at least 1")
-    if draft is not None and scales is not None:
-        raise SmoothieError("--draft and --scales do not combine yet; evaluate one of them at a time")
     items = plan(task or ["no-chinese"], dataset)
     columns = parse_columns(column)
     cfg = load_config(config)
@@ -105,8 +107,9 @@ def evaluate(
             batch_size=batch_size, progress=progress,
         )  # fmt: skip
         setting = session.apply_setting(scales, min_scale, smoothness, mode)
-        if draft is not None:
-            setting = session.use_draft(draft, draft_quant, max_new_tokens, progress)
+        if draft is not None:  # after the scales: the draft drafts through the same processors
+            setting |= session.use_draft(draft, draft_quant, max_new_tokens, progress)
+            setting["label"] += f", cautious decoding with {setting['draft']} ({setting['draft_quant']})"
         session.context.options.update({"mc_style": mc_style, "bertscore_model": bertscore_model})
         results = run_plan(session.context, items, limit=limit, seed=seed, columns=columns, progress=progress)
     summary: dict[str, Any] = {

@@ -34,3 +34,17 @@ DraftQuantOpt = Annotated[
     str,
     typer.Option("--draft-quant", help="Draft weights: auto (int8 on CPU, as is on a GPU), int8 or none."),
 ]
+ScalesOpt = Annotated[
+    str | None,
+    typer.Option("--scales", help="Apply smoothing at run time: an analysis.json, or 'auto' to analyse now."),
+]
+MinScaleOpt = Annotated[float, typer.Option("--min-scale", help="With --scales: scale of target tokens.")]
+SmoothnessOpt = Annotated[float, typer.Option("--smoothness", help="With --scales: > 1.")]
+ModeOpt = Annotated[str, typer.Option("--mode", help="With --scales: scale (logit × S) or bias (+ log S).")]
+TemperatureOpt = Annotated[float, typer.Option("--temperature", help="0 = greedy.")]
+TopPOpt = Annotated[float, typer.Option("--top-p", help="Nucleus sampling mass (with --temperature).")]
+TopKOpt = Annotated[int, typer.Option("--top-k", help="Sample among the k likeliest tokens (0: all).")]
+RepetitionPenaltyOpt = Annotated[
+    float, typer.Option("--repetition-penalty", help="transformers' repetition penalty (1: none).")
+]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed for sampling (repeatable answers).")]

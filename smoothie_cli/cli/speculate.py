@@ -5,11 +5,25 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from smoothie_cli.cli.options import DeviceOpt, DraftQuantOpt, JsonOpt
+from smoothie_cli import ui
+from smoothie_cli.cli.options import (
+    ConfigOpt,
+    DeviceOpt,
+    DraftQuantOpt,
+    MinScaleOpt,
+    ModeOpt,
+    RepetitionPenaltyOpt,
+    ScalesOpt,
+    SeedOpt,
+    SmoothnessOpt,
+    TemperatureOpt,
+    TopKOpt,
+    TopPOpt,
+)
 from smoothie_cli.errors import SmoothieError
 
 DEFAULT_TARGET = "embedded:qwen2.5-coder-1.5b-instruct"
@@ -65,15 +79,37 @@ def speculate(
     ] = None,
     system: Annotated[str | None, typer.Option("--system", help="System message for the target.")] = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Tokens per answer at most.")] = 128,
-    temperature: Annotated[float, typer.Option("--temperature", help="0 = greedy.")] = 0.0,
-    top_p: Annotated[
-        float, typer.Option("--top-p", help="Nucleus sampling mass (with --temperature).")
-    ] = 1.0,
-    seed: Annotated[int | None, typer.Option("--seed", help="Seed for sampling.")] = None,
+    temperature: TemperatureOpt = 0.0,
+    top_p: TopPOpt = 1.0,
+    top_k: TopKOpt = 0,
+    repetition_penalty: RepetitionPenaltyOpt = 1.0,
+    seed: SeedOpt = None,
     gamma: Annotated[
-        int | None, typer.Option("--gamma", help="Draft tokens per round (default: adapts to acceptance).")
+        int | None,
+        typer.Option("--gamma", help="Draft tokens per round (default: adapts; 0: never draft)."),
     ] = None,
     max_gamma: Annotated[int, typer.Option("--max-gamma", help="Upper bound of the adaptive γ.")] = 12,
+    draft_context: Annotated[
+        str,
+        typer.Option(
+            "--draft-context",
+            help="What the draft drafts from after <Safe>: chat (the target's own prompt) or moderation.",
+        ),
+    ] = "chat",
+    lookup: Annotated[
+        bool,
+        typer.Option(
+            "--lookup/--no-lookup",
+            help="Also guess by prompt lookup (copies of the prompt or answer), free of any model.",
+        ),
+    ] = True,
+    strategy: Annotated[
+        str,
+        typer.Option(
+            "--strategy",
+            help="Many prompts: auto (batched decoding from 4 prompts on a CPU), speculative or batched.",
+        ),
+    ] = "auto",
     draft_quant: DraftQuantOpt = "auto",
     on_untagged: Annotated[
         str, typer.Option("--on-untagged", help="When the draft writes no tag: continue or refuse.")
@@ -104,62 +140,134 @@ def speculate(
     instruction: Annotated[
         str | None, typer.Option("--instruction", help="The draft's moderation instruction.")
     ] = None,
+    scales: ScalesOpt = None,
+    min_scale: MinScaleOpt = 0.5,
+    smoothness: SmoothnessOpt = 10.0,
+    mode: ModeOpt = "scale",
+    config: ConfigOpt = None,
     device: DeviceOpt = "auto",
     dtype: Annotated[str, typer.Option("--dtype", help="Target dtype: auto, float32, bfloat16.")] = "auto",
-    as_json: JsonOpt = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON Lines on stdout: one object per prompt, as answered.")
+    ] = False,
 ) -> None:
-    """Answer prompts with the target, drafted by a safety-tagged draft that refuses toxic requests."""
-    from smoothie_cli import ui
+    """Answer prompts with the target, drafted by a safety-tagged draft that refuses toxic requests.
+
+    Answers stream as their tokens are accepted. With smoothing (--scales) the same scales apply to the
+    draft and the target, so the text is the smoothed target's own.
+    """
+    from smoothie_cli.cautious.decoder import DRAFT_CONTEXTS, STRATEGIES, CautiousDecoder
     from smoothie_cli.cautious.loading import load_for_speculation
     from smoothie_cli.cautious.prompts import DEFAULT_REFUSAL
-    from smoothie_cli.cautious.speculative import CautiousDecoder, Sampling
+    from smoothie_cli.generation.sampling import SamplingConfig
 
     texts = read_prompts(prompts, input_file)
     if max_new_tokens < 1:
         raise SmoothieError(f"--max-new-tokens must be at least 1, not {max_new_tokens}")
-    if gamma is not None and gamma < 1:
-        raise SmoothieError(f"--gamma must be at least 1, not {gamma}")
-    sampling = Sampling(temperature, top_p, seed)
+    if gamma is not None and gamma < 0:
+        raise SmoothieError(f"--gamma must be at least 0, not {gamma}")
+    if draft_context not in DRAFT_CONTEXTS:
+        raise SmoothieError(f"--draft-context must be chat or moderation, not '{draft_context}'")
+    if strategy not in STRATEGIES:
+        raise SmoothieError(f"--strategy must be one of {', '.join(STRATEGIES)}, not '{strategy}'")
+    sampling = SamplingConfig(temperature, top_p, top_k, repetition_penalty, seed)
     draft_spec = None if draft.lower() == "none" else draft
-    results = []
     with ui.progress_bar() as progress:
         target_model, tokenizer, draft_model, info = load_for_speculation(
             target, draft_spec, device=device, dtype=dtype, draft_quant=draft_quant, threshold=gate_threshold,
             gate_model=gate_model if gate else "draft",  # --no-gate: no float32 reader to keep
             progress=progress,
         )  # fmt: skip
+        processors, setting = _smoothing(target, config, scales, min_scale, smoothness, mode)
         decoder = CautiousDecoder(
             target_model, tokenizer, draft_model.model if draft_model else None, instruction=instruction,
             refusal=refusal or DEFAULT_REFUSAL, on_untagged=on_untagged, gamma=gamma, max_gamma=max_gamma,
             sampling=sampling, system=system, gate=gate,
             gate_threshold=draft_model.gate_threshold if draft_model else None,
-            gate_model=draft_model.gate_model if draft_model else None,
+            gate_model=draft_model.gate_model if draft_model else None, processors=processors,
+            draft_context=draft_context, lookup=lookup,
         )  # fmt: skip
         decoder.generate(texts[0], max_new_tokens=2)  # warm-up: first-call costs stay out of the timings
-        for n, text in enumerate(texts):
-            progress("speculating", n, len(texts))
-            results.append(decoder.generate(text, max_new_tokens=max_new_tokens))
-            progress("speculating", n + 1, len(texts))
-    if as_json:
-        for result in results:
-            sys.stdout.write(json.dumps(result.as_dict() | info, ensure_ascii=False) + "\n")
-        return
-    for result in results:
-        ui.out.print(f"[bold]> {result.prompt}[/]  [dim]({result.gate})[/]", soft_wrap=True)
-        ui.out.print(result.text, markup=False, soft_wrap=True)
+    info |= {"smoothing": setting, "draft_context": draft_context if draft_spec else None, "lookup": lookup}
+    printer = _JsonLines(info) if as_json else _Streamer(tokenizer, texts)
+    results = decoder.answer_many(
+        texts, max_new_tokens, strategy=strategy, on_result=printer.result, on_tokens=printer.tokens
+    )
+    if not as_json:
+        ui.show(_stats_table(results, info, gate, decoder.choose_strategy(len(texts), strategy)))
+
+
+def _smoothing(
+    target: str, config: Path | None, scales: str | None, min_scale: float, smoothness: float, mode: str
+) -> tuple[list[Any], dict[str, Any]]:
+    """Run-time smoothing processors for the target's vocabulary (none without --scales)."""
+    from smoothie_cli.config import load_config
+    from smoothie_cli.models import resolve_model
+    from smoothie_cli.smoothing.runtime import analysis_for, setting_processors
+
+    if scales is None:
+        return setting_processors(None, None, min_scale, smoothness, mode)
+    analysis = analysis_for(resolve_model(target), load_config(config), scales)
+    return setting_processors(analysis, scales, min_scale, smoothness, mode)
+
+
+class _JsonLines:
+    """One JSON object per prompt on stdout, written as each answer is done."""
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.info = info
+        self.tokens = None
+
+    def result(self, index: int, result: Any) -> None:
+        sys.stdout.write(json.dumps(result.as_dict() | self.info, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
+
+class _Streamer:
+    """Prints each answer as its tokens are accepted (speculative), or whole when done (batched/refused)."""
+
+    def __init__(self, tokenizer: Any, prompts: list[str]) -> None:
+        self.tokenizer, self.prompts = tokenizer, prompts
+        self.streamed: set[int] = set()
+
+    def tokens(self, index: int) -> Any:
+        from smoothie_cli.generation.stream import TextStream
+
+        stream = TextStream(self.tokenizer)
+        self.streamed.add(index)
+        ui.out.print(f"[bold]> {self.prompts[index]}[/]", soft_wrap=True)
+
+        def show(new: list[int]) -> None:
+            ui.stream(stream.push(new))
+
+        return show
+
+    def result(self, index: int, result: Any) -> None:
+        if index not in self.streamed:
+            ui.out.print(f"[bold]> {result.prompt}[/]", soft_wrap=True)
+            ui.stream(result.text)
+        ui.stream("\n")
+        ui.out.print(f"[dim]({result.gate}, {result.strategy})[/]")
         ui.out.print()
+
+
+def _stats_table(results: list[Any], info: dict[str, Any], gate: bool, strategy: str) -> Any:
     rows = []
     for r in results:
         s = r.stats.as_dict()
         accept = "—" if s["acceptance_rate"] is None else f"{s['acceptance_rate']:.2f}"
-        rows.append([r.prompt[:40], r.gate, s["tokens"], f"{s['seconds']:.2f}", f"{s['tokens_per_s']:.2f}",
-                     accept, f"{s['accepted']}/{s['proposed']}", s["target_forwards"],
-                     s["mean_gamma"] or "—"])  # fmt: skip
+        rows.append([r.prompt[:40], r.gate, r.strategy, s["tokens"], f"{s['seconds']:.2f}",
+                     f"{s['tokens_per_s']:.2f}", accept, f"{s['accepted']}/{s['proposed']}",
+                     s["target_forwards"], "—" if s["mean_gamma"] is None else s["mean_gamma"]])  # fmt: skip
     title = f"speculate — target {info['target']}, draft {info['draft'] or 'none'}"
     if info["draft_quant"]:
-        title += f" ({info['draft_quant']})"
+        title += f" ({info['draft_quant']}, {info['draft_context']} context)"
     if info["draft"] and gate:
         threshold = info["gate_threshold"]
         title += ", gate greedy" if threshold is None else f", gate margin > {threshold:.2f}"
-    columns = ["prompt", "gate", "tokens", "s", "tok/s", "accept", "acc/prop", "target fwd", "mean γ"]
-    ui.show(ui.table(title, columns, rows, justify=["left", "left"] + ["right"] * 7))
+    if info["smoothing"]["scales"]:
+        title += f", smoothing {info['smoothing']['label']}"
+    title += f", {strategy}"
+    columns = ["prompt", "gate", "strategy", "tokens", "s", "tok/s", "accept", "acc/prop", "target fwd",
+               "mean γ"]  # fmt: skip
+    return ui.table(title, columns, rows, justify=["left", "left", "left"] + ["right"] * 7)

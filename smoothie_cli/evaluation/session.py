@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from smoothie_cli.config import SmoothieConfig
-from smoothie_cli.errors import SmoothieError
-from smoothie_cli.evaluation.generation import ModelGenerator
 from smoothie_cli.evaluation.tasks import EvalContext
-from smoothie_cli.models import ModelSource, resolve_model, tokenizer_location
+from smoothie_cli.generation.batched import ModelGenerator
+from smoothie_cli.models import ModelSource, resolve_model
 from smoothie_cli.progress import Progress, no_progress
 from smoothie_cli.vocab.scripts import TargetScript
 
@@ -23,61 +22,46 @@ class Session:
 
     def analysis(self, path: str) -> dict[str, Any]:
         """The analysis for this model: from an analysis.json, or computed now ('auto'); cached."""
-        from pathlib import Path
-
-        from smoothie_cli.vocab.analysis import analysis_document
-        from smoothie_cli.vocab.tokens import load_vocabulary
+        from smoothie_cli.smoothing.runtime import analysis_for
 
         if self._analysis is None:
-            vocab = load_vocabulary(tokenizer_location(self.source))
-            self._analysis = analysis_document(
-                self.source.spec, vocab, self.config, None if path == "auto" else Path(path)
-            )
+            self._analysis = analysis_for(self.source, self.config, path)
         return self._analysis
 
     def apply_setting(
         self, scales: str | None, min_scale: float = 0.5, smoothness: float = 10.0, mode: str = "scale"
     ) -> dict[str, Any]:
         """Steer generation and scoring with run-time scales (None: the model as is). Returns the setting."""
-        from smoothie_cli.smoothing.runtime import TokenScaleLogitsProcessor
-        from smoothie_cli.smoothing.scales import check_parameters, scales_from_analysis
+        from smoothie_cli.smoothing.runtime import setting_processors
 
-        processors: list[Any] = []
-        setting: dict[str, Any] = {"label": "base", "scales": None}
-        if scales is not None:
-            if mode not in ("scale", "bias"):
-                raise SmoothieError(f"--mode '{mode}' is not scale or bias")
-            check_parameters(min_scale, smoothness)
-            token_scales = scales_from_analysis(self.analysis(scales), min_scale, smoothness)
-            processors = [TokenScaleLogitsProcessor(token_scales, mode=mode)]  # type: ignore[arg-type]
-            setting = {
-                "label": f"min_scale {min_scale}, smoothness {smoothness}, {mode}",
-                "scales": scales,
-                "min_scale": min_scale,
-                "smoothness": smoothness,
-                "mode": mode,
-            }
-        self.context.logits_processors = processors
+        analysis = self.analysis(scales) if scales is not None else None
+        processors, setting = setting_processors(analysis, scales, min_scale, smoothness, mode)
+        self.context.logits_processors = list(processors)
         generator = self.context.generator
         if isinstance(generator, ModelGenerator):
-            generator.logits_processors = processors
+            generator.logits_processors = list(processors)
         return setting
 
-    def use_draft(self, draft: str, quant: str, max_new_tokens: int, progress: Progress) -> dict[str, Any]:
-        """Generate through cautious speculation: this session's model is the target, `draft` gates and
-        drafts. Scoring tasks (mc, toxicity) still read the session's model."""
+    def use_draft(
+        self, draft: str, quant: str, max_new_tokens: int, progress: Progress, strategy: str = "auto"
+    ) -> dict[str, Any]:
+        """Generate through cautious decoding: this session's model is the target, `draft` gates and drafts,
+        through the same logits processors as the target alone (smoothing scales included). Scoring tasks
+        (mc, toxicity) still read the session's model."""
+        from smoothie_cli.cautious.decoder import CautiousDecoder, CautiousGenerator
         from smoothie_cli.cautious.loading import load_draft
-        from smoothie_cli.cautious.speculative import CautiousDecoder, CautiousGenerator
 
         device = str(next(self.context.model.parameters()).device)
         loaded = load_draft(draft, self.context.tokenizer, device, "auto", quant, progress)
+        generator = self.context.generator
         decoder = CautiousDecoder(
             self.context.model, self.context.tokenizer, loaded.model,
             gate_threshold=loaded.gate_threshold, gate_model=loaded.gate_model,
+            processors=self.context.logits_processors,
+            sampling=generator.sampling if isinstance(generator, ModelGenerator) else None,
         )  # fmt: skip
-        self.context.generator = CautiousGenerator(decoder, max_new_tokens=max_new_tokens)
-        return {"label": f"cautious speculation, draft {loaded.spec} ({loaded.quant})", "scales": None,
-                "draft": loaded.spec, "draft_quant": loaded.quant}  # fmt: skip
+        self.context.generator = CautiousGenerator(decoder, max_new_tokens=max_new_tokens, strategy=strategy)
+        return {"draft": loaded.spec, "draft_quant": loaded.quant, "strategy": strategy}
 
 
 def open_session(

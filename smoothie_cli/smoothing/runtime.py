@@ -53,3 +53,35 @@ def logit_bias_map(scales: TokenScales) -> dict[int, float]:
     return {
         i: max(math.log(s), MIN_LOGIT_BIAS) if s > 0 else MIN_LOGIT_BIAS for i, s in scales.scales.items()
     }
+
+
+def analysis_for(source: Any, config: Any, path: str) -> dict[str, Any]:
+    """The analysis of a model's vocabulary: read from an analysis.json (checked against the vocabulary) or,
+    with 'auto', computed now (under a second)."""
+    from pathlib import Path
+
+    from smoothie_cli.models import tokenizer_location
+    from smoothie_cli.vocab.analysis import analysis_document
+    from smoothie_cli.vocab.tokens import load_vocabulary
+
+    vocab = load_vocabulary(tokenizer_location(source))
+    return analysis_document(source.spec, vocab, config, None if path == "auto" else Path(path))
+
+
+def setting_processors(
+    analysis: dict[str, Any] | None, label: str | None, min_scale: float, smoothness: float, mode: str
+) -> tuple[list[TokenScaleLogitsProcessor], dict[str, Any]]:
+    """The run-time processors of one smoothing setting (none for `analysis` None) and its description."""
+    from smoothie_cli.errors import SmoothieError
+    from smoothie_cli.smoothing.scales import check_parameters, scales_from_analysis
+
+    if analysis is None:
+        return [], {"label": "base", "scales": None}
+    if mode not in ("scale", "bias"):
+        raise SmoothieError(f"--mode '{mode}' is not scale or bias")
+    check_parameters(min_scale, smoothness)
+    token_scales = scales_from_analysis(analysis, min_scale, smoothness)
+    processor = TokenScaleLogitsProcessor(token_scales, mode=mode)  # type: ignore[arg-type]
+    setting = {"label": f"min_scale {min_scale}, smoothness {smoothness}, {mode}", "scales": label,
+               "min_scale": min_scale, "smoothness": smoothness, "mode": mode}  # fmt: skip
+    return [processor], setting

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smoothie_cli.evaluation.examples import Dataset
-from smoothie_cli.evaluation.generation import Generator
 from smoothie_cli.evaluation.stats import Score
+from smoothie_cli.generation.batched import Generator
 from smoothie_cli.progress import Progress, no_progress
 from smoothie_cli.vocab.scripts import TargetScript
 

@@ -1,13 +1,17 @@
-"""Batched, left-padded generation with a chat template, optionally through run-time logits processors."""
+"""Batched plain decoding: left-padded prompts, a KV cache, finished rows leave the batch."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from smoothie_cli.evaluation.examples import Example
+from smoothie_cli.generation.prompts import chat_prompt, stop_ids
+from smoothie_cli.generation.sampling import SamplingConfig
 from smoothie_cli.progress import Progress, no_progress
+
+# called after every step with (row indices, the token each chose); returns rows to stop (cancelled) or None
+StepCallback = Callable[[list[int], list[int]], Iterable[int] | None]
 
 
 class Generator(Protocol):
@@ -15,41 +19,41 @@ class Generator(Protocol):
 
     name: str
 
-    def generate(self, examples: Sequence[Example], progress: Progress = no_progress) -> list[str]: ...
-
-
-def chat_prompt(tokenizer: Any, example: Example) -> str:
-    """The example as the model's chat template would present it, ready for the assistant's answer."""
-    messages = []
-    if example.system:
-        messages.append({"role": "system", "content": example.system})
-    messages.append({"role": "user", "content": example.prompt})
-    if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return "\n\n".join(m["content"] for m in messages) + "\n\n"
+    def generate(self, examples: Sequence[Any], progress: Progress = no_progress) -> list[str]: ...
 
 
 @dataclass
 class ModelGenerator:
-    """Greedy (or sampled) generation from a transformers model, `batch_size` prompts at a time."""
+    """Generation from a transformers model, `batch_size` prompts at a time, through one logits pipeline
+    (`logits_processors` are the shaping processors, e.g. smoothing scales; `sampling` the rest)."""
 
     model: Any
     tokenizer: Any
     max_new_tokens: int = 128
     batch_size: int = 8
     logits_processors: list[Any] = field(default_factory=list)
-    temperature: float = 0.0
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
     name: str = "model"
+    pipeline: Any = None  # a ready LogitsPipeline instead of the two fields above
 
-    def generate(self, examples: Sequence[Example], progress: Progress = no_progress) -> list[str]:
+    def generate(self, examples: Sequence[Any], progress: Progress = no_progress) -> list[str]:
+        prompts = [chat_prompt(self.tokenizer, e) for e in examples]
+        tokens = self.generate_ids(prompts, progress)
+        return self.tokenizer.batch_decode(tokens, skip_special_tokens=True)
+
+    def generate_ids(self, prompts: Sequence[str], progress: Progress = no_progress) -> list[list[int]]:
+        """The new token ids for each prompt text (already in chat form)."""
+        from smoothie_cli.generation.logits import LogitsPipeline, new_generator
+
         tokenizer = self.tokenizer
         tokenizer.padding_side = "left"  # decoder-only: new tokens must follow every prompt directly
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
-        prompts = [chat_prompt(tokenizer, e) for e in examples]
+        pipeline = self.pipeline or LogitsPipeline(self.sampling, self.logits_processors)
+        generator = new_generator(pipeline.sampling.seed, next(self.model.parameters()).device)
         # longest first, so each batch pads little and the slowest batch shows up early in the ETA
         order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
-        answers: list[str] = [""] * len(prompts)
+        answers: list[list[int]] = [[] for _ in prompts]
         description = f"generating ({self.name})"
         progress(description, 0, len(prompts))
         for start in range(0, len(order), self.batch_size):
@@ -63,27 +67,13 @@ class ModelGenerator:
                 encoded["attention_mask"],
                 max_new_tokens=self.max_new_tokens,
                 eos_ids=stop_ids(self.model, tokenizer),
-                logits_processors=self.logits_processors,
-                temperature=self.temperature,
+                pipeline=pipeline,
+                generator=generator,
             )
-            for i, text in zip(batch, tokenizer.batch_decode(tokens, skip_special_tokens=True)):
-                answers[i] = text
+            for i, row in zip(batch, tokens):
+                answers[i] = row
             progress(description, start + len(batch), len(prompts))
         return answers
-
-
-def stop_ids(model: Any, tokenizer: Any) -> set[int]:
-    """End-of-turn ids: the generation config's eos list (Qwen: <|im_end|>, <|endoftext|>) and the
-    tokenizer's eos."""
-    ids: set[int] = set()
-    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    if isinstance(configured, int):
-        ids.add(configured)
-    elif configured:
-        ids.update(configured)
-    if tokenizer.eos_token_id is not None:
-        ids.add(tokenizer.eos_token_id)
-    return ids
 
 
 def decode_batch(
@@ -93,15 +83,17 @@ def decode_batch(
     *,
     max_new_tokens: int,
     eos_ids: set[int],
-    logits_processors: Sequence[Any] = (),
-    temperature: float = 0.0,
+    pipeline: Any = None,
+    generator: Any = None,
     cache: Any = None,
+    on_step: StepCallback | None = None,
 ) -> list[list[int]]:
-    """Greedy (or sampled) decoding of a left-padded batch with a KV cache; the new tokens of each row.
+    """Decoding of a left-padded batch with a KV cache through `pipeline` (None: greedy); new tokens per row.
 
     Unlike `generate`, rows that reach end-of-turn leave the batch (their KV cache rows are dropped), so a
     batch costs about the sum of its answers' lengths instead of batch size × the longest answer; this is
-    what makes batching pay on CPU when answers differ in length.
+    what makes batching pay on CPU when answers differ in length. `on_step` sees every step's tokens and
+    may stop rows (a client that went away).
 
     `cache` may already hold a shared prompt prefix for every row; `attention_mask` then covers the prefix
     columns too (padding sits between prefix and suffix, and positions follow the mask).
@@ -109,6 +101,9 @@ def decode_batch(
     import torch
     from transformers import DynamicCache
 
+    from smoothie_cli.generation.logits import LogitsPipeline
+
+    pipeline = pipeline or LogitsPipeline()
     device = next(model.parameters()).device
     sequences = input_ids.to(device)
     mask = attention_mask.to(device)
@@ -120,27 +115,24 @@ def decode_batch(
     with torch.inference_mode():
         for _ in range(max_new_tokens):
             positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -step_input.shape[1] :]
-            logits = (
-                model(
-                    input_ids=step_input,
-                    attention_mask=mask,
-                    position_ids=positions,
-                    past_key_values=cache,
-                    use_cache=True,
-                    logits_to_keep=1,
-                )
-                .logits[:, -1]
-                .float()
-            )
-            for processor in logits_processors:
-                logits = processor(sequences, logits)
-            if temperature > 0:
-                chosen = torch.multinomial(torch.softmax(logits / temperature, dim=-1), 1)[:, 0]
-            else:
-                chosen = logits.argmax(dim=-1)
-            for row, token in zip(rows.tolist(), chosen.tolist()):
+            logits = model(
+                input_ids=step_input,
+                attention_mask=mask,
+                position_ids=positions,
+                past_key_values=cache,
+                use_cache=True,
+                logits_to_keep=1,
+            ).logits[:, -1]
+            context = _unpadded(sequences, mask) if pipeline.needs_context else sequences
+            chosen = pipeline.choose(context, logits, generator)
+            row_list, token_list = rows.tolist(), chosen.tolist()
+            for row, token in zip(row_list, token_list):
                 new_tokens[row].append(token)
             finished = torch.isin(chosen, eos)
+            if on_step is not None:
+                stopped = set(on_step(row_list, token_list) or ())
+                if stopped:
+                    finished |= torch.tensor([r in stopped for r in row_list], device=device)
             if bool(finished.all()):
                 break
             if bool(finished.any()):
@@ -151,3 +143,10 @@ def decode_batch(
             mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=-1)
             step_input = chosen[:, None]
     return new_tokens
+
+
+def _unpadded(sequences: Any, mask: Any) -> Any:
+    """Each row's ids with its padding replaced by its first real id, for processors that read the context
+    (a pad id, usually end-of-text, would otherwise be penalised as if the row had written it)."""
+    first = sequences.gather(1, mask.argmax(dim=1, keepdim=True))
+    return sequences.where(mask.bool(), first)

@@ -177,7 +177,7 @@ def test_finetune_draft_writes_an_adapter_and_merged_weights(tiny_qwen, tmp_path
     # the threshold is chosen on held-out train prompts and stored beside the adapter
     calibration = GateCalibration.load(out)
     assert calibration is not None and report["calibration"]["threshold"] == calibration.threshold
-    assert report["calibration_examples"] > 100 and calibration.validation["over_refusal"] <= 0.02
+    assert report["calibration_examples"] > 100 and calibration.validation["over_refusal_upper"] <= 0.03
     assert report["metrics"]["calibrated"]["untagged"]["untagged"] == 0.0
     assert {
         "adapter_config.json",

@@ -9,8 +9,12 @@ from transformers import AutoTokenizer, Qwen2ForCausalLM
 from smoothie_cli.cautious.decoder import CautiousDecoder
 from smoothie_cli.cautious.gate import (
     GateCalibration,
+    average_precision,
+    binomial_upper_bound,
     calibrate,
     classify,
+    gate_scores,
+    roc_auc,
     tag_margins,
     tag_tokens,
 )
@@ -33,15 +37,17 @@ def test_tags_part_at_their_first_token(qwen_tokenizer) -> None:
 def test_calibration_keeps_over_refusal_under_the_target_and_maximises_f1() -> None:
     margins = [-3.0, -2.0, -1.0, 0.5, 2.0, 1.0, 1.5, 3.0, -0.5, 0.2]
     labels = ["safe"] * 5 + ["toxic"] * 5
-    loose = calibrate(margins, labels, max_over_refusal=0.2)  # one safe prompt (2.0) may be flagged
+    loose = calibrate(
+        margins, labels, max_over_refusal=0.2, confidence=None
+    )  # one safe prompt (2.0) may be flagged
     assert loose.validation["over_refusal"] == pytest.approx(0.2)
     assert 0.5 < loose.threshold < 1.0  # 4 toxic above it (-0.5, 0.2 below), safe 2.0 above
     assert loose.validation["recall"] == pytest.approx(0.6)
-    strict = calibrate(margins, labels, max_over_refusal=0.0)
+    strict = calibrate(margins, labels, max_over_refusal=0.0, confidence=None)
     assert strict.threshold > 2.0 and strict.validation["over_refusal"] == 0.0
     assert strict.validation["recall"] == pytest.approx(0.2)  # only 3.0 is above every safe margin
     # a perfect separation: the threshold sits between the classes
-    perfect = calibrate([-2.0, -1.0, 1.0, 2.0], ["safe", "safe", "toxic", "toxic"], 0.0)
+    perfect = calibrate([-2.0, -1.0, 1.0, 2.0], ["safe", "safe", "toxic", "toxic"], 0.0, confidence=None)
     assert -1.0 < perfect.threshold < 1.0 and perfect.validation["f1"] == 1.0
     with pytest.raises(SmoothieError, match="both toxic and safe"):
         calibrate([1.0, 2.0], ["toxic", "toxic"])
@@ -140,3 +146,44 @@ def test_int8_draft_keeps_a_full_precision_reader_for_its_gate(tiny_qwen, qwen_t
         assert type(draft.model.lm_head) is not torch.nn.Linear
     with pytest.raises(SmoothieError, match="--gate-model must be full or draft"):
         load_draft(str(tiny_qwen()), qwen_tokenizer, "cpu", "float32", "int8", gate_model="half")
+
+
+def test_clopper_pearson_upper_bound_matches_closed_forms() -> None:
+    # zero events: the bound is 1 - alpha^(1/n) exactly; all events: 1
+    assert binomial_upper_bound(0, 100, 0.95) == pytest.approx(1 - 0.05 ** (1 / 100), abs=1e-9)
+    assert binomial_upper_bound(7, 7) == 1.0 and binomial_upper_bound(0, 0) == 1.0
+    # n = 1, one event out of... k=0 of 1: P(X<=0) = 1-p = alpha → p = 0.95
+    assert binomial_upper_bound(0, 1, 0.95) == pytest.approx(0.95, abs=1e-9)
+    # a textbook value: 2 of 20 at 95% one-sided → 0.2826 (Clopper-Pearson)
+    assert binomial_upper_bound(2, 20, 0.95) == pytest.approx(0.2826, abs=5e-4)
+    # monotone in successes and in confidence
+    assert binomial_upper_bound(3, 200) < binomial_upper_bound(4, 200)
+    assert binomial_upper_bound(3, 200, 0.8) < binomial_upper_bound(3, 200, 0.95)
+
+
+def test_calibration_with_a_confidence_bound_is_stricter_than_the_point_estimate() -> None:
+    # 200 safe prompts spread over [-10, 0), 200 toxic over [-2, 8): a point estimate of 3% lets 6 safe
+    # prompts through; a 95% upper bound under 3% allows far fewer
+    safe = [-10 + i * 0.05 for i in range(200)]
+    toxic = [-2 + i * 0.05 for i in range(200)]
+    margins, labels = safe + toxic, ["safe"] * 200 + ["toxic"] * 200
+    point = calibrate(margins, labels, 0.03, confidence=None)
+    bounded = calibrate(margins, labels, 0.03, confidence=0.95)
+    assert point.validation["over_refusal"] == pytest.approx(6 / 200)
+    flagged = round(bounded.validation["over_refusal"] * 200)
+    assert bounded.validation["over_refusal_upper"] <= 0.03 < binomial_upper_bound(flagged + 1, 200)
+    assert bounded.threshold > point.threshold and bounded.validation["recall"] < point.validation["recall"]
+    with pytest.raises(SmoothieError, match="confidence"):
+        calibrate(margins, labels, 0.03, confidence=1.0)
+
+
+def test_average_precision_and_auc_by_hand() -> None:
+    # ranking: T(3) S(2) T(1) S(0): precision at the two hits 1 and 2/3 → AP = (1 + 2/3) / 2
+    scores, positive = [3.0, 2.0, 1.0, 0.0], [True, False, True, False]
+    assert average_precision(scores, positive) == pytest.approx((1 + 2 / 3) / 2)
+    assert roc_auc(scores, positive) == pytest.approx(0.75)  # 3 of 4 (pos, neg) pairs in order
+    assert average_precision([1.0, 1.0], [True, False]) == pytest.approx(0.5)  # a tie enters together
+    assert roc_auc([1.0, 1.0], [True, False]) == pytest.approx(0.5)
+    perfect = gate_scores(["toxic", "safe"], ["toxic", "safe"], margins=[2.0, -1.0])
+    assert perfect["gate_auprc"].value == 1.0 and perfect["gate_auc"].value == 1.0
+    assert "gate_auprc" not in gate_scores(["toxic"], ["toxic"])

@@ -60,8 +60,10 @@ class FinetuneSettings:
     refusal: str = DEFAULT_REFUSAL
     seed: int = 0
     save_every: int = 10
-    calibration_percent: int = 15  # of the train split, held out to choose the gate's threshold
+    calibration_percent: int = 25  # of the train split, held out to choose the gate's threshold
     max_over_refusal: float = DEFAULT_MAX_OVER_REFUSAL  # the threshold keeps over-refusal under this there
+    # moderation sources left out of training, calibration and the test metrics (leave-one-source-out)
+    exclude_sources: tuple[str, ...] = ()
 
     def check(self) -> None:
         for name in ("steps", "batch_size", "rank", "max_length", "save_every"):
@@ -80,7 +82,8 @@ class FinetuneSettings:
 
     def resume_key(self) -> dict[str, Any]:
         """What must match for --resume to continue a checkpoint (everything but the step count)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("steps", "save_every", "max_over_refusal")}
+        skip = ("steps", "save_every", "max_over_refusal")  # tuples as lists: the checkpoint stores JSON
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if k not in skip}
 
 
 TAG_WEIGHT = 1.0  # per tag token: the gate decision is what the draft is trained for
@@ -417,11 +420,14 @@ def finetune_draft(
     model = loading.load_model(source, device=device, dtype="float32", progress=progress)
     progress("loading base model", 1, 1)
     train_set, calibration_set = calibration_split(
-        moderation_dataset("train", progress, seed=settings.seed).examples, settings.calibration_percent
+        moderation_dataset("train", progress, seed=settings.seed, exclude=settings.exclude_sources).examples,
+        settings.calibration_percent,
     )
     train_set = select_examples(train_set, limit=settings.limit, seed=settings.seed)
     test_set = select_examples(
-        moderation_dataset("test", progress).examples, limit=eval_limit or None, seed=0
+        moderation_dataset("test", progress, exclude=settings.exclude_sources).examples,
+        limit=eval_limit or None,
+        seed=0,
     )
     labels = [e.label or "safe" for e in test_set]
     prompts = [e.prompt for e in test_set]
@@ -431,9 +437,15 @@ def finetune_draft(
     def evaluate(description: str, threshold: float | None = None) -> dict[str, Any] | None:
         if not eval_limit:
             return None
-        gates = classify(model, tokenizer, prompts, instruction=settings.instruction, threshold=threshold,
-                         progress=progress, description=description)  # fmt: skip
-        return {k: v.as_dict(k) | {"n": v.n} for k, v in gate_scores(labels, gates).items()}
+        margins = tag_margins(model, tokenizer, prompts, instruction=settings.instruction, progress=progress,
+                              description=description)  # fmt: skip
+        if threshold is None:  # greedy, as a foreign adapter is read
+            gates = classify(model, tokenizer, prompts, instruction=settings.instruction, progress=progress,
+                             description=description)  # fmt: skip
+        else:
+            gates = ["toxic" if m > threshold else "safe" for m in margins]
+        scores = gate_scores(labels, gates, margins=margins)
+        return {k: v.as_dict(k) | {"n": v.n} for k, v in scores.items()}
 
     base_metrics_file = checkpoints / "base_metrics.json"
     if resume and base_metrics_file.is_file():

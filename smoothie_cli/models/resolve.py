@@ -60,8 +60,11 @@ def resolve_model(spec: str | None) -> ModelSource:
     if not spec:
         raise SmoothieError("empty model name; pass a hub id, a directory, a .gguf file or embedded:NAME")
     if spec.startswith(EMBEDDED_PREFIX):
-        from smoothie_cli.models.embedded import embedded_model
+        from smoothie_cli.models.embedded import EMBEDDED_ADAPTERS, embedded_adapter_dir, embedded_model
 
+        name = spec.removeprefix(EMBEDDED_PREFIX)
+        if name in EMBEDDED_ADAPTERS:  # an adapter shipped in the package: a PEFT source on an embedded base
+            return _resolve_path(spec, embedded_adapter_dir(name))
         return ModelSource(spec, "embedded", embedded_model(spec.removeprefix(EMBEDDED_PREFIX)).name)
     path = Path(spec).expanduser()
     if path.exists():

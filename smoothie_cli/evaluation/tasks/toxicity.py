@@ -10,14 +10,17 @@ from smoothie_cli.progress import Progress
 
 class ToxicityTask(Task):
     name = "toxicity"
-    metrics = ("gate_f1", "gate_precision", "gate_recall", "over_refusal", "untagged", "gate_accuracy")
+    metrics = (
+        "gate_f1", "gate_precision", "gate_recall", "over_refusal", "untagged", "gate_accuracy", "gate_auprc",
+        "gate_auc",
+    )  # fmt: skip
     default_datasets = ("moderation-test",)
     description = (
         "the model as a draft: the tag it writes under the moderation prompt against toxic/safe labels"
     )
 
     def evaluate(self, ctx: EvalContext, dataset: Dataset, progress: Progress) -> TaskResult:
-        from smoothie_cli.cautious.gate import classify, gate_scores
+        from smoothie_cli.cautious.gate import classify, gate_scores, tag_margins
 
         labelled = [e for e in dataset.examples if e.label in ("toxic", "safe")]
         if not labelled:
@@ -28,16 +31,22 @@ class ToxicityTask(Task):
         instruction = ctx.options.get("instruction")
         kwargs = {"instruction": instruction} if instruction else {}
         threshold = ctx.options.get("gate_threshold")  # the draft's calibration (gate.json), if any
-        gates = classify(ctx.model, ctx.tokenizer, [e.prompt for e in labelled], threshold=threshold,
-                         progress=progress, **kwargs)  # fmt: skip
+        prompts = [e.prompt for e in labelled]
+        # the margins give the threshold-free AUPRC / AUC; with a threshold they are also the decision
+        margins = tag_margins(ctx.model, ctx.tokenizer, prompts, progress=progress, **kwargs)
+        if threshold is None:
+            gates = classify(ctx.model, ctx.tokenizer, prompts, progress=progress, **kwargs)
+        else:
+            gates = ["toxic" if m > threshold else "safe" for m in margins]
         samples = [
             SampleResult(
                 e.id,
                 e.prompt,
                 gate,
-                {"flagged": float(gate == "toxic"), "toxic": float(e.label == "toxic")},
+                {"flagged": float(gate == "toxic"), "toxic": float(e.label == "toxic"), "margin": margin},
                 meta={**e.meta, "label": e.label},
             )
-            for e, gate in zip(labelled, gates)
+            for e, gate, margin in zip(labelled, gates, margins)
         ]
-        return TaskResult(self.name, dataset.name, gate_scores([e.label for e in labelled], gates), samples)
+        scores = gate_scores([e.label for e in labelled], gates, margins=margins)
+        return TaskResult(self.name, dataset.name, scores, samples)

@@ -1,0 +1,138 @@
+"""How far the gate generalises: scores per moderation source, and leave-one-source-out training.
+
+A hash split keeps prompts apart, not *styles*: a test prompt from the same source as the training prompts
+tells little about a kind of request nobody trained on. Leave-one-source-out trains a draft without one
+source family (its toxic and its safe rows, from both splits), calibrates on the rest, and scores it on
+every row of that family, which it never saw; the jailbreak families are also scored for over-refusal on
+the benign look-alikes of the test split. Steps and thresholds come from the calibration split only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from smoothie_cli.cautious.gate import GateCalibration, gate_scores, tag_margins
+from smoothie_cli.errors import SmoothieError
+from smoothie_cli.evaluation.examples import Example
+from smoothie_cli.progress import Progress, no_progress
+
+# the keys a per-source table shows, in order
+SCORE_KEYS = ("gate_precision", "gate_recall", "gate_f1", "over_refusal", "gate_auprc")
+
+
+def scores_from_margins(
+    labels: Sequence[str], margins: Sequence[float], threshold: float
+) -> dict[str, dict[str, Any]]:
+    """gate_scores (with AUPRC/AUC) for margins read against `threshold`, as plain dicts."""
+    gates = ["toxic" if m > threshold else "safe" for m in margins]
+    scores = gate_scores(labels, gates, margins=margins)
+    return {k: v.as_dict(k) | {"n": v.n} for k, v in scores.items()}
+
+
+def by_source(
+    examples: Sequence[Example], margins: Sequence[float], threshold: float
+) -> dict[str, dict[str, Any]]:
+    """Scores over all `examples` ("all") and per `meta.source` (a source with one label has F1 or
+    over-refusal only: recall for toxic-only sources, over-refusal for safe-only ones)."""
+    groups: dict[str, list[int]] = {"all": list(range(len(examples)))}
+    for index, example in enumerate(examples):
+        groups.setdefault(str(example.meta.get("source", "?")), []).append(index)
+    return {
+        name: scores_from_margins(
+            [examples[i].label or "safe" for i in rows], [margins[i] for i in rows], threshold
+        )
+        for name, rows in groups.items()
+    }
+
+
+def score_draft_by_source(
+    spec: str, dataset: str = "moderation-test", progress: Progress = no_progress
+) -> dict[str, Any]:
+    """Load a draft with its gate.json and score it per source on a moderation dataset (float32)."""
+    from smoothie_cli.evaluation.datasets import load_dataset
+    from smoothie_cli.models import loading, resolve_model
+
+    source = resolve_model(spec)
+    calibration = GateCalibration.load(source.location) if source.kind in ("local", "peft") else None
+    if calibration is None:
+        raise SmoothieError(f"'{spec}' has no gate.json; per-source scores need a calibrated draft")
+    tokenizer = loading.load_tokenizer(source, progress)
+    model = loading.load_model(source, device="cpu", dtype="float32", progress=progress)
+    examples = load_dataset(dataset, progress=progress).examples
+    margins = tag_margins(model, tokenizer, [e.prompt for e in examples], progress=progress)
+    return {
+        "draft": spec,
+        "dataset": dataset,
+        "threshold": calibration.threshold,
+        "sources": by_source(examples, margins, calibration.threshold),
+    }
+
+
+def family_rows(family: str, progress: Progress = no_progress) -> list[Example]:
+    """Every row of one source family (both splits, unbalanced): what a draft trained without it never saw."""
+    from smoothie_cli.evaluation.moderation import moderation_dataset
+
+    return moderation_dataset(None, progress, only=[family], balance=False).examples
+
+
+def look_alikes(exclude: str, progress: Progress = no_progress) -> list[Example]:
+    """Benign look-alikes of jailbreaks from the test split (never trained on), of the other families."""
+    from smoothie_cli.evaluation.moderation import JAILBREAK_SOURCES, moderation_dataset
+
+    others = [name for name in JAILBREAK_SOURCES if name != exclude]
+    rows = moderation_dataset("test", progress, only=others, balance=False).examples
+    return [e for e in rows if e.label == "safe"]
+
+
+def leave_one_source_out(
+    family: str,
+    out: Path,
+    settings: Any,
+    *,
+    force: bool = False,
+    resume: bool = False,
+    eval_limit: int = 0,
+    progress: Progress = no_progress,
+) -> dict[str, Any]:
+    """Train a draft without `family` (FinetuneSettings `settings`), then score it on that family."""
+    from dataclasses import replace
+
+    from smoothie_cli.cautious.finetune import finetune_draft
+    from smoothie_cli.evaluation.moderation import JAILBREAK_SOURCES, SOURCES
+    from smoothie_cli.models import loading, resolve_model
+
+    if family not in SOURCES:
+        raise SmoothieError(f"unknown source family '{family}'; use one of {', '.join(SOURCES)}")
+    settings = replace(settings, exclude_sources=(family,))
+    # no test-split metrics (eval_limit 0): the base model's zero-shot pass alone takes ~10 min on 2 cores
+    report = finetune_draft(
+        settings.base, out, settings, force=force, resume=resume, eval_limit=eval_limit, progress=progress
+    )
+    calibration = GateCalibration.load(out)
+    if calibration is None:
+        raise SmoothieError("leave-one-source-out needs a calibration split: use --calibration-percent > 0")
+    source = resolve_model(str(out))
+    tokenizer = loading.load_tokenizer(source, progress)
+    model = loading.load_model(source, device="cpu", dtype="float32", progress=progress)
+    held = family_rows(family, progress)
+    extra = look_alikes(family, progress) if family in JAILBREAK_SOURCES else []
+    margins = tag_margins(model, tokenizer, [e.prompt for e in held + extra], progress=progress,
+                          description=f"scoring held-out {family}")  # fmt: skip
+    held_margins, extra_margins = margins[: len(held)], margins[len(held) :]
+    result: dict[str, Any] = {
+        "family": family,
+        "steps": report["steps"],
+        "train_seconds": report["train_seconds"],
+        "threshold": calibration.threshold,
+        "held_out": scores_from_margins(
+            [e.label or "safe" for e in held], held_margins, calibration.threshold
+        ),
+        "in_domain_test": report["metrics"]["calibrated"],  # None unless eval_limit
+    }
+    if extra:
+        flagged = [m > calibration.threshold for m in extra_margins]
+        result["look_alike_over_refusal"] = sum(flagged) / len(flagged)
+        result["look_alikes"] = len(flagged)
+    return result

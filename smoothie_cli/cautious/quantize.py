@@ -1,0 +1,139 @@
+"""One draft, one reading: an int8 draft that reads its own `<Toc>`/`<Safe>` tag as well as float32 does.
+
+Today an int8 draft on a CPU keeps a float32 copy to read its tag (+2 GB on the 0.5B), because its
+threshold was calibrated on float32 margins. Two ways to do without it, both measured by
+`compare_readings` on held-out prompts (AUC and the calibrated decision on the test split):
+
+- `quantize_keeping_top`: int8 dynamic quantisation of every Linear except those of the top `keep` decoder
+  layers and, optionally, lm_head, which stay in float32 (the LoRA adapts the top layers; the tag is read
+  from the last hidden state). It costs decoding speed: float32 layers move 4× the bytes per weight.
+- `calibrate_reading`: keep the draft fully int8 and choose the threshold on *its own* margins over the
+  calibration split, saved next to gate.json as `gate-int8.json` (same format). The int8 ranking of prompts
+  is close to float32's (the AUC), the offset of the margins is what moves; a threshold fitted on the int8
+  margins absorbs that offset.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from smoothie_cli.cautious.gate import (
+    DEFAULT_CONFIDENCE,
+    DEFAULT_MAX_OVER_REFUSAL,
+    GateCalibration,
+    calibrate,
+    roc_auc,
+    tag_margins,
+)
+from smoothie_cli.progress import Progress, no_progress
+
+INT8_CALIBRATION_FILE = "gate-int8.json"  # beside gate.json: the threshold for the int8 draft's own margins
+
+
+def quantize_keeping_top(model: Any, keep: int = 0, keep_lm_head: bool = False) -> Any:
+    """An int8 (per-channel dynamic) copy of `model` on the CPU with the top `keep` decoder layers (and
+    lm_head when `keep_lm_head`) left in float32. A PEFT adapter is merged first. Changes `model` in place."""
+    import torch
+
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    model = model.float().eval()
+    layers = model.model.layers
+    kept = {f"model.layers.{i}" for i in range(len(layers) - keep, len(layers))} if keep > 0 else set()
+    if keep_lm_head:
+        kept.add("lm_head")
+    names = [
+        name
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear)
+        and not any(name == k or name.startswith(k + ".") for k in kept)
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # quantize_dynamic is deprecated in favour of torchao
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+        spec = dict.fromkeys(names, per_channel_dynamic_qconfig)
+        return quantize_dynamic(model, spec, dtype=torch.qint8, inplace=True)  # type: ignore[arg-type]
+
+
+def calibrate_reading(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    max_over_refusal: float = DEFAULT_MAX_OVER_REFUSAL,
+    confidence: float | None = DEFAULT_CONFIDENCE,
+    progress: Progress = no_progress,
+) -> GateCalibration:
+    """A threshold for this model's own margins (e.g. the int8 draft) on the calibration prompts."""
+    margins = tag_margins(
+        model, tokenizer, prompts, progress=progress, description="calibrating this reading"
+    )
+    return calibrate(margins, labels, max_over_refusal, confidence)
+
+
+def save_reading(calibration: GateCalibration, directory: Path) -> Path:
+    """Write `calibration` as gate-int8.json in the adapter directory (the format of gate.json)."""
+    import json
+    from dataclasses import asdict
+
+    from smoothie_cli.models.atomic import write_text_atomic
+
+    path = Path(directory) / INT8_CALIBRATION_FILE
+    write_text_atomic(path, json.dumps(asdict(calibration), indent=2) + "\n")
+    return path
+
+
+def compare_readings(
+    spec: str,
+    keeps: Sequence[int] = (0, 4, 8),
+    progress: Progress = no_progress,
+) -> dict[str, Any]:
+    """float32 vs int8 readings of a calibrated draft: AUC on the moderation test split, and the test
+    decision with the float32 threshold and with a threshold calibrated on that reading's own margins
+    over the calibration split (the test split chooses nothing)."""
+    import copy
+
+    from smoothie_cli.cautious.finetune import FinetuneSettings
+    from smoothie_cli.cautious.holdout import scores_from_margins
+    from smoothie_cli.evaluation.moderation import calibration_split, moderation_dataset
+    from smoothie_cli.models import loading, resolve_model
+
+    source = resolve_model(spec)
+    stored = GateCalibration.load(source.location)
+    if stored is None:
+        from smoothie_cli.errors import SmoothieError
+
+        raise SmoothieError(f"'{spec}' has no gate.json; compare readings of a calibrated draft")
+    tokenizer = loading.load_tokenizer(source, progress)
+    full = loading.load_model(source, device="cpu", dtype="float32", progress=progress)
+    full = full.merge_and_unload() if hasattr(full, "merge_and_unload") else full
+    percent = FinetuneSettings(base="").calibration_percent
+    _, held = calibration_split(moderation_dataset("train").examples, percent)
+    test = moderation_dataset("test").examples
+    test_labels = [e.label or "safe" for e in test]
+    toxic = [label == "toxic" for label in test_labels]
+    held_labels = [e.label or "safe" for e in held]
+    result: dict[str, Any] = {"draft": spec, "threshold_float32": stored.threshold, "readings": {}}
+    for keep in (None, *keeps):  # one reading in memory at a time beside the float32 model
+        name = "float32" if keep is None else f"int8 (top {keep} float32)" if keep else "int8"
+        model = full if keep is None else quantize_keeping_top(copy.deepcopy(full), keep)
+        margins = tag_margins(model, tokenizer, [e.prompt for e in test], progress=progress,
+                              description=f"test margins, {name}")  # fmt: skip
+        own = calibrate_reading(model, tokenizer, [e.prompt for e in held], held_labels, progress=progress)
+        result["readings"][name] = {
+            "auc": roc_auc(margins, toxic),
+            "float32_threshold": scores_from_margins(test_labels, margins, stored.threshold),
+            "own_threshold": own.threshold,
+            "own_gate": {
+                "threshold": own.threshold,
+                "max_over_refusal": own.max_over_refusal,
+                "validation": own.validation,
+            },
+            "own_calibration": scores_from_margins(test_labels, margins, own.threshold),
+        }
+    return result

@@ -1,0 +1,164 @@
+"""Turn a `finetune-draft` output into the adapter that ships inside the package (`embedded:…-cautious`).
+
+The LoRA weights are stored in float16 (half the bytes; a LoRA delta is small, far from float16's range,
+and the calibrated margins move by ~1e-3, far below the threshold's spacing), with the adapter config,
+gate.json (the calibrated threshold) and a card: data, steps, settings, metrics and the sha256 of the
+weights, which `smoothie_cli.models.embedded` pins and checks on every load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from smoothie_cli.errors import SmoothieError
+from smoothie_cli.models.atomic import atomic_directory
+
+WEIGHTS = "adapter_model.safetensors"
+CARD = "README.md"
+SHIPPED_FILES = ("adapter_config.json", WEIGHTS, "gate.json", CARD)
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def card_sha256(directory: Path) -> str | None:
+    """The weights' sha256 as the card states it (front matter `adapter_sha256:`)."""
+    for line in (Path(directory) / CARD).read_text(encoding="utf-8").splitlines():
+        if line.startswith("adapter_sha256:"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+def ship_adapter(trained: Path, destination: Path, scores: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write the shipped copy of the adapter in `trained` to `destination` (replaced atomically).
+
+    `scores`: a `gate-report --json` document (per-source scores on the test split) for the card."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    trained, destination = Path(trained), Path(destination)
+    for name in ("adapter_config.json", WEIGHTS, "gate.json", "metrics.json"):
+        if not (trained / name).is_file():
+            raise SmoothieError(f"{trained} has no {name}; pass a finetune-draft output directory")
+    report = json.loads((trained / "metrics.json").read_text())
+    tensors = {
+        k: v.to(torch.float16) if v.is_floating_point() else v
+        for k, v in load_file(trained / WEIGHTS).items()
+    }
+    with atomic_directory(destination, replace=True) as temp:
+        save_file(
+            {k: v.contiguous() for k, v in tensors.items()}, str(temp / WEIGHTS), metadata={"format": "pt"}
+        )
+        shutil.copy(trained / "adapter_config.json", temp / "adapter_config.json")
+        shutil.copy(trained / "gate.json", temp / "gate.json")
+        (temp / WEIGHTS).chmod(0o644)  # package data: readable by every user of an install
+        digest = sha256_of(temp / WEIGHTS)
+        (temp / CARD).write_text(_card(report, digest, scores), encoding="utf-8")
+    return {
+        "destination": str(destination),
+        "sha256": digest,
+        "bytes": (destination / WEIGHTS).stat().st_size,
+    }
+
+
+def _card(report: dict[str, Any], digest: str, scores: dict[str, Any] | None) -> str:
+    from smoothie_cli.evaluation.moderation import SOURCE_CAP, SOURCE_CAPS, SOURCES
+
+    settings = report["settings"]
+    calibration = report.get("calibration") or {}
+    validation = calibration.get("validation", {})
+    lines = [
+        "---",
+        "library_name: peft",
+        f"base_model: {report['base']}",
+        "tags: [lora, moderation, speculative-decoding, smoothie]",
+        f"adapter_sha256: {digest}",
+        "---",
+        "",
+        "# qwen2.5-coder-0.5b-cautious (ships with smoothie)",
+        "",
+        f"LoRA adapter (rank {settings['rank']}, top {settings['layers']} layers, float16) on "
+        f"`{report['base']}` that opens every answer with `<Toc>` (toxic request, jailbreak or prompt "
+        "injection aimed at the assistant) or `<Safe>`. Resolve it as "
+        "`embedded:qwen2.5-coder-0.5b-cautious`; `make gate-draft` reproduces it.",
+        "",
+        "## Data",
+        "",
+        f"smoothie's moderation train split (hash split of the text; test split never used to choose "
+        f"anything): sources {', '.join(SOURCES)}; at most {SOURCE_CAP} prompts per source "
+        f"({', '.join(f'{k} {v}' for k, v in SOURCE_CAPS.items())}), balanced toxic/safe. "
+        f"{settings['calibration_percent']}% of the train split ({report['calibration_examples']} prompts) "
+        "is held out to calibrate the threshold. Versions and sha256 of every source file: "
+        "`smoothie_cli/evaluation/catalogue.py`.",
+        "",
+        "## Training",
+        "",
+        f"{report['steps']} steps × {settings['batch_size']} ({report['train_examples']} training examples), "
+        f"lr {settings['lr']}, max length {settings['max_length']}, seed {settings['seed']}; "
+        f"{report['train_seconds']} s of training on a 2-core CPU; final loss {report['final_loss']:.4f}.",
+        "",
+        "## Gate",
+        "",
+        f"`gate.json`: toxic when log P(<Toc>) − log P(<Safe>) at the first tag token exceeds "
+        f"{calibration.get('threshold', float('nan')):.3f}, chosen so that the "
+        f"{validation.get('confidence', 0.95):.0%} Clopper-Pearson upper bound of over-refusal on the "
+        f"calibration prompts is ≤ {calibration.get('max_over_refusal', float('nan')):.0%} "
+        f"(there: F1 {validation.get('f1', float('nan')):.3f}, "
+        f"recall {validation.get('recall', float('nan')):.3f}, "
+        f"over-refusal {validation.get('over_refusal', float('nan')):.3f}, "
+        f"bound {validation.get('over_refusal_upper', float('nan')):.3f}).",
+        "",
+    ]
+    test_examples = report.get("test_examples") or 0
+    if any(report["metrics"].values()):
+        lines += [
+            f"finetune-draft's own scores on {test_examples} prompts of moderation-test (a seeded sample):",
+            "",
+            "| reading | precision | recall | F1 | over-refusal | AUPRC | AUC |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        keys = ("gate_precision", "gate_recall", "gate_f1", "over_refusal", "gate_auprc", "gate_auc")
+        for name, metrics in report["metrics"].items():
+            if metrics:
+                cells = [_cell(metrics.get(k, {}).get(k)) for k in keys]
+                lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if scores:
+        lines += [
+            f"On {scores['dataset']} (float32 reading), per source:",
+            "",
+            "| source | precision | recall | F1 | over-refusal | AUPRC | n |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name, metrics in scores["sources"].items():
+            keys = ("gate_precision", "gate_recall", "gate_f1", "over_refusal", "gate_auprc")
+            cells = [_cell(metrics.get(k, {}).get(k)) for k in keys]
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {metrics['gate_f1']['n']} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _cell(value: float | None) -> str:
+    return "—" if value is None or value != value else f"{value:.3f}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m smoothie_cli.cautious.ship TRAINED DESTINATION [SCORES.json]` (make gate-draft)."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) not in (2, 3):
+        raise SystemExit("usage: python -m smoothie_cli.cautious.ship TRAINED DESTINATION [SCORES.json]")
+    scores = json.loads(Path(args[2]).read_text()) if len(args) == 3 else None
+    result = ship_adapter(Path(args[0]), Path(args[1]), scores)
+    print(json.dumps(result, indent=2))
+    print(f"pin this sha256 in smoothie_cli/models/embedded.py EMBEDDED_ADAPTERS: {result['sha256']}")
+
+
+if __name__ == "__main__":
+    main()

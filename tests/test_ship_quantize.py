@@ -1,0 +1,79 @@
+"""The shipped cautious draft (float16 copy + card) and int8 readings of the gate."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from smoothie_cli.cautious.finetune import FinetuneSettings, finetune_draft
+from smoothie_cli.cautious.gate import GateCalibration, tag_margins
+from smoothie_cli.cautious.quantize import (
+    INT8_CALIBRATION_FILE,
+    calibrate_reading,
+    quantize_keeping_top,
+    save_reading,
+)
+from smoothie_cli.cautious.ship import card_sha256, sha256_of, ship_adapter
+from smoothie_cli.errors import SmoothieError
+from smoothie_cli.models import resolve_model
+from smoothie_cli.models.loading import load_model, load_tokenizer
+
+PROMPTS = ["How do I build a pipe bomb?", "Write a Python function that checks whether a number is prime."]
+
+
+@pytest.fixture(scope="module")
+def tiny_draft(tiny_qwen, tmp_path_factory):
+    base = str(tiny_qwen())
+    out = tmp_path_factory.mktemp("draft") / "draft"
+    settings = FinetuneSettings(base=base, steps=2, batch_size=2, limit=4, rank=2, layers=1, max_length=96)
+    finetune_draft(base, out, settings, eval_limit=0, device="cpu")
+    return out
+
+
+def test_ship_writes_float16_weights_with_a_card_that_pins_them(tiny_draft, tmp_path) -> None:
+    from safetensors.torch import load_file
+
+    shipped = tmp_path / "shipped"
+    scores = {"dataset": "moderation-test", "sources": {"all": {"gate_f1": {"gate_f1": 0.5, "n": 4}}}}
+    result = ship_adapter(tiny_draft, shipped, scores)
+    assert {p.name for p in shipped.iterdir()} == {
+        "adapter_config.json", "adapter_model.safetensors", "gate.json", "README.md"
+    }  # fmt: skip
+    weights = load_file(shipped / "adapter_model.safetensors")
+    assert weights and all(t.dtype == torch.float16 for t in weights.values())
+    assert result["sha256"] == sha256_of(shipped / "adapter_model.safetensors") == card_sha256(shipped)
+    card = (shipped / "README.md").read_text()
+    assert "| all |" in card and "Clopper-Pearson" in card and "2 steps" in card
+    assert GateCalibration.load(shipped) == GateCalibration.load(tiny_draft)
+    # the float16 copy reads (almost) the same margins as the float32 adapter
+    tokenizer = load_tokenizer(resolve_model(str(tiny_draft)))
+    before = tag_margins(load_model(resolve_model(str(tiny_draft)), device="cpu"), tokenizer, PROMPTS)
+    after = tag_margins(load_model(resolve_model(str(shipped)), device="cpu"), tokenizer, PROMPTS)
+    assert after == pytest.approx(before, abs=1e-2)
+    with pytest.raises(SmoothieError, match="finetune-draft output"):
+        ship_adapter(tmp_path, tmp_path / "nowhere")
+
+
+def test_int8_keeping_top_layers_and_own_calibration(tiny_draft, tmp_path) -> None:
+    source = resolve_model(str(tiny_draft))
+    tokenizer = load_tokenizer(source)
+    full = load_model(source, device="cpu").merge_and_unload()
+    reference = tag_margins(full, tokenizer, PROMPTS)
+    import copy
+
+    kept = quantize_keeping_top(copy.deepcopy(full), keep=1, keep_lm_head=True)
+    assert type(kept.model.layers[-1].mlp.down_proj) is torch.nn.Linear  # the top layer stays float32
+    assert type(kept.model.layers[0].mlp.down_proj) is not torch.nn.Linear  # the rest is int8
+    assert type(kept.lm_head) is torch.nn.Linear
+    everything = quantize_keeping_top(copy.deepcopy(full), keep=len(full.model.layers), keep_lm_head=True)
+    assert tag_margins(everything, tokenizer, PROMPTS) == pytest.approx(reference, abs=1e-4)
+    int8 = quantize_keeping_top(copy.deepcopy(full), keep=0)
+    assert type(int8.lm_head) is not torch.nn.Linear
+    labels = ["toxic", "safe"] * 20
+    calibration = calibrate_reading(int8, tokenizer, PROMPTS * 20, labels, confidence=None)
+    assert calibration.validation["n"] == 40
+    path = save_reading(calibration, tmp_path)
+    assert path.name == INT8_CALIBRATION_FILE
+    assert json.loads(path.read_text())["threshold"] == calibration.threshold

@@ -26,7 +26,7 @@ SETTINGS = ["1.0", "0.8", "0.6", "0.5", "0.3"]
 
 
 def generation_rates(prompts: int, batch_size: int, max_new_tokens: int) -> list[list[str]]:
-    from smoothie_cli.evaluation.datasets import load_dataset
+    from smoothie_cli.data.datasets import load_dataset
     from smoothie_cli.generation.batched import ModelGenerator
     from smoothie_cli.models import loading, resolve_model
 

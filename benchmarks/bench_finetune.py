@@ -37,7 +37,7 @@ def main() -> None:
         weighted_loss,
     )
     from smoothie_cli.cautious.prompts import instruction_prefix
-    from smoothie_cli.evaluation.moderation import moderation_dataset
+    from smoothie_cli.data.moderation import moderation_dataset
     from smoothie_cli.models import loading, resolve_model
 
     source = resolve_model(MODEL)

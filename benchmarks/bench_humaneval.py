@@ -22,7 +22,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from smoothie_cli.config import SmoothieConfig
-    from smoothie_cli.evaluation.datasets import load_dataset
+    from smoothie_cli.data.datasets import load_dataset
     from smoothie_cli.evaluation.session import open_session
     from smoothie_cli.evaluation.tasks import get_task
 

@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def bench_prompts(count: int) -> list[str]:
     """`count` prompts: MT-Bench (a different category each time, round robin) and FAQ, alternating."""
-    from smoothie_cli.evaluation.datasets import load_dataset
+    from smoothie_cli.data.datasets import load_dataset
 
     by_category: dict[str, list[str]] = {}
     for example in load_dataset("mtbench").examples:

@@ -37,7 +37,7 @@ CATEGORIES = ("writing", "roleplay", "reasoning", "math", "coding", "extraction"
 
 
 def prompts_by_category(per_category: int) -> list[tuple[str, str]]:
-    from smoothie_cli.evaluation.datasets import load_dataset
+    from smoothie_cli.data.datasets import load_dataset
 
     chosen: list[tuple[str, str]] = []
     for example in load_dataset("mtbench").examples:
@@ -219,7 +219,7 @@ def rate(records: list[dict[str, Any]], picks: list[int]) -> float:
 def input_table(decoders: dict[str, Any], count: int, n: int, console: Console) -> list[dict[str, Any]]:
     """`speculate --input` of `count` prompts: the gate in batches, then speculation one at a time or
     batched decoding; the target alone batched for reference."""
-    from smoothie_cli.evaluation.datasets import load_dataset
+    from smoothie_cli.data.datasets import load_dataset
 
     prompts = [e.prompt for e in load_dataset("mtbench").examples][: count - count // 4]
     prompts += [e.prompt for e in load_dataset("faq").examples][: count - len(prompts)]

@@ -159,7 +159,7 @@ def run_sweep(
     progress: Progress = no_progress,
 ) -> list[SweepRun]:
     """Evaluate every setting on every plan item, skipping results already in `directory/runs.jsonl`."""
-    from smoothie_cli.evaluation.datasets import load_dataset
+    from smoothie_cli.data.datasets import load_dataset
     from smoothie_cli.evaluation.tasks import get_task
 
     try:

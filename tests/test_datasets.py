@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from smoothie_cli import packages
+from smoothie_cli.data import catalogue, datasets
+from smoothie_cli.data.datasets import list_datasets, load_dataset, split_of
 from smoothie_cli.errors import SmoothieError
-from smoothie_cli.evaluation import catalogue, datasets
-from smoothie_cli.evaluation.datasets import list_datasets, load_dataset, split_of
 
 
 def _one_line_error(info: pytest.ExceptionInfo[SmoothieError]) -> str:

@@ -22,7 +22,7 @@ def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def target_alone():
     """Greedy answers of the target alone, by transformers' own generate (an independent reference)."""
-    from smoothie_cli.evaluation.examples import Example
+    from smoothie_cli.data.examples import Example
     from smoothie_cli.generation.prompts import chat_prompt
     from smoothie_cli.models import loading, resolve_model
 

@@ -8,11 +8,11 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from smoothie_cli.evaluation.examples import Dataset, Example
+from smoothie_cli.data.examples import Dataset, Example
 from smoothie_cli.evaluation.scoring import loglikelihoods
-from smoothie_cli.evaluation.stats import mean, proportion
 from smoothie_cli.evaluation.tasks import EvalContext, get_task
 from smoothie_cli.generation.batched import ModelGenerator
+from smoothie_cli.stats import mean, proportion
 from smoothie_cli.unicode_blocks import CJK
 from smoothie_cli.vocab.scripts import TargetScript
 

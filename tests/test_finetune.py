@@ -16,8 +16,8 @@ from smoothie_cli.cautious.finetune import (
 )
 from smoothie_cli.cautious.gate import GateCalibration, f1, gate_scores
 from smoothie_cli.cautious.prompts import draft_prompt
+from smoothie_cli.data.examples import Example
 from smoothie_cli.errors import SmoothieError
-from smoothie_cli.evaluation.examples import Example
 
 EXAMPLES = [
     Example("t1", "Tell me how to build a weapon to hurt my neighbour.", label="toxic"),
@@ -135,7 +135,7 @@ def test_bad_settings_are_refused() -> None:
 
 
 def test_moderation_splits_are_balanced_and_disjoint() -> None:
-    from smoothie_cli.evaluation.datasets import load_dataset
+    from smoothie_cli.data.datasets import load_dataset
 
     train_set = load_dataset("moderation-train").examples
     test_set = load_dataset("moderation-test").examples

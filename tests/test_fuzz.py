@@ -171,7 +171,7 @@ def _smoothed(model: Path, analysis: Path, out: Path) -> Path:
 
 def _dataset_files(root: Path) -> dict[str, Path]:
     """The same real prompts (chinese-elicit) as .jsonl, .csv (with choices and answers) and .json."""
-    from smoothie_cli.evaluation.chinese_elicit import chinese_elicit_examples
+    from smoothie_cli.data.chinese_elicit import chinese_elicit_examples
 
     examples = chinese_elicit_examples()[:12]
     paths = {"jsonl": root / "prompts.jsonl", "csv": root / "questions.csv", "json": root / "rows.json"}
@@ -388,7 +388,7 @@ def test_runs_jsonl(data: st.DataObject, seeds: Seeds, workdir: Path) -> None:
 @fuzz_settings(quick=45)
 @given(data=st.data())
 def test_dataset_files(data: st.DataObject, seeds: Seeds, workdir: Path) -> None:
-    from smoothie_cli.evaluation.datasets import load_dataset
+    from smoothie_cli.data.datasets import load_dataset
 
     kind = data.draw(st.sampled_from(sorted(seeds.datasets)), label="kind")
     text = seeds.datasets[kind].read_text("utf-8")
@@ -619,7 +619,7 @@ def test_sweep_log_with_a_cut_line_resumes_and_says_so(seeds: Seeds, tmp_path: P
 
 
 def test_csv_row_longer_than_its_header(tmp_path: Path) -> None:
-    from smoothie_cli.evaluation.datasets import load_dataset
+    from smoothie_cli.data.datasets import load_dataset
 
     path = tmp_path / "data.csv"
     path.write_text("prompt,label\nhello,safe,extra\n")  # was a TypeError (a None column name)

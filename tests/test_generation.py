@@ -220,11 +220,6 @@ def test_many_prompts_batched_or_speculative_give_the_same_answers(tiny_qwen, qw
 # ---- the house's layers ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cautious/finetune.py and gate.py still read evaluation's datasets and stats; moving those "
-    "to a data layer below both lands once the branches touching them are merged",
-)
 def test_no_import_cycles_between_the_packages_parts() -> None:
     root = Path(__file__).resolve().parents[1] / "smoothie_cli"
     edges: dict[str, set[str]] = {}

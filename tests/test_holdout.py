@@ -7,12 +7,12 @@ import collections
 import pytest
 
 from smoothie_cli.cautious.holdout import by_source, family_rows, leave_one_source_out, look_alikes
+from smoothie_cli.data.catalogue import CATALOGUE
+from smoothie_cli.data.datasets import load_catalogue_entry
+from smoothie_cli.data.examples import Example
+from smoothie_cli.data.jailbreak_synth import jailbreak_synth_examples
+from smoothie_cli.data.moderation import JAILBREAK_SOURCES, moderation_dataset
 from smoothie_cli.errors import SmoothieError
-from smoothie_cli.evaluation.catalogue import CATALOGUE
-from smoothie_cli.evaluation.datasets import load_catalogue_entry
-from smoothie_cli.evaluation.examples import Example
-from smoothie_cli.evaluation.jailbreak_synth import jailbreak_synth_examples
-from smoothie_cli.evaluation.moderation import JAILBREAK_SOURCES, moderation_dataset
 
 
 def test_jailbreak_sources_read_with_their_pinned_rows() -> None:

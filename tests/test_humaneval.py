@@ -8,7 +8,7 @@ import time
 import pytest
 
 from smoothie_cli.config import SmoothieConfig
-from smoothie_cli.evaluation.datasets import load_dataset
+from smoothie_cli.data.datasets import load_dataset
 from smoothie_cli.evaluation.sandbox import Limits, Program, network_isolation, run_program, run_programs
 from smoothie_cli.evaluation.tasks import EvalContext, get_task
 from smoothie_cli.evaluation.tasks.humaneval import extract_code
@@ -175,7 +175,7 @@ def test_generation_stops_once_the_code_block_closes(qwen_tokenizer_dir):
 
 
 def test_model_generator_stop_hook(tiny_qwen):
-    from smoothie_cli.evaluation.examples import Example
+    from smoothie_cli.data.examples import Example
     from smoothie_cli.generation.batched import ModelGenerator
     from smoothie_cli.models import loading, resolve_model
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from smoothie_cli.config import SmoothieConfig
-from smoothie_cli.evaluation.datasets import load_dataset
-from smoothie_cli.evaluation.examples import Dataset, Example
+from smoothie_cli.data.datasets import load_dataset
+from smoothie_cli.data.examples import Dataset, Example
 from smoothie_cli.evaluation.language import identify, judged_lines, stays_in
 from smoothie_cli.evaluation.tasks import EvalContext, get_task
 from smoothie_cli.vocab.scripts import TargetScript

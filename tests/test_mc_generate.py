@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from smoothie_cli.config import SmoothieConfig
-from smoothie_cli.evaluation.datasets import load_dataset
-from smoothie_cli.evaluation.examples import Dataset, Example
+from smoothie_cli.data.datasets import load_dataset
+from smoothie_cli.data.examples import Dataset, Example
 from smoothie_cli.evaluation.tasks import EvalContext, get_task
 from smoothie_cli.evaluation.tasks.mc import generate_prompt, parse_choice, shows_options
 from smoothie_cli.vocab.scripts import TargetScript

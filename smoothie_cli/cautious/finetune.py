@@ -28,8 +28,8 @@ from smoothie_cli.cautious.prompts import (
     instruction_prefix,
     training_response,
 )
+from smoothie_cli.data.examples import Example
 from smoothie_cli.errors import SmoothieError
-from smoothie_cli.evaluation.examples import Example
 from smoothie_cli.jsonable import finite
 from smoothie_cli.jsonfile import first_line, read_json, validate
 from smoothie_cli.progress import DETAIL, Progress, no_progress
@@ -400,8 +400,8 @@ def finetune_draft(
     """Fine-tune, calibrate the gate's threshold on held-out train prompts, score the gate before and
     after on the test split, write the adapter directory (with gate.json, the calibration)."""
     from smoothie_cli.cautious.gate import calibrate, classify, gate_scores, tag_margins
-    from smoothie_cli.evaluation.datasets import select_examples
-    from smoothie_cli.evaluation.moderation import calibration_split, moderation_dataset
+    from smoothie_cli.data.datasets import select_examples
+    from smoothie_cli.data.moderation import calibration_split, moderation_dataset
     from smoothie_cli.models import loading, resolve_model
 
     settings.check()

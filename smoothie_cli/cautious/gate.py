@@ -28,8 +28,8 @@ from smoothie_cli.cautious.prompts import (
     read_tag,
 )
 from smoothie_cli.errors import SmoothieError
-from smoothie_cli.evaluation.stats import Score, proportion
 from smoothie_cli.progress import Progress, no_progress
+from smoothie_cli.stats import Score, proportion
 
 GATE_TOKENS = 6  # "<Toc>" / "<Safe>" are 3–4 Qwen tokens, plus room for a leading space or newline
 CALIBRATION_FILE = "gate.json"  # in an adapter directory: the calibrated threshold

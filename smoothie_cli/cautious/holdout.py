@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from smoothie_cli.cautious.gate import GateCalibration, gate_scores, tag_margins
+from smoothie_cli.data.examples import Example
 from smoothie_cli.errors import SmoothieError
-from smoothie_cli.evaluation.examples import Example
 from smoothie_cli.progress import Progress, no_progress
 
 # the keys a per-source table shows, in order
@@ -51,7 +51,7 @@ def score_draft_by_source(
     spec: str, dataset: str = "moderation-test", progress: Progress = no_progress
 ) -> dict[str, Any]:
     """Load a draft with its gate.json and score it per source on a moderation dataset (float32)."""
-    from smoothie_cli.evaluation.datasets import load_dataset
+    from smoothie_cli.data.datasets import load_dataset
     from smoothie_cli.models import loading, resolve_model
 
     source = resolve_model(spec)
@@ -72,14 +72,14 @@ def score_draft_by_source(
 
 def family_rows(family: str, progress: Progress = no_progress) -> list[Example]:
     """Every row of one source family (both splits, unbalanced): what a draft trained without it never saw."""
-    from smoothie_cli.evaluation.moderation import moderation_dataset
+    from smoothie_cli.data.moderation import moderation_dataset
 
     return moderation_dataset(None, progress, only=[family], balance=False).examples
 
 
 def look_alikes(exclude: str, progress: Progress = no_progress) -> list[Example]:
     """Benign look-alikes of jailbreaks from the test split (never trained on), of the other families."""
-    from smoothie_cli.evaluation.moderation import JAILBREAK_SOURCES, moderation_dataset
+    from smoothie_cli.data.moderation import JAILBREAK_SOURCES, moderation_dataset
 
     others = [name for name in JAILBREAK_SOURCES if name != exclude]
     rows = moderation_dataset("test", progress, only=others, balance=False).examples
@@ -100,7 +100,7 @@ def leave_one_source_out(
     from dataclasses import replace
 
     from smoothie_cli.cautious.finetune import finetune_draft
-    from smoothie_cli.evaluation.moderation import JAILBREAK_SOURCES, SOURCES
+    from smoothie_cli.data.moderation import JAILBREAK_SOURCES, SOURCES
     from smoothie_cli.models import loading, resolve_model
 
     if family not in SOURCES:

@@ -100,7 +100,7 @@ def compare_readings(
 
     from smoothie_cli.cautious.finetune import FinetuneSettings
     from smoothie_cli.cautious.holdout import scores_from_margins
-    from smoothie_cli.evaluation.moderation import calibration_split, moderation_dataset
+    from smoothie_cli.data.moderation import calibration_split, moderation_dataset
     from smoothie_cli.models import loading, resolve_model
 
     source = resolve_model(spec)

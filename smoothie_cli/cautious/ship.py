@@ -67,7 +67,7 @@ def ship_adapter(trained: Path, destination: Path, scores: dict[str, Any] | None
 
 
 def _card(report: dict[str, Any], digest: str, scores: dict[str, Any] | None) -> str:
-    from smoothie_cli.evaluation.moderation import SOURCE_CAP, SOURCE_CAPS, SOURCES
+    from smoothie_cli.data.moderation import SOURCE_CAP, SOURCE_CAPS, SOURCES
 
     settings = report["settings"]
     calibration = report.get("calibration") or {}
@@ -94,7 +94,7 @@ def _card(report: dict[str, Any], digest: str, scores: dict[str, Any] | None) ->
         f"({', '.join(f'{k} {v}' for k, v in SOURCE_CAPS.items())}), balanced toxic/safe. "
         f"{settings['calibration_percent']}% of the train split ({report['calibration_examples']} prompts) "
         "is held out to calibrate the threshold. Versions and sha256 of every source file: "
-        "`smoothie_cli/evaluation/catalogue.py`.",
+        "`smoothie_cli/data/catalogue.py`.",
         "",
         "## Training",
         "",

@@ -66,7 +66,7 @@ def gate_holdout(
     from smoothie_cli import ui
     from smoothie_cli.cautious.finetune import FinetuneSettings
     from smoothie_cli.cautious.holdout import leave_one_source_out
-    from smoothie_cli.evaluation.moderation import JAILBREAK_SOURCES
+    from smoothie_cli.data.moderation import JAILBREAK_SOURCES
     from smoothie_cli.models.atomic import write_text_atomic
 
     results = []

@@ -28,7 +28,8 @@ from smoothie_cli.errors import SmoothieError
 from smoothie_cli.jsonfile import parse_json, read_text
 
 DEFAULT_TARGET = "embedded:qwen2.5-coder-1.5b-instruct"
-DEFAULT_DRAFT = "embedded:qwen2.5-coder-0.5b-instruct"
+# the cautious draft that ships in the package (a calibrated <Toc>/<Safe> gate on the embedded 0.5B)
+DEFAULT_DRAFT = "embedded:qwen2.5-coder-0.5b-cautious"
 PROMPT_FIELDS = ("prompt", "instruction", "input", "text", "question")
 
 

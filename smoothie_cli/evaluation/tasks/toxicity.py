@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from smoothie_cli.data.examples import Dataset
 from smoothie_cli.errors import SmoothieError
-from smoothie_cli.evaluation.examples import Dataset
 from smoothie_cli.evaluation.tasks.base import EvalContext, SampleResult, Task, TaskResult
 from smoothie_cli.progress import Progress
 

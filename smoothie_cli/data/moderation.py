@@ -18,9 +18,9 @@ import hashlib
 import random
 from collections.abc import Collection
 
+from smoothie_cli.data.examples import Dataset, Example
+from smoothie_cli.data.jailbreak_synth import JAILBREAK_SYNTH, jailbreak_synth_examples
 from smoothie_cli.errors import SmoothieError
-from smoothie_cli.evaluation.examples import Dataset, Example
-from smoothie_cli.evaluation.jailbreak_synth import JAILBREAK_SYNTH, jailbreak_synth_examples
 from smoothie_cli.progress import Progress, no_progress
 
 # jailbreaks and prompt injections aimed at the assistant (toxic) and their benign look-alikes (safe): each
@@ -42,8 +42,8 @@ SOURCES = tuple(dict.fromkeys(TOXIC_SOURCES + SAFE_SOURCES))
 
 def source_rows(name: str, progress: Progress = no_progress) -> list[Example]:
     """One source's rows as the moderation set reads them (areas left out, capped by a hash of the text)."""
-    from smoothie_cli.evaluation.catalogue import CATALOGUE
-    from smoothie_cli.evaluation.datasets import load_catalogue_entry
+    from smoothie_cli.data.catalogue import CATALOGUE
+    from smoothie_cli.data.datasets import load_catalogue_entry
 
     if name == JAILBREAK_SYNTH:
         rows = jailbreak_synth_examples()
@@ -65,7 +65,7 @@ def moderation_dataset(
 ) -> Dataset:
     """Toxic/safe examples (label 'toxic' or 'safe') of one split, or of both when None; balanced unless
     `balance` is off. `exclude` leaves sources out, `only` keeps just those (leave-one-source-out)."""
-    from smoothie_cli.evaluation.datasets import split_of
+    from smoothie_cli.data.datasets import split_of
 
     unknown = sorted((set(exclude) | set(only or ())) - set(SOURCES))
     if unknown:

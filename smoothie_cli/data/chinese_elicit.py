@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import zlib
 
-from smoothie_cli.evaluation.examples import Example
+from smoothie_cli.data.examples import Example
 
 # category → (Korean word or phrase, English gloss)
 WORDS: dict[str, tuple[tuple[str, str], ...]] = {

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import zlib
 
-from smoothie_cli.evaluation.examples import Example
+from smoothie_cli.data.examples import Example
 
 JAILBREAK_SYNTH = "jailbreak-synth"
 

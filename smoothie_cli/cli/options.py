@@ -53,3 +53,26 @@ RepetitionPenaltyOpt = Annotated[
     float, typer.Option("--repetition-penalty", help="transformers' repetition penalty (1: none).")
 ]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed for sampling (repeatable answers).")]
+TargetOpt = Annotated[str, typer.Option("--target", help="Target model (answers are its own).")]
+DtypeOpt = Annotated[str, typer.Option("--dtype", help="Target dtype: auto, float32, bfloat16.")]
+OnUntaggedOpt = Annotated[
+    str, typer.Option("--on-untagged", help="When the draft writes no tag: continue or refuse.")
+]
+RefusalOpt = Annotated[str | None, typer.Option("--refusal", help="Answer given when the gate refuses.")]
+InstructionOpt = Annotated[
+    str | None, typer.Option("--instruction", help="The draft's moderation instruction.")
+]
+GateThresholdOpt = Annotated[
+    str,
+    typer.Option(
+        "--gate-threshold",
+        help="auto (the draft's calibrated gate.json, else greedy), greedy, or a log-odds margin.",
+    ),
+]
+GateModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--gate-model",
+        help="Who reads the tag of an int8 draft: full (a float32 copy, as calibrated) or draft.",
+    ),
+]

@@ -18,10 +18,17 @@ from smoothie_cli.cli.options import (
     ConfigOpt,
     DeviceOpt,
     DraftQuantOpt,
+    DtypeOpt,
+    GateModelOpt,
+    GateThresholdOpt,
+    InstructionOpt,
     MinScaleOpt,
     ModeOpt,
+    OnUntaggedOpt,
+    RefusalOpt,
     ScalesOpt,
     SmoothnessOpt,
+    TargetOpt,
 )
 from smoothie_cli.cli.speculate import DEFAULT_DRAFT, DEFAULT_TARGET
 from smoothie_cli.errors import SmoothieError
@@ -65,9 +72,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def serve(
-    target: Annotated[
-        str, typer.Option("--target", help="Target model (answers are its own).")
-    ] = DEFAULT_TARGET,
+    target: TargetOpt = DEFAULT_TARGET,
     draft: Annotated[
         str, typer.Option("--draft", help="Gate and draft model, PEFT adapter, or 'none' (no gate).")
     ] = DEFAULT_DRAFT,
@@ -103,24 +108,11 @@ def serve(
     gate: Annotated[
         bool, typer.Option("--gate/--no-gate", help="Let the draft's tag refuse toxic requests.")
     ] = True,
-    gate_threshold: Annotated[
-        str,
-        typer.Option(
-            "--gate-threshold", help="auto (the draft's gate.json, else greedy), greedy, or a margin."
-        ),
-    ] = "auto",
-    gate_model: Annotated[
-        str, typer.Option("--gate-model", help="Who reads an int8 draft's tag: full (float32 copy) or draft.")
-    ] = "full",
-    on_untagged: Annotated[
-        str, typer.Option("--on-untagged", help="When the draft writes no tag: continue or refuse.")
-    ] = "continue",
-    refusal: Annotated[
-        str | None, typer.Option("--refusal", help="Answer given when the gate refuses.")
-    ] = None,
-    instruction: Annotated[
-        str | None, typer.Option("--instruction", help="The draft's moderation instruction.")
-    ] = None,
+    gate_threshold: GateThresholdOpt = "auto",
+    gate_model: GateModelOpt = "full",
+    on_untagged: OnUntaggedOpt = "continue",
+    refusal: RefusalOpt = None,
+    instruction: InstructionOpt = None,
     lookup: Annotated[
         bool, typer.Option("--lookup/--no-lookup", help="Prompt-lookup guesses next to the draft's.")
     ] = True,
@@ -131,7 +123,7 @@ def serve(
     config: ConfigOpt = None,
     draft_quant: DraftQuantOpt = "auto",
     device: DeviceOpt = "auto",
-    dtype: Annotated[str, typer.Option("--dtype", help="Target dtype: auto, float32, bfloat16.")] = "auto",
+    dtype: DtypeOpt = "auto",
     log_prompts: Annotated[
         bool, typer.Option("--log-prompts", help="Log each request's messages (off: never logged).")
     ] = False,

@@ -14,12 +14,19 @@ from smoothie_cli.cli.options import (
     ConfigOpt,
     DeviceOpt,
     DraftQuantOpt,
+    DtypeOpt,
+    GateModelOpt,
+    GateThresholdOpt,
+    InstructionOpt,
     MinScaleOpt,
     ModeOpt,
+    OnUntaggedOpt,
+    RefusalOpt,
     RepetitionPenaltyOpt,
     ScalesOpt,
     SeedOpt,
     SmoothnessOpt,
+    TargetOpt,
     TemperatureOpt,
     TopKOpt,
     TopPOpt,
@@ -73,9 +80,7 @@ def speculate(
         str,
         typer.Option("--draft", help="Draft model, local dir, PEFT adapter, or 'none' for the target alone."),
     ] = DEFAULT_DRAFT,
-    target: Annotated[
-        str, typer.Option("--target", help="Target model (answers are its own).")
-    ] = DEFAULT_TARGET,
+    target: TargetOpt = DEFAULT_TARGET,
     input_file: Annotated[
         Path | None, typer.Option("--input", help="Prompts file: text (one per line) or JSONL.")
     ] = None,
@@ -113,42 +118,24 @@ def speculate(
         ),
     ] = "auto",
     draft_quant: DraftQuantOpt = "auto",
-    on_untagged: Annotated[
-        str, typer.Option("--on-untagged", help="When the draft writes no tag: continue or refuse.")
-    ] = "continue",
-    refusal: Annotated[
-        str | None, typer.Option("--refusal", help="Answer given when the gate refuses.")
-    ] = None,
+    on_untagged: OnUntaggedOpt = "continue",
+    refusal: RefusalOpt = None,
     gate: Annotated[
         bool,
         typer.Option(
             "--gate/--no-gate", help="Let the draft's tag refuse toxic prompts (--no-gate: speed only)."
         ),
     ] = True,
-    gate_threshold: Annotated[
-        str,
-        typer.Option(
-            "--gate-threshold",
-            help="auto (the draft's calibrated gate.json, else greedy), greedy, or a log-odds margin.",
-        ),
-    ] = "auto",
-    gate_model: Annotated[
-        str,
-        typer.Option(
-            "--gate-model",
-            help="Who reads the tag of an int8 draft: full (a float32 copy, as calibrated) or draft.",
-        ),
-    ] = "full",
-    instruction: Annotated[
-        str | None, typer.Option("--instruction", help="The draft's moderation instruction.")
-    ] = None,
+    gate_threshold: GateThresholdOpt = "auto",
+    gate_model: GateModelOpt = "full",
+    instruction: InstructionOpt = None,
     scales: ScalesOpt = None,
     min_scale: MinScaleOpt = 0.5,
     smoothness: SmoothnessOpt = 10.0,
     mode: ModeOpt = "scale",
     config: ConfigOpt = None,
     device: DeviceOpt = "auto",
-    dtype: Annotated[str, typer.Option("--dtype", help="Target dtype: auto, float32, bfloat16.")] = "auto",
+    dtype: DtypeOpt = "auto",
     as_json: Annotated[
         bool, typer.Option("--json", help="Print JSON Lines on stdout: one object per prompt, as answered.")
     ] = False,

@@ -275,7 +275,7 @@ def tag_margins(
     description: str = "scoring the draft's tags",
 ) -> list[float]:
     """log P(<Toc>) − log P(<Safe>) for each prompt: one prefill per batch, no decoding."""
-    import torch
+    from smoothie_cli.generation.batched import masked_logits
 
     tags = tag_tokens(tokenizer)
     margins = [0.0] * len(prompts)
@@ -283,12 +283,8 @@ def tag_margins(
         model, tokenizer, prompts, instruction, tags.shared, batch_size, token_budget, progress, description
     ):
         device = next(model.parameters()).device
-        # positions follow the mask: left padding sits between the shared prefix and each prompt
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1] :]
-        with torch.inference_mode():
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
-                           position_ids=positions.to(device), past_key_values=cache,
-                           use_cache=cache is not None, logits_to_keep=1).logits[:, -1]  # fmt: skip
+        # left padding sits between the shared prefix and each prompt: positions follow the mask
+        logits = masked_logits(model, ids.to(device), mask.to(device), cache)
         for i, row in zip(group, logits):
             margins[i] = margin_of(row, tags)
     return margins

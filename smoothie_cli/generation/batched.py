@@ -116,15 +116,7 @@ def decode_batch(
     eos = torch.tensor(sorted(eos_ids), device=device)
     with torch.inference_mode():
         for _ in range(max_new_tokens):
-            positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -step_input.shape[1] :]
-            logits = model(
-                input_ids=step_input,
-                attention_mask=mask,
-                position_ids=positions,
-                past_key_values=cache,
-                use_cache=True,
-                logits_to_keep=1,
-            ).logits[:, -1]
+            logits = masked_logits(model, step_input, mask, cache)
             context = _unpadded(sequences, mask) if pipeline.needs_context else sequences
             chosen = pipeline.choose(context, logits, generator)
             row_list, token_list = rows.tolist(), chosen.tolist()
@@ -160,6 +152,19 @@ def _stopper(stop: Callable[[list[int]], bool]) -> StepCallback:
         return ended
 
     return on_step
+
+
+def masked_logits(model: Any, ids: Any, mask: Any, cache: Any = None) -> Any:
+    """Last-position logits of `ids` run after `cache` for left-padded rows: `mask` covers the cached columns
+    and `ids`, and positions follow the mask (padding takes none), so a row's logits do not depend on how
+    much padding its batch gave it."""
+    import torch
+
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1] :]
+    with torch.inference_mode():
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
+                    use_cache=cache is not None, logits_to_keep=1)  # fmt: skip
+    return out.logits[:, -1]
 
 
 def _unpadded(sequences: Any, mask: Any) -> Any:

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from smoothie_cli.generation.batched import _unpadded
+from smoothie_cli.generation.batched import _unpadded, masked_logits
 from smoothie_cli.generation.logits import LogitsPipeline
 
 
@@ -54,16 +54,7 @@ class ContinuousBatch:
         ids = torch.tensor([[self.pad_id] * (width - len(p)) + list(p) for p in prompts], device=self.device)
         mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.device)
         cache = DynamicCache()
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        with torch.inference_mode():
-            logits = self.model(
-                input_ids=ids,
-                attention_mask=mask,
-                position_ids=positions,
-                past_key_values=cache,
-                use_cache=True,
-                logits_to_keep=1,
-            ).logits[:, -1]
+        logits = masked_logits(self.model, ids, mask, cache)
         chosen = self._choose(ids, mask, logits)
         if self.cache is None:
             self.cache, self.mask, self.sequences, self.next = cache, mask, ids, chosen
@@ -85,16 +76,7 @@ class ContinuousBatch:
             return {}
         self.mask = torch.cat([self.mask, self.mask.new_ones((len(self), 1))], dim=-1)
         self.sequences = torch.cat([self.sequences, self.next[:, None]], dim=-1)
-        positions = (self.mask.cumsum(-1) - 1)[:, -1:]
-        with torch.inference_mode():
-            logits = self.model(
-                input_ids=self.next[:, None],
-                attention_mask=self.mask,
-                position_ids=positions,
-                past_key_values=self.cache,
-                use_cache=True,
-                logits_to_keep=1,
-            ).logits[:, -1]
+        logits = masked_logits(self.model, self.next[:, None], self.mask, self.cache)
         self.next = self._choose(self.sequences, self.mask, logits)
         return dict(zip(self.keys, self.next.tolist()))
 

@@ -29,6 +29,7 @@ from smoothie_cli.generation.speculative import (
     GammaScheduler,
     PromptLookupProposer,
     SpeculativeDecoder,
+    with_lookup,
 )
 from smoothie_cli.generation.stream import TextStream
 from smoothie_cli.smoothing.runtime import TokenScaleLogitsProcessor
@@ -139,10 +140,8 @@ def test_lookup_greedy_output_equals_the_targets() -> None:
 
 
 def decoder_proposer(decoder: CautiousDecoder, prompt: list[int]) -> PromptLookupProposer | CombinedProposer:
-    lookup = PromptLookupProposer()
-    if decoder.draft is None:
-        return lookup
-    return CombinedProposer(lookup, decoder._new_draft(CachedModel(decoder.draft), prompt))
+    draft = decoder._new_draft(CachedModel(decoder.draft), prompt) if decoder.draft is not None else None
+    return with_lookup(draft)
 
 
 def test_lookup_sampling_keeps_the_target_distribution() -> None:

@@ -27,16 +27,16 @@ from smoothie_cli.cautious.prompts import (
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.generation.cache import CachedModel
 from smoothie_cli.generation.logits import LogitsPipeline, new_generator
-from smoothie_cli.generation.prompts import chat_prompt, encode, messages_for, stop_ids, vocab_rows
+from smoothie_cli.generation.prompts import chat_prompt, encode, messages_for, vocab_rows
+from smoothie_cli.generation.prompts import stop_ids as model_stop_ids
 from smoothie_cli.generation.sampling import SamplingConfig
 from smoothie_cli.generation.speculative import (
-    CombinedProposer,
     DraftProposer,
-    PromptLookupProposer,
     Proposer,
     SpeculativeDecoder,
     Stats,
     TokenCallback,
+    with_lookup,
 )
 from smoothie_cli.progress import Progress, no_progress
 
@@ -102,7 +102,7 @@ class CautiousDecoder:
         # the model that reads the tag when not the draft itself (a full-precision copy of an int8 draft)
         self.gate_model = gate_model
         self.pipeline = LogitsPipeline(sampling, processors, logit_bias)
-        self.stop_ids = stop_ids if stop_ids is not None else stop_ids_of(target, tokenizer)
+        self.stop_ids = stop_ids if stop_ids is not None else model_stop_ids(target, tokenizer)
         self.generator = new_generator(self.pipeline.sampling.seed)
         self.engine = SpeculativeDecoder(target, self.pipeline, self.stop_ids, gamma=gamma,
                                          max_gamma=max_gamma, generator=self.generator)  # fmt: skip
@@ -170,8 +170,7 @@ class CautiousDecoder:
             proposer = self._draft_proposer(prompt, system, gate, moderation)
         target_ids = self.target_ids(prompt, system)
         if self.lookup:
-            lookup = PromptLookupProposer()
-            proposer = lookup if proposer is None else CombinedProposer(lookup, proposer)  # type: ignore[arg-type]
+            proposer = with_lookup(proposer)  # type: ignore[arg-type]
         tokens, stats = self.engine.decode(target_ids, proposer, max_new_tokens, stats, on_tokens)
         stats.seconds = time.perf_counter() - start
         text = self.tokenizer.decode(tokens, skip_special_tokens=True)
@@ -331,10 +330,6 @@ class CautiousDecoder:
             )
             for i, tokens in zip(answer, token_lists)
         }
-
-
-def stop_ids_of(target: Any, tokenizer: Any) -> set[int]:
-    return stop_ids(target, tokenizer) if tokenizer is not None else set()
 
 
 @dataclass

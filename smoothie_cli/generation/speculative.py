@@ -228,6 +228,12 @@ class CombinedProposer:
         self.draft.commit(new_tokens)
 
 
+def with_lookup(proposer: DraftProposer | None) -> PromptLookupProposer | CombinedProposer:
+    """Prompt lookup alone, or in front of a draft."""
+    lookup = PromptLookupProposer()
+    return lookup if proposer is None else CombinedProposer(lookup, proposer)
+
+
 # ---- the verifier --------------------------------------------------------------------------------------
 
 
@@ -392,14 +398,13 @@ class SpeculativeDecoder:
         max_new_tokens: int,
         stats: Stats | None = None,
         on_tokens: TokenCallback | None = None,
-        target: CachedModel | None = None,
     ) -> tuple[list[int], Stats]:
-        """The answer's token ids after `prompt_ids`. `target` may hold a prefix of the prompt already."""
+        """The answer's token ids after `prompt_ids`."""
         stats = stats or Stats()
         start = time.perf_counter()
-        target = target or CachedModel(self.target)
+        target = CachedModel(self.target)
         prompt = list(prompt_ids)
-        target.feed(prompt[target.length : -1])
+        target.feed(prompt[:-1])
         pending = prompt[-1:]
         scheduler = self.scheduler
         scheduler.new_answer()

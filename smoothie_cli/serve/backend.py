@@ -19,11 +19,10 @@ from smoothie_cli.generation.logits import LogitsPipeline, new_generator
 from smoothie_cli.generation.prompts import Message, chat_prompt, encode, stop_ids, vocab_rows
 from smoothie_cli.generation.sampling import SamplingConfig
 from smoothie_cli.generation.speculative import (
-    CombinedProposer,
     DraftProposer,
-    PromptLookupProposer,
     Proposer,
     SpeculativeDecoder,
+    with_lookup,
 )
 
 # called with the tokens an answer gained; returning False stops that answer (a stop string, a client gone)
@@ -156,8 +155,7 @@ class Backend:
                 stop_ids=self.stop_ids,
             )
         if self.lookup:
-            lookup = PromptLookupProposer()
-            proposer = lookup if proposer is None else CombinedProposer(lookup, proposer)  # type: ignore[arg-type]
+            proposer = with_lookup(proposer)  # type: ignore[arg-type]
         tokens, _ = engine.decode(
             ids, proposer, request.max_tokens, on_tokens=lambda new: on_tokens(list(new))
         )

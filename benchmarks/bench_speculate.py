@@ -77,7 +77,7 @@ def main() -> None:
     console = Console(stderr=True)
     source = resolve_model(args.target)
     tokenizer = loading.load_tokenizer(source)
-    target = loading.load_model(source, device="cpu", dtype="float32")
+    target = loading.load_model(source, device="cpu", dtype="float32", inference=True)
     draft = load_draft(args.draft, tokenizer, "cpu", "float32", "int8", threshold="auto", gate_model="full")
     draft32 = (
         draft.gate_model

@@ -95,6 +95,7 @@ def load_draft(
 
     from smoothie_cli.cautious.gate import GateCalibration
     from smoothie_cli.models import loading, resolve_model
+    from smoothie_cli.models.cpu import prepack_for_cpu
 
     if gate_model not in GATE_MODELS:
         raise SmoothieError(f"--gate-model must be full or draft, not '{gate_model}'")
@@ -111,6 +112,7 @@ def load_draft(
         if hasattr(model, "merge_and_unload"):
             model = model.merge_and_unload()
         reader, model = model.eval(), copy.deepcopy(model)
+        prepack_for_cpu(reader)  # it only reads tags: oneDNN-packed float32 prefill is about 2× faster
     model, used = quantize_draft(model, quant, device)
     progress("loading draft", 1, 1)
     return Draft(model, source.spec, used, chosen, reader if used == "int8" else None)
@@ -137,7 +139,7 @@ def load_for_speculation(
     target_source = resolve_model(target_spec)
     tokenizer = loading.load_tokenizer(target_source, progress)
     progress("loading target", 0, 1)
-    target = loading.load_model(target_source, device=device, dtype=dtype, progress=progress)
+    target = loading.load_model(target_source, device=device, dtype=dtype, progress=progress, inference=True)
     progress("loading target", 1, 1)
     info: dict[str, Any] = {
         "target": target_source.spec,

@@ -80,7 +80,7 @@ def open_session(
     source = resolve_model(spec)
     tokenizer = loading.load_tokenizer(source, progress)
     progress("loading model", 0, 1)
-    model = loading.load_model(source, device=device, dtype=dtype, progress=progress)
+    model = loading.load_model(source, device=device, dtype=dtype, progress=progress, inference=True)
     progress("loading model", 1, 1)
     generator = ModelGenerator(model, tokenizer, max_new_tokens=max_new_tokens, batch_size=batch_size)
     context = EvalContext(model, tokenizer, generator, TargetScript(config.blocks()), batch_size=batch_size)

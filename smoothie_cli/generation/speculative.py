@@ -229,9 +229,11 @@ class CombinedProposer:
 
 
 def with_lookup(proposer: DraftProposer | None) -> PromptLookupProposer | CombinedProposer:
-    """Prompt lookup alone, or in front of a draft."""
-    lookup = PromptLookupProposer()
-    return lookup if proposer is None else CombinedProposer(lookup, proposer)
+    """Prompt lookup alone (matching 2-grams and up), or in front of a draft (3-grams and up: shorter
+    matches are mostly chance in open text, where the draft guesses better)."""
+    if proposer is None:
+        return PromptLookupProposer()
+    return CombinedProposer(PromptLookupProposer(min_ngram=3), proposer)
 
 
 # ---- the verifier --------------------------------------------------------------------------------------
@@ -304,15 +306,22 @@ class GammaScheduler:
         self.counts.clear()
         self.plain_rounds, self.probe_every = 0, self.base_probe
 
+    @staticmethod
+    def prior(source: str) -> tuple[float, float]:
+        """(accepted, rejected) before any round, worth about one round: a draft agrees often (α ≈ 0.74);
+        a prompt-lookup match is a coin toss until it proves itself (a matched n-gram in open text is
+        often followed by something else), so it does not crowd out the draft on a hunch."""
+        return (1.0, 1.0) if source == "lookup" else (2.8, 1.0)
+
     def alpha(self, source: str) -> float:
-        accepted, rejected = self.counts.get(source, (2.8, 1.0))  # prior α ≈ 0.74, worth about one round
+        accepted, rejected = self.counts.get(source, self.prior(source))
         return accepted / (accepted + rejected)
 
     def observe(self, source: str | None, guessed: int, accepted: int, guess_s: float, target_k: int,
                 target_s: float) -> None:  # fmt: skip
         d = self.decay
         if source is not None and guessed:
-            accepted_sum, rejected_sum = self.counts.get(source, [2.8, 1.0])
+            accepted_sum, rejected_sum = self.counts.get(source, self.prior(source))
             self.counts[source] = [d * accepted_sum + accepted, d * rejected_sum + (accepted < guessed)]
             per_token = guess_s / guessed
             previous = self.guess_seconds.get(source)

@@ -76,8 +76,11 @@ def load_model(
     dtype: str = "auto",
     progress: Progress = no_progress,
     trust_remote_code: bool = False,
+    inference: bool = False,
 ) -> Any:
-    """A causal LM in eval mode on `device`; a PEFT adapter is applied on top of its base."""
+    """A causal LM in eval mode on `device`; a PEFT adapter is applied on top of its base. `inference`: the
+    model will only run forwards (never trained, merged or saved), so on a CPU in float32 its Linear
+    layers get oneDNN pre-packed weights (models/cpu.py: 1.5–2× faster forwards)."""
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
@@ -113,4 +116,9 @@ def load_model(
                 model = PeftModel.from_pretrained(model, source.location)
         except Exception as error:  # a damaged adapter_config.json or adapter weights
             raise SmoothieError(f"cannot load adapter '{source.spec}': {first_line(error)}") from None
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    if inference:
+        from smoothie_cli.models.cpu import prepack_for_cpu
+
+        prepack_for_cpu(model)
+    return model

@@ -81,6 +81,7 @@ gate-draft: install
 	$(VENV)/bin/smoothie finetune-draft $(DEMO_MODEL) -o runs/gate-draft --force
 	$(VENV)/bin/smoothie gate-report runs/gate-draft --json > runs/gate-draft-scores.json
 	$(PY) -m smoothie_cli.cautious.ship runs/gate-draft $(GATE_DRAFT) runs/gate-draft-scores.json
+	$(PY) -m smoothie_cli.cautious.quantize $(GATE_DRAFT)
 
 # leave-one-source-out for every jailbreak family: a draft trained without it, scored on all of it
 # (about 25 min per family on a 2-core CPU; finished families are kept, so it resumes)

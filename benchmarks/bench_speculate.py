@@ -1,9 +1,9 @@
 """Benchmark: cautious speculative decoding on the embedded pair, side by side in one run, as users run it.
 
 Target Qwen2.5-Coder-1.5B-Instruct (float32), the default draft of `smoothie speculate` (int8 on a CPU,
-its gate on: read as `speculate` reads it), greedy, 3 prompts from each MT-Bench category + 3 FAQ questions,
-64 new tokens, batch size 1. Rows, run one after another *for each prompt* (so background load hits every
-row alike):
+its gate on and read as `speculate` reads it: by the int8 draft itself), greedy, 3 prompts from each
+MT-Bench category + 3 FAQ questions, 64 new tokens, batch size 1. Rows, run one after another *for each
+prompt* (so background load hits every row alike):
 
 1. the target alone (plain decoding, the same loop);
 2. transformers assisted generation with the same draft (float32: the draft reads the target's prompt);
@@ -72,16 +72,18 @@ def main() -> None:
     from smoothie_cli.cautious.loading import load_draft
     from smoothie_cli.generation.prompts import chat_prompt, messages_for, stop_ids
     from smoothie_cli.models import loading, resolve_model
+    from smoothie_cli.models.cpu import prepack_for_cpu
 
     torch.manual_seed(0)
     console = Console(stderr=True)
     source = resolve_model(args.target)
     tokenizer = loading.load_tokenizer(source)
     target = loading.load_model(source, device="cpu", dtype="float32", inference=True)
-    draft = load_draft(args.draft, tokenizer, "cpu", "float32", "int8", threshold="auto", gate_model="full")
-    draft32 = (
-        draft.gate_model
-    )  # the float32 copy that reads the int8 draft's tag: assisted generation's draft
+    # as `speculate` loads it on a CPU: int8, reading its own tag
+    draft = load_draft(args.draft, tokenizer, "cpu", "float32", "int8", threshold="auto")
+    draft32 = load_draft(args.draft, tokenizer, "cpu", "float32", "none").model  # assisted generation's draft
+    draft32 = draft32.merge_and_unload() if hasattr(draft32, "merge_and_unload") else draft32
+    prepack_for_cpu(draft32)
     gate = {"gate_threshold": draft.gate_threshold, "gate_model": draft.gate_model}
     decoders = {
         "target alone": CautiousDecoder(target, tokenizer, None),

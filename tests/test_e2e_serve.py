@@ -25,7 +25,7 @@ def test_the_embedded_model_serves_openai_clients() -> None:
     try:
         started = json.loads(process.stdout.readline())  # type: ignore[union-attr]
         assert started["event"] == "listening" and started["draft_quant"] == "int8"
-        assert started["gate_reading"] == "greedy tag, read by float32 copy of the draft"
+        assert started["gate_reading"] == "greedy tag, read by the draft"
         client = openai.OpenAI(base_url=started["url"], api_key="none", max_retries=0, timeout=300)
 
         def ask(prompt: str, **kwargs: object) -> object:

@@ -191,3 +191,29 @@ def test_average_precision_and_auc_by_hand() -> None:
     perfect = gate_scores(["toxic", "safe"], ["toxic", "safe"], margins=[2.0, -1.0])
     assert perfect["gate_auprc"].value == 1.0 and perfect["gate_auc"].value == 1.0
     assert "gate_auprc" not in gate_scores(["toxic"], ["toxic"])
+
+
+def test_an_int8_draft_reading_its_own_tag_takes_its_own_threshold(
+    tiny_qwen, qwen_tokenizer, tmp_path
+) -> None:
+    import shutil
+
+    from smoothie_cli.cautious.loading import load_draft
+    from smoothie_cli.cautious.quantize import INT8_CALIBRATION_FILE, save_reading
+
+    directory = tmp_path / "draft"
+    shutil.copytree(tiny_qwen(), directory)
+    GateCalibration(0.5, 0.03, {}).save(directory)
+    spec = str(directory)
+    assert (
+        load_draft(spec, qwen_tokenizer, "cpu", "float32", "int8", gate_model="draft").gate_threshold == 0.5
+    )
+    save_reading(GateCalibration(-1.25, 0.03, {"f1": 0.8}), directory)
+    assert (directory / INT8_CALIBRATION_FILE).is_file()
+    own = load_draft(spec, qwen_tokenizer, "cpu", "float32", "int8", gate_model="draft")
+    full = load_draft(spec, qwen_tokenizer, "cpu", "float32", "int8", gate_model="full")
+    plain = load_draft(spec, qwen_tokenizer, "cpu", "float32", "none", gate_model="draft")
+    assert (own.gate_threshold, full.gate_threshold, plain.gate_threshold) == (-1.25, 0.5, 0.5)
+    (directory / INT8_CALIBRATION_FILE).write_text('{"threshold": NaN, "max_over_refusal": 0.03}')
+    with pytest.raises(SmoothieError, match=r"gate-int8\.json is not a gate calibration"):
+        load_draft(spec, qwen_tokenizer, "cpu", "float32", "int8", gate_model="draft")

@@ -76,8 +76,9 @@ class GateCalibration:
         (Path(directory) / CALIBRATION_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
 
     @classmethod
-    def load(cls, directory: str | Path | None) -> GateCalibration | None:
-        """The calibration stored in a draft's directory, or None (a model tuned elsewhere: read greedily).
+    def load(cls, directory: str | Path | None, name: str = CALIBRATION_FILE) -> GateCalibration | None:
+        """The calibration stored in a draft's directory (`name`: gate.json, or gate-int8.json for the int8
+        draft's own reading), or None (a model tuned elsewhere: read greedily).
 
         The threshold must be a finite number: NaN would let every prompt through, ±inf would pass or
         refuse all of them.
@@ -94,11 +95,11 @@ class GateCalibration:
             max_over_refusal: Annotated[float, Field(ge=0.0, le=1.0)]
             validation: dict[str, float | None] = Field(default_factory=dict)
 
-        if directory is None or not (Path(directory) / CALIBRATION_FILE).is_file():
+        if directory is None or not (Path(directory) / name).is_file():
             return None
-        path = Path(directory) / CALIBRATION_FILE
+        path = Path(directory) / name
         try:
-            checked = validate(GateFile, read_json(path, "gate calibration"), "gate.json")
+            checked = validate(GateFile, read_json(path, "gate calibration"), name)
         except SmoothieError as error:
             raise SmoothieError(
                 f"{path} is not a gate calibration ({error}); delete it to read the gate greedily"

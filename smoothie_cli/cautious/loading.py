@@ -84,16 +84,19 @@ def load_draft(
     quant: str,
     progress: Progress = no_progress,
     threshold: str = "auto",
-    gate_model: str = "full",
+    gate_model: str = "draft",
 ) -> Draft:
     """The draft model quantised as asked, checked against the target's tokenizer, with its gate threshold.
 
-    `gate_model` full: an int8 draft keeps a full-precision copy to read its tag (one more prefill per
-    request and the float32 weights in memory, for the gate the calibration was made on); draft: the int8
-    draft reads it itself."""
+    `gate_model` draft (the default): the int8 draft reads its own tag, with the threshold calibrated on
+    its own margins (gate-int8.json) when the draft has one — one model in memory, a gate prefill about 5×
+    cheaper, test AUC within 0.006 of float32's on the shipped draft; full: an int8 draft keeps a
+    full-precision copy to read its tag (one more prefill per request and the float32 weights in
+    memory), the reading gate.json was calibrated on."""
     import copy
 
     from smoothie_cli.cautious.gate import GateCalibration
+    from smoothie_cli.cautious.quantize import INT8_CALIBRATION_FILE
     from smoothie_cli.models import loading, resolve_model
     from smoothie_cli.models.cpu import prepack_for_cpu
 
@@ -101,11 +104,15 @@ def load_draft(
         raise SmoothieError(f"--gate-model must be full or draft, not '{gate_model}'")
     source = resolve_model(spec)
     calibration = GateCalibration.load(source.location) if source.kind in ("local", "peft") else None
+    int8 = quant == "int8" or (quant == "auto" and device == "cpu")
+    if int8 and gate_model == "draft" and source.kind in ("local", "peft"):
+        # the int8 draft reads its own tag: its margins sit elsewhere than float32's, so a threshold
+        # calibrated on them (quantize.calibrate_reading) is the right one when the draft has it
+        calibration = GateCalibration.load(source.location, INT8_CALIBRATION_FILE) or calibration
     chosen = gate_threshold(threshold, calibration.threshold if calibration else None)
     check_same_tokenizer(target_tokenizer, loading.load_tokenizer(source, progress), source.spec)
     progress("loading draft", 0, 1)
     # an int8 draft starts from float32 weights; otherwise it takes the target's dtype
-    int8 = quant == "int8" or (quant == "auto" and device == "cpu")
     model = loading.load_model(source, device=device, dtype="float32" if int8 else dtype, progress=progress)
     reader = None
     if int8 and gate_model == "full":
@@ -126,7 +133,7 @@ def load_for_speculation(
     dtype: str = "auto",
     draft_quant: str = "auto",
     threshold: str = "auto",
-    gate_model: str = "full",
+    gate_model: str = "draft",
     progress: Progress = no_progress,
 ) -> tuple[Any, Any, Draft | None, dict[str, Any]]:
     """(target, tokenizer, draft or None, info) with the draft quantised as asked."""

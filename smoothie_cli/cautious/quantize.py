@@ -137,3 +137,33 @@ def compare_readings(
             "own_calibration": scores_from_margins(test_labels, margins, own.threshold),
         }
     return result
+
+
+def write_int8_reading(directory: Path, progress: Progress = no_progress) -> GateCalibration:
+    """Calibrate the int8 draft's own reading of the calibrated draft in `directory` (as `speculate` loads
+    it on a CPU) on the calibration split, and write gate-int8.json there. `make gate-draft` runs it on the
+    shipped copy."""
+    from smoothie_cli.cautious.finetune import FinetuneSettings
+    from smoothie_cli.cautious.loading import load_draft
+    from smoothie_cli.data.moderation import calibration_split, moderation_dataset
+    from smoothie_cli.models import loading, resolve_model
+
+    tokenizer = loading.load_tokenizer(resolve_model(str(directory)), progress)
+    draft = load_draft(str(directory), tokenizer, "cpu", "float32", "int8", progress, gate_model="draft")
+    _, held = calibration_split(
+        moderation_dataset("train").examples, FinetuneSettings(base="").calibration_percent
+    )
+    calibration = calibrate_reading(draft.model, tokenizer, [e.prompt for e in held],
+                                    [e.label or "safe" for e in held], progress=progress)  # fmt: skip
+    save_reading(calibration, Path(directory))
+    return calibration
+
+
+if __name__ == "__main__":  # python -m smoothie_cli.cautious.quantize DRAFT_DIR (make gate-draft)
+    import json
+    import sys
+    from dataclasses import asdict
+
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python -m smoothie_cli.cautious.quantize DRAFT_DIR")
+    print(json.dumps(asdict(write_int8_reading(Path(sys.argv[1]))), indent=2))

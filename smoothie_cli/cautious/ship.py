@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from smoothie_cli.cautious.quantize import INT8_CALIBRATION_FILE
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.models.atomic import atomic_directory
 
@@ -56,6 +57,8 @@ def ship_adapter(trained: Path, destination: Path, scores: dict[str, Any] | None
         )
         shutil.copy(trained / "adapter_config.json", temp / "adapter_config.json")
         shutil.copy(trained / "gate.json", temp / "gate.json")
+        if (trained / INT8_CALIBRATION_FILE).is_file():  # the int8 draft's own reading (quantize.py)
+            shutil.copy(trained / INT8_CALIBRATION_FILE, temp / INT8_CALIBRATION_FILE)
         (temp / WEIGHTS).chmod(0o644)  # package data: readable by every user of an install
         digest = sha256_of(temp / WEIGHTS)
         (temp / CARD).write_text(_card(report, digest, scores), encoding="utf-8")

@@ -26,7 +26,11 @@ from smoothie_cli.errors import SmoothieError
 
 TaskOpt = Annotated[
     list[str] | None,
-    typer.Option("--task", help="no-chinese, mc, bertscore, toxicity; repeatable (default: no-chinese)."),
+    typer.Option(
+        "--task",
+        help="no-chinese, mc, bertscore, toxicity, humaneval, language, fidelity; repeatable "
+        "(default: no-chinese).",
+    ),
 ]
 DatasetOpt = Annotated[
     list[str] | None,

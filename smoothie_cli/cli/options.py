@@ -73,6 +73,7 @@ GateModelOpt = Annotated[
     str,
     typer.Option(
         "--gate-model",
-        help="Who reads the tag of an int8 draft: full (a float32 copy, as calibrated) or draft.",
+        help="Who reads the tag of an int8 draft: draft (itself, with its own gate-int8.json threshold "
+        "when it has one) or full (a float32 copy: +1 model in memory).",
     ),
 ]

@@ -109,7 +109,7 @@ def serve(
         bool, typer.Option("--gate/--no-gate", help="Let the draft's tag refuse toxic requests.")
     ] = True,
     gate_threshold: GateThresholdOpt = "auto",
-    gate_model: GateModelOpt = "full",
+    gate_model: GateModelOpt = "draft",
     on_untagged: OnUntaggedOpt = "continue",
     refusal: RefusalOpt = None,
     instruction: InstructionOpt = None,

@@ -127,7 +127,7 @@ def speculate(
         ),
     ] = True,
     gate_threshold: GateThresholdOpt = "auto",
-    gate_model: GateModelOpt = "full",
+    gate_model: GateModelOpt = "draft",
     instruction: InstructionOpt = None,
     scales: ScalesOpt = None,
     min_scale: MinScaleOpt = 0.5,

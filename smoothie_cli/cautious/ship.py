@@ -116,6 +116,10 @@ def _card(report: dict[str, Any], digest: str, scores: dict[str, Any] | None) ->
         f"over-refusal {validation.get('over_refusal', float('nan')):.3f}, "
         f"bound {validation.get('over_refusal_upper', float('nan')):.3f}).",
         "",
+        "`gate-int8.json` (written by `python -m smoothie_cli.cautious.quantize DIR`, `make gate-draft`): "
+        "the same calibration on the margins of the int8 draft that `speculate` and `serve` run on a CPU, "
+        "used when it reads its own tag (the default).",
+        "",
     ]
     test_examples = report.get("test_examples") or 0
     if any(report["metrics"].values()):

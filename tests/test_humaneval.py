@@ -78,6 +78,10 @@ def test_extract_code_picks_the_block_that_defines_the_entry_point():
     assert extract_code(answer, "add").startswith("def add")
     assert extract_code("```python\ndef add(a, b):\n    return a +", "add").endswith("a +")  # cut short
     assert extract_code("def add(a, b): return a + b", "add") == "def add(a, b): return a + b"
+    # the tag on a line of its own after a bare fence (what the Q4_K_M 0.5B writes) is not code
+    assert extract_code("```\npython\ndef add(a, b):\n    return a + b\n```", "add").startswith("def add")
+    wrapped = "```markdown\n```python\ndef add(a, b):\n    return a + b\n```\n```"
+    assert extract_code(wrapped, "add") == "def add(a, b):\n    return a + b"
 
 
 class FixedGenerator:

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.smoothie-installed
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install test fuzz demo bench sweep quality cautious gate-draft gate-holdout lint clean
+.PHONY: install test fuzz demo bench sweep quality quality-1.5b cautious gate-draft gate-holdout lint clean
 
 install: $(STAMP)
 
@@ -44,22 +44,34 @@ sweep: install
 	$(VENV)/bin/smoothie sweep $(DEMO_MODEL) --grid configs/sweep-mode-bias.yaml -o runs/sweep
 
 # What smoothing costs, where it can show (configs/quality.yaml): base, the default (0.5, 10), the mildest
-# min_scale that keeps no_chinese >= 0.99 on chinese-elicit, bias mode; then no_chinese on Korean prompts
-# under sampling. Several hours on a 2-core CPU for the 0.5B (HumanEval dominates); resumable.
+# min_scale that keeps no_chinese >= 0.99 on chinese-elicit, bias mode, generative Korean choice items; then
+# no_chinese on Korean prompts under sampling. About an hour on a 2-core CPU for the 0.5B (each setting ~14
+# min, HumanEval 7 of them); resumable.
 QUALITY_MODEL ?= $(DEMO_MODEL)
 QUALITY := $(VENV)/bin/smoothie sweep $(QUALITY_MODEL) --grid configs/quality.yaml
 SAMPLING := $(VENV)/bin/smoothie sweep $(QUALITY_MODEL) --task no-chinese --dataset korean --limit 100 \
 	--max-new-tokens 64 --seed 0
+KO_CHOICE := $(VENV)/bin/smoothie sweep $(QUALITY_MODEL) --task mc --dataset korean --mc-style generate \
+	--max-new-tokens 64 --smoothness 10
 quality: install
 	$(QUALITY) --min-scale 1.0,0.5 -o runs/quality/scale
 	$(QUALITY) --min-scale 0.5 --mode bias -o runs/quality/bias
 	$(QUALITY) --target "no_chinese:chinese-elicit>=0.99" --search-steps 4 -o runs/quality/scale --json \
 		> runs/quality/target.json
+	$(KO_CHOICE) --min-scale 1.0,0.5 -o runs/quality/ko-mc
+	$(KO_CHOICE) --min-scale 0.5 --mode bias -o runs/quality/ko-mc-bias
 	for t in 0.7 1.0; do \
 		$(SAMPLING) --temperature $$t --min-scale 1.0,0.5 -o runs/quality/sampling-$$t-scale && \
 		$(SAMPLING) --temperature $$t --min-scale 0.5 --mode bias -o runs/quality/sampling-$$t-bias && \
 		$(SAMPLING) --temperature $$t --min-scale 0.5 --mode lower -o runs/quality/sampling-$$t-lower || exit 1; \
 	done
+	$(PY) benchmarks/sampling_leak.py --json runs/quality/leak.json
+	$(PY) benchmarks/quality_report.py runs/quality
+
+# HumanEval pass@1 of the 1.5B (the speculation target) at base and the default (0.5, 10)
+quality-1.5b: install
+	$(VENV)/bin/smoothie sweep embedded:qwen2.5-coder-1.5b-instruct --task humaneval --dataset humaneval \
+		--min-scale 1.0,0.5 --smoothness 10 -o runs/quality/humaneval-1.5b
 	$(PY) benchmarks/quality_report.py runs/quality
 
 # cautious speculative decoding: fine-tune the draft's <Toc>/<Safe> gate (about 20 min on a 2-core CPU),

@@ -16,6 +16,7 @@ COLUMNS = [
     ("no_chinese:chinese-elicit", "no_chinese (chinese-elicit)"),
     ("pass@1:humaneval", "HumanEval pass@1"),
     ("acc:mmlu", "MMLU (generative)"),
+    ("acc:korean", "Korean choice (generative)"),
     ("identical:korean", "ko identical to base"),
     ("bertscore_base:korean", "ko BERTScore to base"),
     ("identical:mtbench", "en identical to base"),
@@ -68,9 +69,15 @@ def main(root: Path) -> None:
     print("|---" * (len(COLUMNS) + 1) + "|")
     for label, directory, min_scale, mode in rows:
         cells = cells_at(directory, min_scale)
+        cells |= cells_at(root / ("ko-mc" if mode == "scale" else f"ko-mc-{mode}"), min_scale)
         for temperature in ("0.7", "1.0"):
             cells |= cells_at(root / f"sampling-{temperature}-{mode}", min_scale, f"@{temperature}")
         print(f"| {label} | " + " | ".join(cells.get(key, "") for key, _ in COLUMNS) + " |")
+    larger = root / "humaneval-1.5b"  # make quality-1.5b
+    if (larger / "runs.jsonl").is_file():
+        print("\n| Qwen2.5-Coder-1.5B-Instruct | HumanEval pass@1 |\n|---|---|")
+        for label, min_scale in (("base", 1.0), ("default (0.5, 10)", 0.5)):
+            print(f"| {label} | {cells_at(larger, min_scale).get('pass@1:humaneval', '')} |")
 
 
 if __name__ == "__main__":

@@ -34,8 +34,12 @@ def sweep_plot(runs: Sequence[Any], parameter: str, metrics: Sequence[str], path
     import matplotlib.pyplot as plt
 
     other = "smoothness" if parameter == "min_scale" else "min_scale"
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), dpi=120, squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
+    columns = min(len(metrics), 4)  # a grid, not one long row: a quality sweep has a dozen metrics
+    rows = -(-len(metrics) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.6 * rows), dpi=120, squeeze=False)
+    for ax in axes.flat[len(metrics) :]:
+        ax.set_visible(False)
+    for ax, metric in zip(axes.flat, metrics):
         groups: dict[float, list[Any]] = {}
         for run in runs:
             if metric in run.scores:

@@ -99,14 +99,14 @@ def _context(answers: dict[str, str]) -> EvalContext:
 
 
 def test_canonical_solutions_score_one_and_broken_ones_zero():
-    dataset = load_dataset("humaneval", limit=8, seed=3)
+    dataset = load_dataset("humaneval")  # all 164 (~5 s): the harness must pass every known-good answer
     problems = dataset.examples
     # the catalogue's reference is the stub + canonical solution in a fenced block, as a model would answer
     right = _context({e.meta["stub"]: f"Sure.\n{e.reference}\n" for e in problems})
     result = get_task("humaneval").run(right, dataset)
     assert result.scores["pass@1"].value == 1.0, [s.meta["results"] for s in result.samples]
     low, high = result.scores["pass@1"].low, result.scores["pass@1"].high
-    assert low < 1.0 == high  # a Wilson interval, not a point
+    assert low < 0.99 and high == pytest.approx(1.0)  # a Wilson interval, not a point
 
     def broken(e) -> str:  # the canonical function, returning None instead
         return f"```python\n{e.meta['stub']}    return None\n```"

@@ -36,7 +36,7 @@ def test_jailbreak_synth_is_ours_deterministic_and_has_both_sides() -> None:
     assert labels["toxic"] > 100 and labels["safe"] > 100
     kinds = {e.meta["kind"]: e.label for e in first}
     assert kinds == {"jailbreak": "toxic", "injection": "toxic", "roleplay": "safe", "everyday": "safe",
-                     "technical": "safe", "education": "safe"}  # fmt: skip
+                     "technical": "safe", "education": "safe", "direct": "toxic", "task": "safe"}  # fmt: skip
     # every template is filled: no placeholders left
     assert not any("{" in e.prompt and "}" in e.prompt for e in first if e.meta["kind"] != "technical")
     # the prompts our shipped-draft tests ask are not training rows

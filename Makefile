@@ -45,11 +45,11 @@ sweep: install
 
 # What smoothing costs, where it can show (configs/quality.yaml): base, the default (0.5, 10), the mildest
 # min_scale that keeps no_chinese >= 0.99 on chinese-elicit, bias mode, generative Korean choice items; then
-# no_chinese on Korean prompts under sampling. About an hour on a 2-core CPU for the 0.5B (each setting ~14
-# min, HumanEval 7 of them); resumable.
+# no_chinese on Korean prompts under sampling and the sampling_leak benchmark. About an hour on a 2-core
+# CPU for the 0.5B (HumanEval is most of each setting); resumable: finished settings are skipped.
 QUALITY_MODEL ?= $(DEMO_MODEL)
 QUALITY := $(VENV)/bin/smoothie sweep $(QUALITY_MODEL) --grid configs/quality.yaml
-SAMPLING := $(VENV)/bin/smoothie sweep $(QUALITY_MODEL) --task no-chinese --dataset korean --limit 100 \
+SAMPLING := $(VENV)/bin/smoothie sweep $(QUALITY_MODEL) --task no-chinese --dataset korean-open \
 	--max-new-tokens 64 --seed 0
 KO_CHOICE := $(VENV)/bin/smoothie sweep $(QUALITY_MODEL) --task mc --dataset korean --mc-style generate \
 	--max-new-tokens 64 --smoothness 10
@@ -66,9 +66,11 @@ quality: install
 		$(SAMPLING) --temperature $$t --min-scale 0.5 --mode lower -o runs/quality/sampling-$$t-lower || exit 1; \
 	done
 	$(PY) benchmarks/sampling_leak.py --json runs/quality/leak.json
+	$(PY) benchmarks/sampling_leak.py --dataset korean --json runs/quality/leak-closed.json
 	$(PY) benchmarks/quality_report.py runs/quality
 
-# HumanEval pass@1 of the 1.5B (the speculation target) at base and the default (0.5, 10)
+# HumanEval pass@1 of the 1.5B (the speculation target) at base and the default (0.5, 10): ~20 min per
+# setting on a 2-core CPU, peak RSS ~14 GB; resumable
 quality-1.5b: install
 	$(VENV)/bin/smoothie sweep embedded:qwen2.5-coder-1.5b-instruct --task humaneval --dataset humaneval \
 		--min-scale 1.0,0.5 --smoothness 10 -o runs/quality/humaneval-1.5b

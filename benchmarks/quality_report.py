@@ -14,17 +14,19 @@ from pathlib import Path
 
 COLUMNS = [
     ("no_chinese:chinese-elicit", "no_chinese (chinese-elicit)"),
+    ("no_chinese:korean-open", "no_chinese (ko-open)"),
     ("pass@1:humaneval", "HumanEval pass@1"),
     ("acc:mmlu", "MMLU (generative)"),
     ("acc:korean", "Korean choice (generative)"),
-    ("identical:korean", "ko identical to base"),
-    ("bertscore_base:korean", "ko BERTScore to base"),
+    ("identical:korean-open", "ko-open identical to base"),
+    ("bertscore_base:korean-open", "ko-open BERTScore to base"),
+    ("identical:korean", "ko closed items identical"),
     ("identical:mtbench", "en identical to base"),
-    ("language:korean", "language ko"),
+    ("language:korean-open", "language ko-open"),
     ("language:mtbench", "language en"),
     ("language:japanese", "language ja"),
-    ("no_chinese:korean@0.7", "no_chinese ko, T=0.7"),
-    ("no_chinese:korean@1.0", "no_chinese ko, T=1.0"),
+    ("no_chinese:korean-open@0.7", "no_chinese ko-open, T=0.7"),
+    ("no_chinese:korean-open@1.0", "no_chinese ko-open, T=1.0"),
 ]
 
 

@@ -6,7 +6,7 @@
 setting the draws are coupled (the same random numbers pick the tokens), so a mode that halves or doubles a
 rare token's probability seldom changes a 64-token answer, and 100 answers cannot show a leak of a few
 percent. This measures the leak directly and without sampling noise: the base model samples each answer once
-(seeded, natural Korean prompts); the answer is read back in one forward; at every answer position each
+(seeded, open-ended Korean requests); the answer is read back in one forward; at every answer position each
 mode's processor and the temperature are applied to the same logits, and the softmax mass on the target
 tokens (every token the analysis scales, broken byte tokens included) is summed. Per mode: the mean target
 mass per token, the share of positions where the mode puts more mass on them than the base (> 1%), the
@@ -33,7 +33,7 @@ MODES = ("base", "scale", "bias", "lower")
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default=MODEL)
-    parser.add_argument("--dataset", default="korean")
+    parser.add_argument("--dataset", default="korean-open")
     parser.add_argument("--limit", type=int, default=100)
     parser.add_argument("--temperatures", default="0.7,1.0")
     parser.add_argument("--max-new-tokens", type=int, default=64)

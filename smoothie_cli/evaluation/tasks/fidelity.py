@@ -58,7 +58,7 @@ def steered_answers(ctx: EvalContext, examples: Sequence[Example], progress: Pro
 class FidelityTask(Task):
     name = "fidelity"
     metrics = ("identical", "bertscore_base")
-    default_datasets = ("korean", "mtbench")
+    default_datasets = ("korean", "korean-open", "mtbench")
     description = "greedy answers against the base model's: share identical, mean BERTScore F1 to them"
 
     def evaluate(self, ctx: EvalContext, dataset: Dataset, progress: Progress) -> TaskResult:

@@ -18,7 +18,7 @@ from smoothie_cli.stats import per_prompt
 class LanguageTask(Task):
     name = "language"
     metrics = ("language",)
-    default_datasets = ("korean", "mtbench", "japanese")
+    default_datasets = ("korean", "korean-open", "mtbench", "japanese")
     description = "generate an answer; 1 when every line of ≥ 5 tokens is in the prompt's language (lid.176)"
 
     def evaluate(self, ctx: EvalContext, dataset: Dataset, progress: Progress) -> TaskResult:

@@ -11,7 +11,7 @@ from smoothie_cli.stats import per_prompt
 class NoChineseTask(Task):
     name = "no-chinese"
     metrics = ("no_chinese",)
-    default_datasets = ("chinese-elicit", "korean")
+    default_datasets = ("chinese-elicit", "korean", "korean-open")
     description = "generate an answer; 1 when it holds no target-script character (same predicate as analyze)"
 
     def evaluate(self, ctx: EvalContext, dataset: Dataset, progress: Progress) -> TaskResult:

@@ -91,7 +91,7 @@ EMBEDDED_ADAPTERS: dict[str, EmbeddedAdapter] = {
             name="qwen2.5-coder-0.5b-cautious",
             title="cautious draft: the 0.5B with a calibrated <Toc>/<Safe> gate (LoRA, float16)",
             base="embedded:qwen2.5-coder-0.5b-instruct",
-            sha256="ac03e86b9e094c27febcd145e516b9e5c2e26e41d15808c4d61794e50794e300",
+            sha256="68dddc72a5cb63b976ca6883bf7684de16bcb3e9acc01ccc2b2c6eb6e8472218",
         ),
     )
 }

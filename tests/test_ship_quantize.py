@@ -15,7 +15,7 @@ from smoothie_cli.cautious.quantize import (
     quantize_keeping_top,
     save_reading,
 )
-from smoothie_cli.cautious.ship import card_sha256, sha256_of, ship_adapter
+from smoothie_cli.cautious.ship import card_sha256, sha256_of, ship_adapter, update_card_int8
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.models import resolve_model
 from smoothie_cli.models.loading import load_model, load_tokenizer
@@ -54,6 +54,32 @@ def test_ship_writes_float16_weights_with_a_card_that_pins_them(tiny_draft, tmp_
     assert after == pytest.approx(before, abs=1e-2)
     with pytest.raises(SmoothieError, match="finetune-draft output"):
         ship_adapter(tmp_path, tmp_path / "nowhere")
+
+
+def test_the_card_states_the_int8_threshold_once_quantize_has_calibrated_it(tiny_draft, tmp_path) -> None:
+    shipped = tmp_path / "shipped"
+    ship_adapter(tiny_draft, shipped)
+    before = (shipped / "README.md").read_text()
+    int8_line = next(line for line in before.split("\n") if line.startswith("`gate-int8.json`"))
+    assert "exceeds" not in int8_line  # not calibrated yet: ship runs before quantize
+    int8 = GateCalibration(-1.25, 0.03, {"f1": 0.8, "recall": 0.7, "over_refusal": 0.01})
+    update_card_int8(shipped, int8)
+    after = (shipped / "README.md").read_text()
+    assert "exceeds -1.250" in after and "F1 0.800" in after
+
+    def others(card: str) -> list[str]:
+        return [line for line in card.split("\n") if not line.startswith("`gate-int8.json`")]
+
+    assert others(after) == others(before)  # only that paragraph changed
+    assert card_sha256(shipped) == sha256_of(shipped / "adapter_model.safetensors")
+    # a draft calibrated for int8 before shipping carries its line onto the card at once
+    copy = tmp_path / "trained"
+    import shutil
+
+    shutil.copytree(tiny_draft, copy)
+    save_reading(int8, copy)
+    ship_adapter(copy, tmp_path / "again")
+    assert "exceeds -1.250" in (tmp_path / "again" / "README.md").read_text()
 
 
 def test_int8_keeping_top_layers_and_own_calibration(tiny_draft, tmp_path) -> None:

@@ -75,6 +75,18 @@ class GateCalibration:
     def save(self, directory: Path) -> None:
         (Path(directory) / CALIBRATION_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
 
+    def describe(self) -> str:
+        """The rule and what it gave on the calibration prompts, for a model card."""
+        v = self.validation
+        nan = float("nan")
+        return (
+            f"toxic when log P(<Toc>) − log P(<Safe>) at the first tag token exceeds {self.threshold:.3f}, "
+            f"chosen so that the {v.get('confidence') or 0.95:.0%} Clopper-Pearson upper bound of "
+            f"over-refusal on the calibration prompts is ≤ {self.max_over_refusal:.0%} (there: F1 "
+            f"{v.get('f1', nan):.3f}, recall {v.get('recall', nan):.3f}, over-refusal "
+            f"{v.get('over_refusal', nan):.3f}, bound {v.get('over_refusal_upper', nan):.3f})"
+        )
+
     @classmethod
     def load(cls, directory: str | Path | None, name: str = CALIBRATION_FILE) -> GateCalibration | None:
         """The calibration stored in a draft's directory (`name`: gate.json, or gate-int8.json for the int8

@@ -155,7 +155,10 @@ def write_int8_reading(directory: Path, progress: Progress = no_progress) -> Gat
     )
     calibration = calibrate_reading(draft.model, tokenizer, [e.prompt for e in held],
                                     [e.label or "safe" for e in held], progress=progress)  # fmt: skip
+    from smoothie_cli.cautious.ship import update_card_int8  # ship imports this module
+
     save_reading(calibration, Path(directory))
+    update_card_int8(Path(directory), calibration)
     return calibration
 
 

@@ -14,9 +14,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from smoothie_cli.cautious.gate import GateCalibration
 from smoothie_cli.cautious.quantize import INT8_CALIBRATION_FILE
 from smoothie_cli.errors import SmoothieError
-from smoothie_cli.models.atomic import atomic_directory
+from smoothie_cli.models.atomic import atomic_directory, write_text_atomic
 
 WEIGHTS = "adapter_model.safetensors"
 CARD = "README.md"
@@ -47,6 +48,8 @@ def ship_adapter(trained: Path, destination: Path, scores: dict[str, Any] | None
         if not (trained / name).is_file():
             raise SmoothieError(f"{trained} has no {name}; pass a finetune-draft output directory")
     report = json.loads((trained / "metrics.json").read_text())
+    calibration = GateCalibration.load(trained)
+    assert calibration is not None  # gate.json is there (checked above)
     tensors = {
         k: v.to(torch.float16) if v.is_floating_point() else v
         for k, v in load_file(trained / WEIGHTS).items()
@@ -61,7 +64,8 @@ def ship_adapter(trained: Path, destination: Path, scores: dict[str, Any] | None
             shutil.copy(trained / INT8_CALIBRATION_FILE, temp / INT8_CALIBRATION_FILE)
         (temp / WEIGHTS).chmod(0o644)  # package data: readable by every user of an install
         digest = sha256_of(temp / WEIGHTS)
-        (temp / CARD).write_text(_card(report, digest, scores), encoding="utf-8")
+        int8 = GateCalibration.load(trained, INT8_CALIBRATION_FILE)
+        (temp / CARD).write_text(_card(report, digest, calibration, int8, scores), encoding="utf-8")
     return {
         "destination": str(destination),
         "sha256": digest,
@@ -69,12 +73,38 @@ def ship_adapter(trained: Path, destination: Path, scores: dict[str, Any] | None
     }
 
 
-def _card(report: dict[str, Any], digest: str, scores: dict[str, Any] | None) -> str:
+def int8_card_line(int8: GateCalibration | None) -> str:
+    """The card's paragraph on gate-int8.json: how it is made and, once it is, what it holds."""
+    line = (
+        f"`{INT8_CALIBRATION_FILE}` (written by `python -m smoothie_cli.cautious.quantize DIR`, `make "
+        "gate-draft`): the same calibration on the margins of the int8 draft that `speculate` and `serve` "
+        "run on a CPU, used when it reads its own tag (the default)"
+    )
+    return f"{line}: {int8.describe()}." if int8 is not None else f"{line}."
+
+
+def update_card_int8(directory: Path, int8: GateCalibration) -> None:
+    """Rewrite the gate-int8.json paragraph of the card in `directory` (quantize runs after ship)."""
+    card = Path(directory) / CARD
+    if not card.is_file():
+        return
+    marker = f"`{INT8_CALIBRATION_FILE}`"
+    lines = [
+        int8_card_line(int8) if line.startswith(marker) else line for line in card.read_text().split("\n")
+    ]
+    write_text_atomic(card, "\n".join(lines))
+
+
+def _card(
+    report: dict[str, Any],
+    digest: str,
+    calibration: GateCalibration,
+    int8: GateCalibration | None,
+    scores: dict[str, Any] | None,
+) -> str:
     from smoothie_cli.data.moderation import SOURCE_CAP, SOURCE_CAPS, SOURCES
 
     settings = report["settings"]
-    calibration = report.get("calibration") or {}
-    validation = calibration.get("validation", {})
     lines = [
         "---",
         "library_name: peft",
@@ -107,18 +137,9 @@ def _card(report: dict[str, Any], digest: str, scores: dict[str, Any] | None) ->
         "",
         "## Gate",
         "",
-        f"`gate.json`: toxic when log P(<Toc>) − log P(<Safe>) at the first tag token exceeds "
-        f"{calibration.get('threshold', float('nan')):.3f}, chosen so that the "
-        f"{validation.get('confidence', 0.95):.0%} Clopper-Pearson upper bound of over-refusal on the "
-        f"calibration prompts is ≤ {calibration.get('max_over_refusal', float('nan')):.0%} "
-        f"(there: F1 {validation.get('f1', float('nan')):.3f}, "
-        f"recall {validation.get('recall', float('nan')):.3f}, "
-        f"over-refusal {validation.get('over_refusal', float('nan')):.3f}, "
-        f"bound {validation.get('over_refusal_upper', float('nan')):.3f}).",
+        f"`gate.json`: {calibration.describe()}.",
         "",
-        "`gate-int8.json` (written by `python -m smoothie_cli.cautious.quantize DIR`, `make gate-draft`): "
-        "the same calibration on the margins of the int8 draft that `speculate` and `serve` run on a CPU, "
-        "used when it reads its own tag (the default).",
+        int8_card_line(int8),
         "",
     ]
     test_examples = report.get("test_examples") or 0

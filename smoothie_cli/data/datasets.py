@@ -35,8 +35,17 @@ from smoothie_cli.errors import SmoothieError
 from smoothie_cli.jsonfile import first_line, parse_json, read_json, read_jsonl, read_text
 from smoothie_cli.progress import Progress, no_progress
 
-CHINESE_ELICIT = "chinese-elicit"
-KOREAN_OPEN = "korean-open"
+# the sets written in this project: name → (builder, description; the row count is appended)
+SYNTHETIC: dict[str, tuple[Callable[[], list[Example]], str]] = {
+    "chinese-elicit": (
+        chinese_elicit_examples,
+        "Korean words and phrases in prompts asking for a Chinese translation",
+    ),
+    "korean-open": (
+        korean_open_examples,
+        "open-ended Korean requests answered in paragraphs: explain, advise",
+    ),
+}
 MODERATION = {"moderation": None, "moderation-train": "train", "moderation-test": "test"}
 SPLITS = ("train", "test")
 TEST_PERCENT = 20
@@ -48,10 +57,8 @@ _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+(:[\w.-]+)?")
 def list_datasets() -> dict[str, str]:
     """Every dataset name `load_dataset` knows, with a one-line description."""
     names = {name: entry.description for name, entry in CATALOGUE.items()}
-    count = len(chinese_elicit_examples())
-    names[CHINESE_ELICIT] = f"Korean words and phrases in prompts asking for a Chinese translation ({count})"
-    count = len(korean_open_examples())
-    names[KOREAN_OPEN] = f"open-ended Korean requests answered in paragraphs: explain, advise ({count})"
+    for name, (build, description) in SYNTHETIC.items():
+        names[name] = f"{description} ({len(build())})"
     for name, split in MODERATION.items():
         part = "both splits" if split is None else f"the {split} split"
         names[name] = f"balanced toxic/safe prompts from the catalogue for the draft's gate ({part})"
@@ -76,12 +83,11 @@ def load_dataset(
         from smoothie_cli.data.moderation import moderation_dataset
 
         dataset = moderation_dataset(MODERATION[name], progress)
-    elif name in CATALOGUE or name in (CHINESE_ELICIT, KOREAN_OPEN):
+    elif name in CATALOGUE or name in SYNTHETIC:
         if columns:
             raise SmoothieError(f"a column mapping applies to local files and hub datasets, not to '{name}'")
-        if name in (CHINESE_ELICIT, KOREAN_OPEN):
-            examples = chinese_elicit_examples() if name == CHINESE_ELICIT else korean_open_examples()
-            dataset = Dataset(name, examples, "smoothie_cli (synthetic)", "Apache-2.0")
+        if name in SYNTHETIC:
+            dataset = Dataset(name, SYNTHETIC[name][0](), "smoothie_cli (synthetic)", "Apache-2.0")
         else:
             dataset = load_catalogue_entry(CATALOGUE[name], progress)
     else:

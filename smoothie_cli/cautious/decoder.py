@@ -83,6 +83,7 @@ class CautiousDecoder:
         gate: bool = True,
         gate_threshold: float | None = None,
         gate_model: Any | None = None,
+        gate_probe: Any | None = None,
         processors: Sequence[Any] = (),
         logit_bias: dict[int, float] | None = None,
         draft_context: str = "chat",
@@ -101,6 +102,8 @@ class CautiousDecoder:
         self.gate_threshold = gate_threshold
         # the model that reads the tag when not the draft itself (a full-precision copy of an int8 draft)
         self.gate_model = gate_model
+        # with a threshold: the threshold applies to this probe's log-odds instead of the tag margin
+        self.gate_probe = gate_probe
         self.pipeline = LogitsPipeline(sampling, processors, logit_bias)
         self.stop_ids = stop_ids if stop_ids is not None else model_stop_ids(target, tokenizer)
         self.generator = new_generator(self.pipeline.sampling.seed)
@@ -124,15 +127,19 @@ class CautiousDecoder:
     def draft_ids(self, prompt: str) -> list[int]:
         return encode(self.tokenizer, self._draft_text(prompt))
 
-    def _moderation_context(self, model: Any, ids: list[int]) -> CachedModel:
-        """`model` having read the moderation prompt `ids` but its last token. The instruction that opens
-        every draft prompt (~100 tokens) is computed once per model and copied."""
+    def _instruction_cache(self, model: Any) -> tuple[list[int], CachedModel | None]:
+        """The moderation instruction's ids and `model`'s KV cache over them, computed on first use."""
         if self.tokenizer is not None and id(model) not in self._prefixes:
             prefix = instruction_prefix(self.tokenizer, *([self.instruction] if self.instruction else []))
             shared = CachedModel(model)
             shared.feed(prefix)
             self._prefixes[id(model)] = (prefix, shared)
-        prefix, shared = self._prefixes.get(id(model), ([], None))
+        return self._prefixes.get(id(model), ([], None))
+
+    def _moderation_context(self, model: Any, ids: list[int]) -> CachedModel:
+        """`model` having read the moderation prompt `ids` but its last token. The instruction that opens
+        every draft prompt (~100 tokens) is computed once per model and copied."""
+        prefix, shared = self._instruction_cache(model)
         # a prompt whose tokens do not open with the prefix's (a merge across the boundary) shares nothing
         if shared is None or len(ids) <= len(prefix) or ids[: len(prefix)] != prefix:
             cached = CachedModel(model)
@@ -196,17 +203,42 @@ class CautiousDecoder:
             return "none", None, 0
         ids = self.draft_ids(prompt)
         reader_model = self.gate_model if self.gate_model is not None else self.draft
+        if self.gate_threshold is not None and self.gate_probe is not None:
+            reader, score = self._probe_score(reader_model, ids)
+            gate: Gate = "toxic" if score > self.gate_threshold else "safe"
+            own = reader if self.gate_model is None else None
+            return gate, own, reader.forwards
         reader = self._moderation_context(reader_model, ids)
         length = reader.length
         if self.gate_threshold is not None:
             tags = tag_tokens(self.tokenizer)
             margin = margin_of(reader.feed([ids[-1], *tags.shared])[-1], tags)
-            gate: Gate = "toxic" if margin > self.gate_threshold else "safe"
+            gate = "toxic" if margin > self.gate_threshold else "safe"
         else:
             gate = self._greedy_tag(reader, ids[-1])
         reader.crop(length)
         own = reader if self.gate_model is None else None
         return gate, own, reader.forwards
+
+    def _probe_score(self, model: Any, ids: list[int]) -> tuple[CachedModel, float]:
+        """The moderation context of `ids` on `model` (cropped back to all but the last token) and the
+        probe's log-odds, from the hidden states its prefill wrote (the same features as probe_features)."""
+        import torch
+
+        from smoothie_cli.cautious.probe import capture, features_of
+
+        probe = self.gate_probe
+        tags = tag_tokens(self.tokenizer)
+        prefix, _ = self._instruction_cache(model)  # before capturing: its forward is not this prompt's
+        with capture(model, probe.mean_layer, probe.last_layer) as seen:
+            reader = self._moderation_context(model, ids)
+            length = reader.length
+            reader.feed([ids[-1], *tags.shared])
+        reader.crop(length)
+        user = max(len(ids) - len(prefix), 0) + len(tags.shared)
+        features = features_of(torch.cat([s[0] for s in seen[probe.mean_layer]]),
+                               torch.cat([s[0] for s in seen[probe.last_layer]]), user)  # fmt: skip
+        return reader, float(probe.probe(features.unsqueeze(0).cpu())[0])
 
     def _greedy_tag(self, reader: CachedModel, last: int) -> Gate:
         pending, written = [last], []
@@ -246,8 +278,8 @@ class CautiousDecoder:
             return ["none"] * len(prompts)
         reader = self.gate_model if self.gate_model is not None else self.draft
         kwargs = {"instruction": self.instruction} if self.instruction else {}
-        return classify(reader, self.tokenizer, prompts, threshold=self.gate_threshold, progress=progress,
-                        description="gating", **kwargs)  # fmt: skip
+        return classify(reader, self.tokenizer, prompts, threshold=self.gate_threshold, probe=self.gate_probe,
+                        progress=progress, description="gating", **kwargs)  # fmt: skip
 
     def answer_many(
         self,

@@ -64,6 +64,9 @@ class FinetuneSettings:
     max_over_refusal: float = DEFAULT_MAX_OVER_REFUSAL  # the threshold keeps over-refusal under this there
     # moderation sources left out of training, calibration and the test metrics (leave-one-source-out)
     exclude_sources: tuple[str, ...] = ()
+    # what the calibrated gate thresholds: "probe" (a linear probe on layers 10 and 14, cross-fitted on the
+    # whole train split: probe.py) or "margin" (the first tag token's log-odds, on the calibration rows)
+    gate_reading: str = "probe"
 
     def check(self) -> None:
         for name in ("steps", "batch_size", "rank", "max_length", "save_every"):
@@ -77,12 +80,15 @@ class FinetuneSettings:
             raise SmoothieError(f"--max-over-refusal must be in [0, 1], not {self.max_over_refusal}")
         if not 0 <= self.calibration_percent < 100:
             raise SmoothieError(f"--calibration-percent must be in [0, 100), not {self.calibration_percent}")
+        if self.gate_reading not in ("probe", "margin"):
+            raise SmoothieError(f"--gate-reading must be probe or margin, not '{self.gate_reading}'")
         if self.max_length < 64:
             raise SmoothieError("--max-length must be at least 64: the moderation prompt alone is ~90 tokens")
 
     def resume_key(self) -> dict[str, Any]:
         """What must match for --resume to continue a checkpoint (everything but the step count)."""
-        skip = ("steps", "save_every", "max_over_refusal")  # tuples as lists: the checkpoint stores JSON
+        # tuples as lists: the checkpoint stores JSON
+        skip = ("steps", "save_every", "max_over_refusal", "gate_reading")
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if k not in skip}
 
 
@@ -399,7 +405,7 @@ def finetune_draft(
 ) -> dict[str, Any]:
     """Fine-tune, calibrate the gate's threshold on held-out train prompts, score the gate before and
     after on the test split, write the adapter directory (with gate.json, the calibration)."""
-    from smoothie_cli.cautious.gate import calibrate, classify, gate_scores, tag_margins
+    from smoothie_cli.cautious.gate import calibrate, classify, gate_scores, gate_values, tag_margins
     from smoothie_cli.data.datasets import select_examples
     from smoothie_cli.data.moderation import calibration_split, moderation_dataset
     from smoothie_cli.models import loading, resolve_model
@@ -434,11 +440,13 @@ def finetune_draft(
     checkpoints = checkpoint_directory(out)
     checkpoints.parent.mkdir(parents=True, exist_ok=True)
 
-    def evaluate(description: str, threshold: float | None = None) -> dict[str, Any] | None:
+    def evaluate(
+        description: str, threshold: float | None = None, probe: Any = None
+    ) -> dict[str, Any] | None:
         if not eval_limit:
             return None
-        margins = tag_margins(model, tokenizer, prompts, instruction=settings.instruction, progress=progress,
-                              description=description)  # fmt: skip
+        margins = gate_values(model, tokenizer, prompts, probe=probe, instruction=settings.instruction,
+                              progress=progress, description=description)  # fmt: skip
         if threshold is None:  # greedy, as a foreign adapter is read
             gates = classify(model, tokenizer, prompts, instruction=settings.instruction, progress=progress,
                              description=description)  # fmt: skip
@@ -453,20 +461,31 @@ def finetune_draft(
     else:
         base_metrics = evaluate("zero-shot gate of the base model")
     model = peft_model(model, settings)
+    if settings.gate_reading == "probe":  # before minutes of training, not after
+        from smoothie_cli.cautious.probe import check_layers_below_adapter
+
+        check_layers_below_adapter(model)
     examples = training_examples(train_set, tokenizer, settings)
     state = train(model, tokenizer, examples, settings, checkpoints, resume=resume, progress=progress)
     if base_metrics is not None:
         base_metrics_file.write_text(json.dumps(base_metrics))
     tuned_metrics = evaluate("gate of the fine-tuned draft")
-    calibration = None
-    if calibration_set:
+    calibration, probe = None, None
+    if settings.gate_reading == "probe":
+        from smoothie_cli.cautious.probe import calibrate_probe
+
+        probe, calibration = calibrate_probe(
+            model, tokenizer, train_set + calibration_set, instruction=settings.instruction,
+            max_over_refusal=settings.max_over_refusal, progress=progress,
+        )  # fmt: skip
+    elif calibration_set:
         margins = tag_margins(model, tokenizer, [e.prompt for e in calibration_set],
                               instruction=settings.instruction, progress=progress,
                               description="calibrating the gate")  # fmt: skip
         calibration = calibrate(
             margins, [e.label or "safe" for e in calibration_set], settings.max_over_refusal
         )
-    calibrated_metrics = evaluate("calibrated gate", calibration.threshold) if calibration else None
+    calibrated_metrics = evaluate("calibrated gate", calibration.threshold, probe) if calibration else None
     report = {
         "base": source.spec,
         "output": str(out),
@@ -481,7 +500,7 @@ def finetune_draft(
         "calibration": asdict(calibration) if calibration else None,
         "settings": asdict(settings),
     }
-    _write_adapter(model, tokenizer, source, out, report, calibration, merge=merge, progress=progress)
+    _write_adapter(model, tokenizer, source, out, report, calibration, probe, merge=merge, progress=progress)
     shutil.rmtree(checkpoints, ignore_errors=True)
     if merge:
         report["merged"] = str(out / "merged")
@@ -500,6 +519,7 @@ def _write_adapter(
     out: Path,
     report: dict[str, Any],
     calibration: GateCalibration | None,
+    probe: Any,
     *,
     merge: bool,
     progress: Progress,
@@ -518,6 +538,8 @@ def _write_adapter(
         (temp / "README.md").write_text(_card(report))
         if calibration is not None:
             calibration.save(temp)
+        if probe is not None:
+            probe.save(temp)
         if merge:
             merged = model.merge_and_unload()
             merged.save_pretrained(str(temp / "merged"))
@@ -553,11 +575,10 @@ def _card(report: dict[str, Any]) -> str:
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     if report.get("calibration"):
         calibration = report["calibration"]
+        described = GateCalibration(**calibration).describe()
         lines += [
             "",
-            "`gate.json` holds the calibrated gate: toxic when log P(<Toc>) − log P(<Safe>) at the first "
-            f"tag token exceeds {calibration['threshold']:.3f}, chosen on {report['calibration_examples']} "
-            f"held-out train prompts for over-refusal ≤ {calibration['max_over_refusal']:.0%}. Without it "
-            "(or with `--gate-threshold greedy`) the tag is read greedily.",
+            f"`gate.json` holds the calibrated gate: {described}. Without it (or with `--gate-threshold "
+            "greedy`) the tag is read greedily.",
         ]
     return "\n".join(lines) + "\n"

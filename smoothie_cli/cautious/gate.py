@@ -3,7 +3,9 @@
 Two ways to read the gate. Greedy (what any adapter, e.g. the seed's `IanLi233/Cautious_Qwen`, was trained
 for): decode a few tokens and read the tag. Calibrated: the margin log P(<Toc>) − log P(<Safe>) at the token
 where the two tags part, against a threshold chosen on held-out prompts so the over-refusal rate stays under
-a target. A small draft's greedy tag is a threshold of 0 on that margin, rarely the right one.
+a target. A small draft's greedy tag is a threshold of 0 on that margin, rarely the right one. Probe (what
+finetune-draft calibrates by default): the same threshold rule on the log-odds of a linear probe over two
+middle layers of the draft's prefill (probe.py), which ranks prompts better than the one tag token.
 """
 
 from __future__ import annotations
@@ -71,6 +73,9 @@ class GateCalibration:
     threshold: float
     max_over_refusal: float
     validation: dict[str, float]
+    # what the threshold applies to: "margin" (the first tag token's log-odds) or "probe" (the log-odds of
+    # the linear probe in gate-probe.safetensors, probe.py)
+    reading: str = "margin"
 
     def save(self, directory: Path) -> None:
         (Path(directory) / CALIBRATION_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
@@ -79,10 +84,16 @@ class GateCalibration:
         """The rule and what it gave on the calibration prompts, for a model card."""
         v = self.validation
         nan = float("nan")
+        score = (
+            "the log-odds of the gate probe (linear, on two middle layers, cross-fitted on the train split)"
+            if self.reading == "probe"
+            else "log P(<Toc>) − log P(<Safe>) at the first tag token"
+        )
+        prompts = "out-of-fold train prompts" if self.reading == "probe" else "calibration prompts"
         return (
-            f"toxic when log P(<Toc>) − log P(<Safe>) at the first tag token exceeds {self.threshold:.3f}, "
+            f"toxic when {score} exceeds {self.threshold:.3f}, "
             f"chosen so that the {v.get('confidence') or 0.95:.0%} Clopper-Pearson upper bound of "
-            f"over-refusal on the calibration prompts is ≤ {self.max_over_refusal:.0%} (there: F1 "
+            f"over-refusal on the {prompts} is ≤ {self.max_over_refusal:.0%} (there: F1 "
             f"{v.get('f1', nan):.3f}, recall {v.get('recall', nan):.3f}, over-refusal "
             f"{v.get('over_refusal', nan):.3f}, bound {v.get('over_refusal_upper', nan):.3f})"
         )
@@ -95,7 +106,7 @@ class GateCalibration:
         The threshold must be a finite number: NaN would let every prompt through, ±inf would pass or
         refuse all of them.
         """
-        from typing import Annotated
+        from typing import Annotated, Literal
 
         from pydantic import BaseModel, ConfigDict, Field
 
@@ -106,6 +117,7 @@ class GateCalibration:
             threshold: Annotated[float, Field(allow_inf_nan=False)]
             max_over_refusal: Annotated[float, Field(ge=0.0, le=1.0)]
             validation: dict[str, float | None] = Field(default_factory=dict)
+            reading: Literal["margin", "probe"] = "margin"
 
         if directory is None or not (Path(directory) / name).is_file():
             return None
@@ -116,7 +128,7 @@ class GateCalibration:
             raise SmoothieError(
                 f"{path} is not a gate calibration ({error}); delete it to read the gate greedily"
             ) from None
-        return cls(checked.threshold, checked.max_over_refusal, dict(checked.validation))
+        return cls(checked.threshold, checked.max_over_refusal, dict(checked.validation), checked.reading)
 
 
 @functools.lru_cache(maxsize=4096)  # calibrate asks for the same few counts once per candidate threshold
@@ -156,6 +168,7 @@ def calibrate(
     labels: Sequence[str],
     max_over_refusal: float = DEFAULT_MAX_OVER_REFUSAL,
     confidence: float | None = DEFAULT_CONFIDENCE,
+    reading: str = "margin",
 ) -> GateCalibration:
     """The threshold with the best F1 among those whose over-refusal on these prompts is at most
     `max_over_refusal` — with `confidence`, its one-sided Clopper-Pearson upper bound, so the rate on new
@@ -195,7 +208,7 @@ def calibrate(
         flagged_safe = sum(m > chosen for m in safe_margins)
         validation["over_refusal_upper"] = binomial_upper_bound(flagged_safe, len(safe_margins), confidence)
         validation["confidence"] = confidence
-    return GateCalibration(round(chosen, 6), max_over_refusal, validation)
+    return GateCalibration(round(chosen, 6), max_over_refusal, validation, reading)
 
 
 def _over_refusal_bound(flagged: int, n: int, confidence: float | None) -> float:
@@ -249,16 +262,18 @@ def classify(
     *,
     instruction: str = MODERATION_INSTRUCTION,
     threshold: float | None = None,
+    probe: Any = None,
     batch_size: int = 64,
     token_budget: int = 1024,
     progress: Progress = no_progress,
     description: str = "reading the draft's tags",
 ) -> list[Gate]:
     """The gate (toxic / safe / untagged) for each prompt: greedy as at decoding time, or, with a
-    `threshold`, the calibrated decision on the tag margin (never untagged)."""
+    `threshold`, the calibrated decision on the tag margin — or on the `probe`'s score (GateProbe) when
+    given (never untagged)."""
     if threshold is not None:
-        margins = tag_margins(
-            model, tokenizer, prompts, instruction=instruction, batch_size=batch_size,
+        margins = gate_values(
+            model, tokenizer, prompts, probe=probe, instruction=instruction, batch_size=batch_size,
             token_budget=token_budget, progress=progress, description=description,
         )  # fmt: skip
         return ["toxic" if m > threshold else "safe" for m in margins]
@@ -274,6 +289,16 @@ def classify(
         for i, tokens in zip(group, written):
             gates[i] = read_tag(tokenizer.decode(tokens, skip_special_tokens=True)) or "untagged"
     return gates
+
+
+def gate_values(model: Any, tokenizer: Any, prompts: Sequence[str], *, probe: Any = None,
+                **kwargs: Any) -> list[float]:  # fmt: skip
+    """What a calibrated gate thresholds: the `probe`'s log-odds (GateProbe) when given, else tag margins."""
+    if probe is None:
+        return tag_margins(model, tokenizer, prompts, **kwargs)
+    from smoothie_cli.cautious.probe import probe_scores
+
+    return probe_scores(model, tokenizer, prompts, probe, **kwargs)
 
 
 def tag_margins(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from smoothie_cli.cautious.gate import GateCalibration, gate_scores, tag_margins
+from smoothie_cli.cautious.gate import GateCalibration, gate_scores, gate_values
 from smoothie_cli.data.examples import Example
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.progress import Progress, no_progress
@@ -61,10 +61,16 @@ def score_draft_by_source(
     tokenizer = loading.load_tokenizer(source, progress)
     model = loading.load_model(source, device="cpu", dtype="float32", progress=progress)
     examples = load_dataset(dataset, progress=progress).examples
-    margins = tag_margins(model, tokenizer, [e.prompt for e in examples], progress=progress)
+    probe = None
+    if calibration.reading == "probe":
+        from smoothie_cli.cautious.probe import GateProbe
+
+        probe = GateProbe.load(source.location)
+    margins = gate_values(model, tokenizer, [e.prompt for e in examples], probe=probe, progress=progress)
     return {
         "draft": spec,
         "dataset": dataset,
+        "reading": calibration.reading,
         "threshold": calibration.threshold,
         "sources": by_source(examples, margins, calibration.threshold),
     }
@@ -118,7 +124,12 @@ def leave_one_source_out(
     model = loading.load_model(source, device="cpu", dtype="float32", progress=progress)
     held = family_rows(family, progress)
     extra = look_alikes(family, progress) if family in JAILBREAK_SOURCES else []
-    margins = tag_margins(model, tokenizer, [e.prompt for e in held + extra], progress=progress,
+    probe = None
+    if calibration.reading == "probe":
+        from smoothie_cli.cautious.probe import GateProbe
+
+        probe = GateProbe.load(out)
+    margins = gate_values(model, tokenizer, [e.prompt for e in held + extra], probe=probe, progress=progress,
                           description=f"scoring held-out {family}")  # fmt: skip
     held_margins, extra_margins = margins[: len(held)], margins[len(held) :]
     result: dict[str, Any] = {
@@ -136,3 +147,70 @@ def leave_one_source_out(
         result["look_alike_over_refusal"] = sum(flagged) / len(flagged)
         result["look_alikes"] = len(flagged)
     return result
+
+
+def probe_holdout(
+    families: Sequence[str], draft: str, progress: Progress = no_progress
+) -> list[dict[str, Any]]:
+    """Leave-one-source-out for the probe gate: for each family, the probe fitted and calibrated (out of
+    fold) on the train split without it, scored on every row of the family and on the other families'
+    look-alikes. No draft is trained: the probe reads layers the LoRA leaves alone (probe.py), so the
+    features are the same whichever adapter sits above them, and one feature pass serves every family."""
+    import torch
+
+    from smoothie_cli.cautious.gate import DEFAULT_MAX_OVER_REFUSAL, calibrate
+    from smoothie_cli.cautious.probe import (
+        check_layers_below_adapter,
+        fit_gate_probe,
+        probe_features,
+        probe_layers,
+    )
+    from smoothie_cli.data.moderation import JAILBREAK_SOURCES, SOURCES, moderation_dataset
+    from smoothie_cli.models import loading, resolve_model
+
+    for family in families:
+        if family not in SOURCES:
+            raise SmoothieError(f"unknown source family '{family}'; use one of {', '.join(SOURCES)}")
+    source = resolve_model(draft)
+    tokenizer = loading.load_tokenizer(source, progress)
+    model = loading.load_model(source, device="cpu", dtype="float32", progress=progress)
+    layers = probe_layers(model)
+    check_layers_below_adapter(model, layers)
+    train = moderation_dataset("train", progress).examples
+    held = {f: family_rows(f, progress) for f in families}
+    extra = {f: look_alikes(f, progress) if f in JAILBREAK_SOURCES else [] for f in families}
+    rows = [*train, *(r for f in families for r in held[f] + extra[f])]
+    texts = list(dict.fromkeys(e.prompt for e in rows))
+    features = probe_features(model, tokenizer, texts, layers, progress=progress,
+                              description="reading features for leave-one-source-out")  # fmt: skip
+    index = {text: i for i, text in enumerate(texts)}
+
+    def of(rows: Sequence[Example]) -> Any:
+        return features[torch.tensor([index[e.prompt] for e in rows], dtype=torch.long)]
+
+    results = []
+    for family in families:
+        # the balanced train split without the family's rows (the row balance is kept as it was drawn)
+        kept = [e for e in train if e.meta.get("source") != family]
+        prompts, labels = [e.prompt for e in kept], [e.label or "safe" for e in kept]
+        probe = fit_gate_probe(of(kept), prompts, labels, layers)
+        calibration = calibrate(probe.out_of_fold(of(kept), prompts), labels, DEFAULT_MAX_OVER_REFUSAL,
+                                reading="probe")  # fmt: skip
+        scores = probe.scores(of(held[family]))
+        result: dict[str, Any] = {
+            "family": family,
+            "reading": "probe",
+            "steps": 0,
+            "train_seconds": 0.0,
+            "threshold": calibration.threshold,
+            "held_out": scores_from_margins(
+                [e.label or "safe" for e in held[family]], scores, calibration.threshold
+            ),
+            "in_domain_test": None,
+        }
+        if extra[family]:
+            flagged = [s > calibration.threshold for s in probe.scores(of(extra[family]))]
+            result["look_alike_over_refusal"] = sum(flagged) / len(flagged)
+            result["look_alikes"] = len(flagged)
+        results.append(result)
+    return results

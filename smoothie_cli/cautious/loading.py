@@ -60,6 +60,7 @@ class Draft:
     quant: str  # the quantisation used: int8 or none
     gate_threshold: float | None  # from the draft's gate.json; None: read the tag greedily
     gate_model: Any | None = None  # a full-precision copy that reads the tag of an int8 draft
+    gate_probe: Any | None = None  # the GateProbe whose log-odds the threshold applies to (probe.py)
 
 
 def gate_threshold(setting: str, calibrated: float | None) -> float | None:
@@ -96,6 +97,7 @@ def load_draft(
     import copy
 
     from smoothie_cli.cautious.gate import GateCalibration
+    from smoothie_cli.cautious.probe import PROBE_FILE, PROBE_INT8_FILE
     from smoothie_cli.cautious.quantize import INT8_CALIBRATION_FILE
     from smoothie_cli.models import loading, resolve_model
     from smoothie_cli.models.cpu import prepack_for_cpu
@@ -105,11 +107,21 @@ def load_draft(
     source = resolve_model(spec)
     calibration = GateCalibration.load(source.location) if source.kind in ("local", "peft") else None
     int8 = quant == "int8" or (quant == "auto" and device == "cpu")
+    probe_file = PROBE_FILE
     if int8 and gate_model == "draft" and source.kind in ("local", "peft"):
         # the int8 draft reads its own tag: its margins sit elsewhere than float32's, so a threshold
         # calibrated on them (quantize.calibrate_reading) is the right one when the draft has it
-        calibration = GateCalibration.load(source.location, INT8_CALIBRATION_FILE) or calibration
+        own = GateCalibration.load(source.location, INT8_CALIBRATION_FILE)
+        # one made for another reading (a margin threshold beside a probe gate.json) does not apply
+        if own is not None and (calibration is None or own.reading == calibration.reading):
+            calibration, probe_file = own, PROBE_INT8_FILE
     chosen = gate_threshold(threshold, calibration.threshold if calibration else None)
+    probe = None
+    if chosen is not None and calibration is not None and calibration.reading == "probe":
+        from smoothie_cli.cautious.probe import GateProbe
+
+        # a number given by --gate-threshold applies to the probe too
+        probe = GateProbe.load(source.location, probe_file)
     check_same_tokenizer(target_tokenizer, loading.load_tokenizer(source, progress), source.spec)
     progress("loading draft", 0, 1)
     # an int8 draft starts from float32 weights; otherwise it takes the target's dtype
@@ -122,7 +134,7 @@ def load_draft(
         prepack_for_cpu(reader)  # it only reads tags: oneDNN-packed float32 prefill is about 2× faster
     model, used = quantize_draft(model, quant, device)
     progress("loading draft", 1, 1)
-    return Draft(model, source.spec, used, chosen, reader if used == "int8" else None)
+    return Draft(model, source.spec, used, chosen, reader if used == "int8" else None, probe)
 
 
 def load_for_speculation(
@@ -153,10 +165,13 @@ def load_for_speculation(
         "draft": None,
         "draft_quant": None,
         "gate_threshold": None,
+        "gate_reading": None,
         "device": device,
     }
     if draft_spec is None:
         return target, tokenizer, None, info
     draft = load_draft(draft_spec, tokenizer, device, dtype, draft_quant, progress, threshold, gate_model)
-    info |= {"draft": draft.spec, "draft_quant": draft.quant, "gate_threshold": draft.gate_threshold}
+    reading = None if draft.gate_threshold is None else "probe" if draft.gate_probe is not None else "margin"
+    info |= {"draft": draft.spec, "draft_quant": draft.quant, "gate_threshold": draft.gate_threshold,
+             "gate_reading": reading}  # fmt: skip
     return target, tokenizer, draft, info

@@ -141,20 +141,30 @@ def compare_readings(
 
 def write_int8_reading(directory: Path, progress: Progress = no_progress) -> GateCalibration:
     """Calibrate the int8 draft's own reading of the calibrated draft in `directory` (as `speculate` loads
-    it on a CPU) on the calibration split, and write gate-int8.json there. `make gate-draft` runs it on the
-    shipped copy."""
+    it on a CPU) and write gate-int8.json there: for a probe gate, a probe fitted and cross-fitted on the int8
+    features of the train split (gate-probe-int8.safetensors); for a margin gate, the threshold on the int8
+    margins of the calibration split. `make gate-draft` runs it on the shipped copy."""
     from smoothie_cli.cautious.finetune import FinetuneSettings
     from smoothie_cli.cautious.loading import load_draft
     from smoothie_cli.data.moderation import calibration_split, moderation_dataset
     from smoothie_cli.models import loading, resolve_model
 
     tokenizer = loading.load_tokenizer(resolve_model(str(directory)), progress)
-    draft = load_draft(str(directory), tokenizer, "cpu", "float32", "int8", progress, gate_model="draft")
-    _, held = calibration_split(
-        moderation_dataset("train").examples, FinetuneSettings(base="").calibration_percent
-    )
-    calibration = calibrate_reading(draft.model, tokenizer, [e.prompt for e in held],
-                                    [e.label or "safe" for e in held], progress=progress)  # fmt: skip
+    # the int8 model only: the reading it has now (gate-int8.json, perhaps stale) is what is being replaced
+    draft = load_draft(str(directory), tokenizer, "cpu", "float32", "int8", progress, "greedy", "draft")
+    stored = GateCalibration.load(directory)
+    if stored is not None and stored.reading == "probe":  # its own probe, fitted on its own features
+        from smoothie_cli.cautious.probe import PROBE_INT8_FILE, calibrate_probe
+
+        probe, calibration = calibrate_probe(draft.model, tokenizer, moderation_dataset("train").examples,
+                                             progress=progress)  # fmt: skip
+        probe.save(Path(directory), PROBE_INT8_FILE)
+    else:
+        _, held = calibration_split(
+            moderation_dataset("train").examples, FinetuneSettings(base="").calibration_percent
+        )
+        calibration = calibrate_reading(draft.model, tokenizer, [e.prompt for e in held],
+                                        [e.label or "safe" for e in held], progress=progress)  # fmt: skip
     from smoothie_cli.cautious.ship import update_card_int8  # ship imports this module
 
     save_reading(calibration, Path(directory))

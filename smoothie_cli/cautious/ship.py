@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from smoothie_cli.cautious.gate import GateCalibration
+from smoothie_cli.cautious.probe import PROBE_FILE, PROBE_INT8_FILE
 from smoothie_cli.cautious.quantize import INT8_CALIBRATION_FILE
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.models.atomic import atomic_directory, write_text_atomic
@@ -60,8 +61,14 @@ def ship_adapter(trained: Path, destination: Path, scores: dict[str, Any] | None
         )
         shutil.copy(trained / "adapter_config.json", temp / "adapter_config.json")
         shutil.copy(trained / "gate.json", temp / "gate.json")
-        if (trained / INT8_CALIBRATION_FILE).is_file():  # the int8 draft's own reading (quantize.py)
-            shutil.copy(trained / INT8_CALIBRATION_FILE, temp / INT8_CALIBRATION_FILE)
+        if calibration.reading == "probe":  # the probe the threshold applies to (probe.py)
+            if not (trained / PROBE_FILE).is_file():
+                raise SmoothieError(f"{trained}/gate.json reads a probe but {PROBE_FILE} is missing")
+            shutil.copy(trained / PROBE_FILE, temp / PROBE_FILE)
+            (temp / PROBE_FILE).chmod(0o644)
+        for name in (INT8_CALIBRATION_FILE, PROBE_INT8_FILE):  # the int8 draft's own reading (quantize.py)
+            if (trained / name).is_file():
+                shutil.copy(trained / name, temp / name)
         (temp / WEIGHTS).chmod(0o644)  # package data: readable by every user of an install
         digest = sha256_of(temp / WEIGHTS)
         int8 = GateCalibration.load(trained, INT8_CALIBRATION_FILE)
@@ -77,8 +84,9 @@ def int8_card_line(int8: GateCalibration | None) -> str:
     """The card's paragraph on gate-int8.json: how it is made and, once it is, what it holds."""
     line = (
         f"`{INT8_CALIBRATION_FILE}` (written by `python -m smoothie_cli.cautious.quantize DIR`, `make "
-        "gate-draft`): the same calibration on the margins of the int8 draft that `speculate` and `serve` "
-        "run on a CPU, used when it reads its own tag (the default)"
+        "gate-draft`): the same calibration on the scores of the int8 draft that `speculate` and `serve` "
+        f"run on a CPU (with a probe gate: its own probe, `{PROBE_INT8_FILE}`, fitted on the int8 features), "
+        "used when it reads its own gate (the default)"
     )
     return f"{line}: {int8.describe()}." if int8 is not None else f"{line}."
 
@@ -125,9 +133,16 @@ def _card(
         f"smoothie's moderation train split (hash split of the text; test split never used to choose "
         f"anything): sources {', '.join(SOURCES)}; at most {SOURCE_CAP} prompts per source "
         f"({', '.join(f'{k} {v}' for k, v in SOURCE_CAPS.items())}), balanced toxic/safe. "
-        f"{settings['calibration_percent']}% of the train split ({report['calibration_examples']} prompts) "
-        "is held out to calibrate the threshold. Versions and sha256 of every source file: "
-        "`smoothie_cli/data/catalogue.py`.",
+        + (
+            "The gate probe (`gate-probe.safetensors`: a logistic probe on the hidden states after layers 10 "
+            "and 14, below the LoRA, plus its 5 fold probes) is fitted on the whole train split and its "
+            "threshold chosen on out-of-fold scores; the LoRA trains on the rest after "
+            f"{settings['calibration_percent']}% ({report['calibration_examples']} prompts) is held out. "
+            if calibration.reading == "probe"
+            else f"{settings['calibration_percent']}% of the train split ({report['calibration_examples']} "
+            "prompts) is held out to calibrate the threshold. "
+        )
+        + "Versions and sha256 of every source file: `smoothie_cli/data/catalogue.py`.",
         "",
         "## Training",
         "",

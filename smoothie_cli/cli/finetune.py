@@ -49,6 +49,14 @@ def finetune_draft(
             "--calibration-percent", help="Share of the train split held out to calibrate (0: none)."
         ),
     ] = 25,
+    gate_reading: Annotated[
+        str,
+        typer.Option(
+            "--gate-reading",
+            help="What the calibrated gate thresholds: probe (a linear probe on the draft's layers 10 and "
+            "14, cross-fitted on the whole train split) or margin (the first tag token's log-odds).",
+        ),
+    ] = "probe",
     save_every: Annotated[int, typer.Option("--save-every", help="Checkpoint every N steps.")] = 10,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from the last checkpoint of this -o.")
@@ -69,7 +77,7 @@ def finetune_draft(
     settings = FinetuneSettings(
         base=base or DEFAULT_MODEL, steps=steps, batch_size=batch_size, lr=lr, rank=rank,
         layers=layers or None, max_length=max_length, limit=limit, seed=seed, save_every=save_every,
-        max_over_refusal=max_over_refusal, calibration_percent=calibration_percent,
+        max_over_refusal=max_over_refusal, calibration_percent=calibration_percent, gate_reading=gate_reading,
     )  # fmt: skip
     with ui.progress_bar() as progress:
         report = run(

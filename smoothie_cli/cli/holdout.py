@@ -10,6 +10,7 @@ import typer
 
 from smoothie_cli.cli.options import JsonOpt
 from smoothie_cli.config import DEFAULT_MODEL
+from smoothie_cli.errors import SmoothieError
 
 
 def _rows(sources: dict[str, dict[str, Any]]) -> list[list[Any]]:
@@ -50,29 +51,51 @@ def gate_report(
 def gate_holdout(
     family: Annotated[
         list[str] | None,
-        typer.Option("--family", help="Source family to hold out (repeat; default: every jailbreak family)."),
+        typer.Option(
+            "--family",
+            help="Source family to hold out (repeat; 'all': every source; default: every jailbreak family).",
+        ),
     ] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for one draft per family.")] = Path(
         "runs/gate-holdout"
     ),
+    reading: Annotated[
+        str,
+        typer.Option(
+            "--reading",
+            help="probe: refit the gate probe without each family (no training: the probe reads layers "
+            "below the LoRA, features of --draft); margin: train a draft without each family (~25 min each).",
+        ),
+    ] = "probe",
+    draft: Annotated[
+        str, typer.Option("--draft", help="The draft whose features the probe reads (--reading probe).")
+    ] = "embedded:qwen2.5-coder-0.5b-cautious",
     steps: Annotated[int, typer.Option("--steps", help="Optimizer steps per draft.")] = 200,
     resume: Annotated[bool, typer.Option("--resume", help="Continue unfinished drafts.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace finished drafts.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Leave-one-source-out: train a draft without each family, score it on that family."""
+    """Leave-one-source-out: refit the gate probe (or train a draft) without each family, score it there."""
     import json
 
     from smoothie_cli import ui
     from smoothie_cli.cautious.finetune import FinetuneSettings
     from smoothie_cli.cautious.holdout import leave_one_source_out
-    from smoothie_cli.data.moderation import JAILBREAK_SOURCES
+    from smoothie_cli.data.moderation import JAILBREAK_SOURCES, SOURCES
     from smoothie_cli.models.atomic import write_text_atomic
 
+    families = list(SOURCES) if family == ["all"] else family or list(JAILBREAK_SOURCES)
+    if reading not in ("probe", "margin"):
+        raise SmoothieError(f"--reading must be probe or margin, not '{reading}'")
     results = []
     output.mkdir(parents=True, exist_ok=True)
     with ui.progress_bar() as progress:
-        for name in family or JAILBREAK_SOURCES:
+        if reading == "probe":
+            from smoothie_cli.cautious.holdout import probe_holdout
+
+            results = probe_holdout(families, draft, progress)
+            write_text_atomic(output / "probe.json", json.dumps(results, indent=2))
+        for name in [] if reading == "probe" else families:
             done = output / f"{name}.json"
             if done.is_file() and not force:  # finished families are kept: the run resumes family by family
                 results.append(json.loads(done.read_text()))
@@ -97,7 +120,9 @@ def gate_holdout(
                      result["steps"]])  # fmt: skip
     ui.show(
         ui.table(
-            "leave-one-source-out: each draft trained without the family, scored on all of it",
+            "leave-one-source-out: the gate "
+            + ("probe refitted" if reading == "probe" else "draft trained")
+            + " without the family, scored on all of it",
             ["held-out family", "recall", "F1", "over-refusal", "look-alike over-refusal", "n", "steps"],
             rows,
             justify=["left"] + ["right"] * 6,

@@ -175,6 +175,7 @@ def serve(
             gate=gate,
             gate_threshold=draft_model.gate_threshold if draft_model else None,
             gate_model=draft_model.gate_model if draft_model else None,
+            gate_probe=draft_model.gate_probe if draft_model else None,
             on_untagged=on_untagged,
             refusal=refusal or DEFAULT_REFUSAL,
             instruction=instruction,

@@ -174,6 +174,7 @@ def speculate(
             sampling=sampling, system=system, gate=gate,
             gate_threshold=draft_model.gate_threshold if draft_model else None,
             gate_model=draft_model.gate_model if draft_model else None, processors=processors,
+            gate_probe=draft_model.gate_probe if draft_model else None,
             draft_context=draft_context, lookup=lookup,
         )  # fmt: skip
         decoder.generate(texts[0], max_new_tokens=2)  # warm-up: first-call costs stay out of the timings
@@ -253,7 +254,8 @@ def _stats_table(results: list[Any], info: dict[str, Any], gate: bool, strategy:
         title += f" ({info['draft_quant']}, {info['draft_context']} context)"
     if info["draft"] and gate:
         threshold = info["gate_threshold"]
-        title += ", gate greedy" if threshold is None else f", gate margin > {threshold:.2f}"
+        reading = info.get("gate_reading") or "margin"
+        title += ", gate greedy" if threshold is None else f", gate {reading} > {threshold:.2f}"
     if info["smoothing"]["scales"]:
         title += f", smoothing {info['smoothing']['label']}"
     title += f", {strategy}"

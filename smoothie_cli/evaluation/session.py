@@ -56,7 +56,7 @@ class Session:
         generator = self.context.generator
         decoder = CautiousDecoder(
             self.context.model, self.context.tokenizer, loaded.model,
-            gate_threshold=loaded.gate_threshold, gate_model=loaded.gate_model,
+            gate_threshold=loaded.gate_threshold, gate_model=loaded.gate_model, gate_probe=loaded.gate_probe,
             processors=self.context.logits_processors,
             sampling=generator.sampling if isinstance(generator, ModelGenerator) else None,
         )  # fmt: skip
@@ -90,4 +90,8 @@ def open_session(
         calibration = GateCalibration.load(source.location)
         if calibration is not None:
             context.options["gate_threshold"] = calibration.threshold
+            if calibration.reading == "probe":
+                from smoothie_cli.cautious.probe import GateProbe
+
+                context.options["gate_probe"] = GateProbe.load(source.location)
     return Session(source, config, context)

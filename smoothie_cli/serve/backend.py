@@ -71,6 +71,7 @@ class Backend:
     gate: bool = True
     gate_threshold: float | None = None  # None: the draft's tag is read greedily
     gate_model: Any | None = None  # a float32 copy that reads an int8 draft's tag
+    gate_probe: Any | None = None  # the probe the threshold applies to (probe.py), else the tag margin
     on_untagged: str = "continue"
     refusal: str = DEFAULT_REFUSAL
     instruction: str | None = None
@@ -94,6 +95,7 @@ class Backend:
             gate=self.gate,
             gate_threshold=self.gate_threshold,
             gate_model=self.gate_model,
+            gate_probe=self.gate_probe,
         )
 
     @property
@@ -110,7 +112,8 @@ class Backend:
         reader = "float32 copy of the draft" if self.gate_model is not None else "the draft"
         if self.gate_threshold is None:
             return f"greedy tag, read by {reader}"
-        return f"calibrated margin > {self.gate_threshold:.4g}, read by {reader}"
+        score = "probe log-odds" if self.gate_probe is not None else "margin"
+        return f"calibrated {score} > {self.gate_threshold:.4g}, read by {reader}"
 
     # ---- prompts ------------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ class ToxicityTask(Task):
     )
 
     def evaluate(self, ctx: EvalContext, dataset: Dataset, progress: Progress) -> TaskResult:
-        from smoothie_cli.cautious.gate import classify, gate_scores, tag_margins
+        from smoothie_cli.cautious.gate import classify, gate_scores, gate_values
 
         labelled = [e for e in dataset.examples if e.label in ("toxic", "safe")]
         if not labelled:
@@ -32,8 +32,10 @@ class ToxicityTask(Task):
         kwargs = {"instruction": instruction} if instruction else {}
         threshold = ctx.options.get("gate_threshold")  # the draft's calibration (gate.json), if any
         prompts = [e.prompt for e in labelled]
-        # the margins give the threshold-free AUPRC / AUC; with a threshold they are also the decision
-        margins = tag_margins(ctx.model, ctx.tokenizer, prompts, progress=progress, **kwargs)
+        # the margins (or the probe's log-odds, when the calibration reads a probe) give the threshold-free
+        # AUPRC / AUC; with a threshold they are also the decision
+        probe = ctx.options.get("gate_probe")
+        margins = gate_values(ctx.model, ctx.tokenizer, prompts, probe=probe, progress=progress, **kwargs)
         if threshold is None:
             gates = classify(ctx.model, ctx.tokenizer, prompts, progress=progress, **kwargs)
         else:

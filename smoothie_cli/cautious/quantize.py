@@ -109,6 +109,13 @@ def compare_readings(
         from smoothie_cli.errors import SmoothieError
 
         raise SmoothieError(f"'{spec}' has no gate.json; compare readings of a calibrated draft")
+    if stored.reading != "margin":
+        from smoothie_cli.errors import SmoothieError
+
+        raise SmoothieError(
+            f"'{spec}' gates with a {stored.reading}; this compares tag-margin readings (the probe's int8 "
+            "reading is calibrated by `python -m smoothie_cli.cautious.quantize DIR`)"
+        )
     tokenizer = loading.load_tokenizer(source, progress)
     full = loading.load_model(source, device="cpu", dtype="float32", progress=progress)
     full = full.merge_and_unload() if hasattr(full, "merge_and_unload") else full

@@ -84,11 +84,7 @@ def main() -> None:
     draft32 = load_draft(args.draft, tokenizer, "cpu", "float32", "none").model  # assisted generation's draft
     draft32 = draft32.merge_and_unload() if hasattr(draft32, "merge_and_unload") else draft32
     prepack_for_cpu(draft32)
-    gate = {
-        "gate_threshold": draft.gate_threshold,
-        "gate_model": draft.gate_model,
-        "gate_probe": draft.gate_probe,
-    }
+    gate = draft.gate_options()
     decoders = {
         "target alone": CautiousDecoder(target, tokenizer, None),
         "ours, moderation context": CautiousDecoder(

@@ -128,6 +128,10 @@ def test_quantize_gives_a_probe_draft_its_own_int8_probe_and_the_int8_draft_load
     full = load_draft(str(draft), tokenizer, "cpu", "float32", "none")
     assert full.gate_threshold == GateCalibration.load(draft).threshold
     assert torch.equal(full.gate_probe.probe.weight, GateProbe.load(draft).probe.weight)
+    from smoothie_cli.cautious.decoder import CautiousDecoder
+
+    decoder = CautiousDecoder(int8.model, tokenizer, int8.model, **int8.gate_options())
+    assert decoder.gate_probe is int8.gate_probe and decoder.gate_threshold == int8.gate_threshold
     # a stale int8 reading of another kind is ignored, not applied to the probe
     save_reading(GateCalibration(0.5, 0.03, {}, "margin"), draft)
     assert load_draft(str(draft), tokenizer, "cpu", "float32", "int8").gate_threshold == full.gate_threshold

@@ -62,6 +62,16 @@ class Draft:
     gate_model: Any | None = None  # a full-precision copy that reads the tag of an int8 draft
     gate_probe: Any | None = None  # the GateProbe whose log-odds the threshold applies to (probe.py)
 
+    def gate_options(self) -> dict[str, Any]:
+        """How this draft's gate is read, as CautiousDecoder's (and serve's Backend's) keyword arguments:
+        the threshold, the reader and the probe travel together, so a probe's threshold is never applied to
+        tag margins by a caller that forgot the probe."""
+        return {
+            "gate_threshold": self.gate_threshold,
+            "gate_model": self.gate_model,
+            "gate_probe": self.gate_probe,
+        }
+
 
 def gate_threshold(setting: str, calibrated: float | None) -> float | None:
     """--gate-threshold: 'auto' (the draft's calibration if any, else greedy), 'greedy', or a number."""

@@ -172,9 +172,7 @@ def speculate(
             target_model, tokenizer, draft_model.model if draft_model else None, instruction=instruction,
             refusal=refusal or DEFAULT_REFUSAL, on_untagged=on_untagged, gamma=gamma, max_gamma=max_gamma,
             sampling=sampling, system=system, gate=gate,
-            gate_threshold=draft_model.gate_threshold if draft_model else None,
-            gate_model=draft_model.gate_model if draft_model else None, processors=processors,
-            gate_probe=draft_model.gate_probe if draft_model else None,
+            **(draft_model.gate_options() if draft_model else {}), processors=processors,
             draft_context=draft_context, lookup=lookup,
         )  # fmt: skip
         decoder.generate(texts[0], max_new_tokens=2)  # warm-up: first-call costs stay out of the timings

@@ -56,7 +56,7 @@ class Session:
         generator = self.context.generator
         decoder = CautiousDecoder(
             self.context.model, self.context.tokenizer, loaded.model,
-            gate_threshold=loaded.gate_threshold, gate_model=loaded.gate_model, gate_probe=loaded.gate_probe,
+            **loaded.gate_options(),
             processors=self.context.logits_processors,
             sampling=generator.sampling if isinstance(generator, ModelGenerator) else None,
         )  # fmt: skip

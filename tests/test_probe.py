@@ -61,6 +61,7 @@ def test_the_probe_file_round_trips_and_a_damaged_one_is_one_clear_line(tmp_path
     x, prompts, labels = _toy()
     probe = fit_gate_probe(x, prompts, labels, (3, 5))
     probe.save(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == [PROBE_FILE]  # no partial file left behind
     loaded = GateProbe.load(tmp_path)
     assert (loaded.mean_layer, loaded.last_layer, len(loaded.folds)) == (3, 5, 5)
     assert loaded.scores(x) == pytest.approx(probe.scores(x), abs=1e-5)

@@ -13,8 +13,9 @@ Calibration stays honest by cross-fitting: the train split (fit and calibration 
 folds by a hash of the text; each row is scored by the probe fitted without its fold, and the threshold is
 chosen on those out-of-fold scores with the Clopper-Pearson bound (gate.calibrate) — ~1,500 benign prompts
 instead of the ~360 of the calibration rows alone, so the bound costs less recall. The shipped probe is fitted
-on all rows; the fold probes are kept in the file so another reading (the int8 draft) can be calibrated on
-its own out-of-fold scores.
+on all rows; the fold probes are kept in the file, so the out-of-fold scores (and a threshold for another
+over-refusal target) can be recomputed from the features without refitting. The int8 draft gets a probe of
+its own (`PROBE_INT8_FILE`, fitted the same way on its own features by quantize.py).
 
 The probe is hand-written logistic regression (L-BFGS in torch) rather than scikit-learn: a few thousand
 rows × 1,792 features fit in about a second, and torch is already loaded.
@@ -120,8 +121,10 @@ class GateProbe:
                 tensors[f"{key}.{part}"] = getattr(probe, part).float().contiguous()
         tensors["layers"] = torch.tensor([self.mean_layer, self.last_layer])
         path = Path(directory) / name
-        save_file(tensors, str(path), metadata={"folds": str(len(self.folds))})
-        path.chmod(0o644)  # package data when shipped: readable by every user of an install
+        partial = path.with_name(f".{name}.partial")  # written whole, then renamed: never half a probe
+        save_file(tensors, str(partial), metadata={"folds": str(len(self.folds))})
+        partial.chmod(0o644)  # package data when shipped: readable by every user of an install
+        partial.replace(path)
 
     @classmethod
     def load(cls, directory: str | Path, name: str = PROBE_FILE) -> GateProbe:

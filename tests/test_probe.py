@@ -110,7 +110,7 @@ def test_features_do_not_depend_on_the_batch_and_match_the_decoders_reading(tiny
     decoder = CautiousDecoder(model, tokenizer, model, gate_threshold=0.0, gate_probe=probe)
     for prompt, expected in zip(PROMPTS, probe.scores(together)):
         ids = decoder.draft_ids(prompt)
-        context, score = decoder._probe_score(model, ids)
+        context, score = decoder._calibrated_score(model, ids)
         assert score == pytest.approx(expected, abs=1e-3)
         assert context.length == len(ids) - 1  # cropped back: drafting continues from the prompt
     gate, _, _ = decoder.read_gate(PROMPTS[0])

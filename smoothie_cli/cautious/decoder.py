@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 from smoothie_cli.cautious.gate import classify, margin_of, tag_tokens
+from smoothie_cli.cautious.probe import capture, features_of
 from smoothie_cli.cautious.prompts import (
     DEFAULT_REFUSAL,
     SAFE_TAG,
@@ -203,38 +205,34 @@ class CautiousDecoder:
             return "none", None, 0
         ids = self.draft_ids(prompt)
         reader_model = self.gate_model if self.gate_model is not None else self.draft
-        if self.gate_threshold is not None and self.gate_probe is not None:
-            reader, score = self._probe_score(reader_model, ids)
-            gate: Gate = "toxic" if score > self.gate_threshold else "safe"
-            own = reader if self.gate_model is None else None
-            return gate, own, reader.forwards
-        reader = self._moderation_context(reader_model, ids)
-        length = reader.length
         if self.gate_threshold is not None:
-            tags = tag_tokens(self.tokenizer)
-            margin = margin_of(reader.feed([ids[-1], *tags.shared])[-1], tags)
-            gate = "toxic" if margin > self.gate_threshold else "safe"
+            reader, score = self._calibrated_score(reader_model, ids)
+            gate: Gate = "toxic" if score > self.gate_threshold else "safe"
         else:
+            reader = self._moderation_context(reader_model, ids)
+            length = reader.length
             gate = self._greedy_tag(reader, ids[-1])
-        reader.crop(length)
+            reader.crop(length)
         own = reader if self.gate_model is None else None
         return gate, own, reader.forwards
 
-    def _probe_score(self, model: Any, ids: list[int]) -> tuple[CachedModel, float]:
-        """The moderation context of `ids` on `model` (cropped back to all but the last token) and the
-        probe's log-odds, from the hidden states its prefill wrote (the same features as probe_features)."""
-        import torch
-
-        from smoothie_cli.cautious.probe import capture, features_of
-
-        probe = self.gate_probe
+    def _calibrated_score(self, model: Any, ids: list[int]) -> tuple[CachedModel, float]:
+        """The moderation context of `ids` on `model` (cropped back to all but the last token) and what the
+        threshold applies to: the probe's log-odds from the hidden states that prefill wrote (the features
+        of probe_features), or the tag margin at the token where the tags part."""
         tags = tag_tokens(self.tokenizer)
+        probe = self.gate_probe
         prefix, _ = self._instruction_cache(model)  # before capturing: its forward is not this prompt's
-        with capture(model, probe.mean_layer, probe.last_layer) as seen:
+        layers = (probe.mean_layer, probe.last_layer) if probe is not None else None
+        with capture(model, *layers) if layers else nullcontext({}) as seen:
             reader = self._moderation_context(model, ids)
             length = reader.length
-            reader.feed([ids[-1], *tags.shared])
+            logits = reader.feed([ids[-1], *tags.shared])[-1]
         reader.crop(length)
+        if probe is None:
+            return reader, margin_of(logits, tags)
+        import torch
+
         user = max(len(ids) - len(prefix), 0) + len(tags.shared)
         features = features_of(torch.cat([s[0] for s in seen[probe.mean_layer]]),
                                torch.cat([s[0] for s in seen[probe.last_layer]]), user)  # fmt: skip

@@ -77,8 +77,14 @@ class GateCalibration:
     # the linear probe in gate-probe.safetensors, probe.py)
     reading: str = "margin"
 
-    def save(self, directory: Path) -> None:
-        (Path(directory) / CALIBRATION_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
+    def save(self, directory: Path, name: str = CALIBRATION_FILE) -> Path:
+        """Write it as `name` (gate.json, or gate-int8.json for the int8 draft's reading) in `directory`,
+        atomically."""
+        from smoothie_cli.models.atomic import write_text_atomic
+
+        path = Path(directory) / name
+        write_text_atomic(path, json.dumps(asdict(self), indent=2) + "\n")
+        return path
 
     def describe(self) -> str:
         """The rule and what it gave on the calibration prompts, for a model card."""

@@ -61,11 +61,9 @@ def score_draft_by_source(
     tokenizer = loading.load_tokenizer(source, progress)
     model = loading.load_model(source, device="cpu", dtype="float32", progress=progress)
     examples = load_dataset(dataset, progress=progress).examples
-    probe = None
-    if calibration.reading == "probe":
-        from smoothie_cli.cautious.probe import GateProbe
+    from smoothie_cli.cautious.probe import probe_for
 
-        probe = GateProbe.load(source.location)
+    probe = probe_for(calibration, source.location)
     margins = gate_values(model, tokenizer, [e.prompt for e in examples], probe=probe, progress=progress)
     return {
         "draft": spec,
@@ -124,11 +122,9 @@ def leave_one_source_out(
     model = loading.load_model(source, device="cpu", dtype="float32", progress=progress)
     held = family_rows(family, progress)
     extra = look_alikes(family, progress) if family in JAILBREAK_SOURCES else []
-    probe = None
-    if calibration.reading == "probe":
-        from smoothie_cli.cautious.probe import GateProbe
+    from smoothie_cli.cautious.probe import probe_for
 
-        probe = GateProbe.load(out)
+    probe = probe_for(calibration, out)
     margins = gate_values(model, tokenizer, [e.prompt for e in held + extra], probe=probe, progress=progress,
                           description=f"scoring held-out {family}")  # fmt: skip
     held_margins, extra_margins = margins[: len(held)], margins[len(held) :]
@@ -158,10 +154,9 @@ def probe_holdout(
     features are the same whichever adapter sits above them, and one feature pass serves every family."""
     import torch
 
-    from smoothie_cli.cautious.gate import DEFAULT_MAX_OVER_REFUSAL, calibrate
     from smoothie_cli.cautious.probe import (
         check_layers_below_adapter,
-        fit_gate_probe,
+        fit_and_calibrate,
         probe_features,
         probe_layers,
     )
@@ -193,9 +188,7 @@ def probe_holdout(
         # the balanced train split without the family's rows (the row balance is kept as it was drawn)
         kept = [e for e in train if e.meta.get("source") != family]
         prompts, labels = [e.prompt for e in kept], [e.label or "safe" for e in kept]
-        probe = fit_gate_probe(of(kept), prompts, labels, layers)
-        calibration = calibrate(probe.out_of_fold(of(kept), prompts), labels, DEFAULT_MAX_OVER_REFUSAL,
-                                reading="probe")  # fmt: skip
+        probe, calibration = fit_and_calibrate(of(kept), prompts, labels, layers)
         scores = probe.scores(of(held[family]))
         result: dict[str, Any] = {
             "family": family,

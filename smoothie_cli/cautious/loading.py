@@ -107,7 +107,7 @@ def load_draft(
     import copy
 
     from smoothie_cli.cautious.gate import GateCalibration
-    from smoothie_cli.cautious.probe import PROBE_FILE, PROBE_INT8_FILE
+    from smoothie_cli.cautious.probe import PROBE_FILE, PROBE_INT8_FILE, probe_for
     from smoothie_cli.cautious.quantize import INT8_CALIBRATION_FILE
     from smoothie_cli.models import loading, resolve_model
     from smoothie_cli.models.cpu import prepack_for_cpu
@@ -126,12 +126,8 @@ def load_draft(
         if own is not None and (calibration is None or own.reading == calibration.reading):
             calibration, probe_file = own, PROBE_INT8_FILE
     chosen = gate_threshold(threshold, calibration.threshold if calibration else None)
-    probe = None
-    if chosen is not None and calibration is not None and calibration.reading == "probe":
-        from smoothie_cli.cautious.probe import GateProbe
-
-        # a number given by --gate-threshold applies to the probe too
-        probe = GateProbe.load(source.location, probe_file)
+    # a number given by --gate-threshold applies to the probe too; greedy reads no probe
+    probe = probe_for(calibration, source.location, probe_file) if chosen is not None else None
     check_same_tokenizer(target_tokenizer, loading.load_tokenizer(source, progress), source.spec)
     progress("loading draft", 0, 1)
     # an int8 draft starts from float32 weights; otherwise it takes the target's dtype

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from smoothie_cli.cautious.gate import DEFAULT_MAX_OVER_REFUSAL, GateCalibration, calibrate
 from smoothie_cli.cautious.prompts import MODERATION_INSTRUCTION, instruction_prefix
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.progress import Progress, no_progress
@@ -155,6 +156,13 @@ class GateProbe:
         return probe
 
 
+def probe_for(calibration: Any, directory: str | Path, name: str = PROBE_FILE) -> GateProbe | None:
+    """The probe a calibration's threshold applies to (`name` in `directory`), or None for a margin gate."""
+    if calibration is None or calibration.reading != "probe":
+        return None
+    return GateProbe.load(directory, name)
+
+
 def fit_gate_probe(
     features: Any,
     prompts: Sequence[str],
@@ -272,22 +280,30 @@ def calibrate_probe(
     examples: Sequence[Any],
     *,
     instruction: str = MODERATION_INSTRUCTION,
-    max_over_refusal: float | None = None,
+    max_over_refusal: float = DEFAULT_MAX_OVER_REFUSAL,
     progress: Progress = no_progress,
-) -> tuple[GateProbe, Any]:
+) -> tuple[GateProbe, GateCalibration]:
     """Fit the probe on `examples` (the whole train split: fit and calibration rows) and choose its
     threshold on the out-of-fold scores. Returns (probe, GateCalibration with reading "probe")."""
-    from smoothie_cli.cautious.gate import DEFAULT_MAX_OVER_REFUSAL, calibrate
-
     layers = probe_layers(model)
     check_layers_below_adapter(model, layers)
     prompts = [e.prompt for e in examples]
     labels = [e.label or "safe" for e in examples]
     features = probe_features(model, tokenizer, prompts, layers, instruction=instruction, progress=progress,
                               description="reading features for the gate probe")  # fmt: skip
+    return fit_and_calibrate(features, prompts, labels, layers, max_over_refusal)
+
+
+def fit_and_calibrate(
+    features: Any,
+    prompts: Sequence[str],
+    labels: Sequence[str],
+    layers: tuple[int, int],
+    max_over_refusal: float = DEFAULT_MAX_OVER_REFUSAL,
+) -> tuple[GateProbe, GateCalibration]:
+    """The probe on these rows' features and its threshold, chosen on their out-of-fold scores."""
     probe = fit_gate_probe(features, prompts, labels, layers)
-    limit = DEFAULT_MAX_OVER_REFUSAL if max_over_refusal is None else max_over_refusal
-    calibration = calibrate(probe.out_of_fold(features, prompts), labels, limit, reading="probe")
+    calibration = calibrate(probe.out_of_fold(features, prompts), labels, max_over_refusal, reading="probe")
     return probe, calibration
 
 
@@ -308,7 +324,7 @@ def check_layers_below_adapter(model: Any, layers: tuple[int, int] | None = None
         )
 
 
-def add_probe(directory: Path, progress: Progress = no_progress) -> Any:
+def add_probe(directory: Path, progress: Progress = no_progress) -> GateCalibration:
     """Fit and calibrate the gate probe of the trained draft in `directory` on the moderation train split,
     and write gate-probe.safetensors and gate.json (reading "probe") there. finetune-draft does this itself;
     this adds a probe to a draft trained before it did."""
@@ -325,7 +341,7 @@ def add_probe(directory: Path, progress: Progress = no_progress) -> Any:
     from dataclasses import asdict
 
     probe.save(Path(directory))
-    write_text_atomic(Path(directory) / "gate.json", json.dumps(asdict(calibration), indent=2) + "\n")
+    calibration.save(Path(directory))
     metrics = Path(directory) / "metrics.json"
     if metrics.is_file():  # the training report: its calibrated row was the margin threshold's
         report = json.loads(metrics.read_text())

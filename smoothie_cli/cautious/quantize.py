@@ -78,14 +78,7 @@ def calibrate_reading(
 
 def save_reading(calibration: GateCalibration, directory: Path) -> Path:
     """Write `calibration` as gate-int8.json in the adapter directory (the format of gate.json)."""
-    import json
-    from dataclasses import asdict
-
-    from smoothie_cli.models.atomic import write_text_atomic
-
-    path = Path(directory) / INT8_CALIBRATION_FILE
-    write_text_atomic(path, json.dumps(asdict(calibration), indent=2) + "\n")
-    return path
+    return calibration.save(directory, INT8_CALIBRATION_FILE)
 
 
 def compare_readings(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from smoothie_cli.cautious.gate import GateCalibration
-from smoothie_cli.cautious.probe import PROBE_FILE, PROBE_INT8_FILE
+from smoothie_cli.cautious.probe import PROBE_FILE, PROBE_INT8_FILE, GateProbe, probe_for
 from smoothie_cli.cautious.quantize import INT8_CALIBRATION_FILE
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.models.atomic import atomic_directory, write_text_atomic
@@ -51,6 +51,7 @@ def ship_adapter(trained: Path, destination: Path, scores: dict[str, Any] | None
     report = json.loads((trained / "metrics.json").read_text())
     calibration = GateCalibration.load(trained)
     assert calibration is not None  # gate.json is there (checked above)
+    probe = probe_for(calibration, trained)  # a probe gate's probe must be there, whole
     tensors = {
         k: v.to(torch.float16) if v.is_floating_point() else v
         for k, v in load_file(trained / WEIGHTS).items()
@@ -61,9 +62,7 @@ def ship_adapter(trained: Path, destination: Path, scores: dict[str, Any] | None
         )
         shutil.copy(trained / "adapter_config.json", temp / "adapter_config.json")
         shutil.copy(trained / "gate.json", temp / "gate.json")
-        if calibration.reading == "probe":  # the probe the threshold applies to (probe.py)
-            if not (trained / PROBE_FILE).is_file():
-                raise SmoothieError(f"{trained}/gate.json reads a probe but {PROBE_FILE} is missing")
+        if probe is not None:  # the probe the threshold applies to (probe.py)
             shutil.copy(trained / PROBE_FILE, temp / PROBE_FILE)
             (temp / PROBE_FILE).chmod(0o644)
         for name in (INT8_CALIBRATION_FILE, PROBE_INT8_FILE):  # the int8 draft's own reading (quantize.py)
@@ -72,7 +71,7 @@ def ship_adapter(trained: Path, destination: Path, scores: dict[str, Any] | None
         (temp / WEIGHTS).chmod(0o644)  # package data: readable by every user of an install
         digest = sha256_of(temp / WEIGHTS)
         int8 = GateCalibration.load(trained, INT8_CALIBRATION_FILE)
-        (temp / CARD).write_text(_card(report, digest, calibration, int8, scores), encoding="utf-8")
+        (temp / CARD).write_text(_card(report, digest, calibration, probe, int8, scores), encoding="utf-8")
     return {
         "destination": str(destination),
         "sha256": digest,
@@ -107,6 +106,7 @@ def _card(
     report: dict[str, Any],
     digest: str,
     calibration: GateCalibration,
+    probe: GateProbe | None,
     int8: GateCalibration | None,
     scores: dict[str, Any] | None,
 ) -> str:
@@ -134,11 +134,12 @@ def _card(
         f"anything): sources {', '.join(SOURCES)}; at most {SOURCE_CAP} prompts per source "
         f"({', '.join(f'{k} {v}' for k, v in SOURCE_CAPS.items())}), balanced toxic/safe. "
         + (
-            "The gate probe (`gate-probe.safetensors`: a logistic probe on the hidden states after layers 10 "
-            "and 14, below the LoRA, plus its 5 fold probes) is fitted on the whole train split and its "
-            "threshold chosen on out-of-fold scores; the LoRA trains on the rest after "
-            f"{settings['calibration_percent']}% ({report['calibration_examples']} prompts) is held out. "
-            if calibration.reading == "probe"
+            f"The gate probe (`{PROBE_FILE}`: a logistic probe on the hidden states after layers "
+            f"{probe.mean_layer} and {probe.last_layer}, below the LoRA, plus its {len(probe.folds)} fold "
+            "probes) is fitted on the whole train split and its threshold chosen on out-of-fold scores; the "
+            f"LoRA trains on the rest after {settings['calibration_percent']}% "
+            f"({report['calibration_examples']} prompts) is held out. "
+            if probe is not None
             else f"{settings['calibration_percent']}% of the train split ({report['calibration_examples']} "
             "prompts) is held out to calibrate the threshold. "
         )

@@ -89,9 +89,8 @@ def open_session(
 
         calibration = GateCalibration.load(source.location)
         if calibration is not None:
-            context.options["gate_threshold"] = calibration.threshold
-            if calibration.reading == "probe":
-                from smoothie_cli.cautious.probe import GateProbe
+            from smoothie_cli.cautious.probe import probe_for
 
-                context.options["gate_probe"] = GateProbe.load(source.location)
+            context.options["gate_threshold"] = calibration.threshold
+            context.options["gate_probe"] = probe_for(calibration, source.location)
     return Session(source, config, context)

@@ -11,6 +11,7 @@ from smoothie_cli.cautious.gate import GateCalibration
 from smoothie_cli.cautious.probe import (
     PROBE_FILE,
     GateProbe,
+    ProbeSpec,
     check_layers_below_adapter,
     fit_gate_probe,
     fit_probe,
@@ -48,7 +49,7 @@ def test_a_fitted_probe_separates_what_is_separable_and_ignores_noise() -> None:
 
 def test_out_of_fold_scores_come_from_the_probe_that_did_not_see_the_row() -> None:
     x, prompts, labels = _toy()
-    probe = fit_gate_probe(x, prompts, labels, (1, 1))
+    probe = fit_gate_probe(x, prompts, labels, ProbeSpec((1,), 1))
     assert len(probe.folds) == 5 and {fold_of(p) for p in prompts} == set(range(5))
     out = probe.out_of_fold(x, prompts)
     for i in (0, 17, 123):
@@ -59,11 +60,11 @@ def test_out_of_fold_scores_come_from_the_probe_that_did_not_see_the_row() -> No
 
 def test_the_probe_file_round_trips_and_a_damaged_one_is_one_clear_line(tmp_path) -> None:
     x, prompts, labels = _toy()
-    probe = fit_gate_probe(x, prompts, labels, (3, 5))
+    probe = fit_gate_probe(x, prompts, labels, ProbeSpec((3, 4), 5))
     probe.save(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == [PROBE_FILE]  # no partial file left behind
     loaded = GateProbe.load(tmp_path)
-    assert (loaded.mean_layer, loaded.last_layer, len(loaded.folds)) == (3, 5, 5)
+    assert (loaded.spec, len(loaded.folds)) == (ProbeSpec((3, 4), 5), 5)
     assert loaded.scores(x) == pytest.approx(probe.scores(x), abs=1e-5)
     (tmp_path / PROBE_FILE).write_bytes(b"\x00" * 40)
     with pytest.raises(SmoothieError, match="is not a gate probe") as error:
@@ -129,3 +130,32 @@ def test_the_probe_refuses_layers_the_adapter_changes(tiny) -> None:
         check_layers_below_adapter(adapted_all)
     top_only = peft_model(copy.deepcopy(model), FinetuneSettings(base="", layers=1))
     check_layers_below_adapter(top_only)  # the 2-layer model's probe reads layer 1, the LoRA layer 2
+
+
+def test_a_probe_file_written_before_the_user_only_means_still_reads_as_it_was_fitted(tmp_path) -> None:
+    """Files from before the means left out the template's tail: one mean layer, one last, "layers"."""
+    from safetensors.torch import load_file, save_file
+
+    x, prompts, labels = _toy()
+    GateProbe(ProbeSpec((3,), 5), *_fitted(x, prompts, labels)).save(tmp_path)
+    tensors = load_file(str(tmp_path / PROBE_FILE))
+    del tensors["mean_layers"], tensors["last_layer"]
+    tensors["layers"] = torch.tensor([3, 5])
+    save_file(tensors, str(tmp_path / PROBE_FILE), metadata={"folds": "5"})
+    assert GateProbe.load(tmp_path).spec == ProbeSpec((3,), 5, with_tail=True)
+
+
+def _fitted(x: torch.Tensor, prompts: list[str], labels: list[str]) -> tuple:
+    probe = fit_gate_probe(x, prompts, labels, ProbeSpec((1,), 1))
+    return probe.probe, probe.folds
+
+
+def test_the_means_leave_out_the_template_tail_unless_the_probe_was_fitted_with_it() -> None:
+    states = {1: torch.arange(12.0).reshape(6, 2), 2: torch.ones(6, 2)}
+    # the last 4 rows: two of the user's, then the tail and the tag prefix (2 rows)
+    user_only = ProbeSpec((1,), 2).features(states, span=4, tail=2)
+    assert user_only.tolist() == [5.0, 6.0, 1.0, 1.0]  # mean of rows 2 and 3
+    with_tail = ProbeSpec((1,), 2, with_tail=True).features(states, span=4, tail=2)
+    assert with_tail.tolist() == [7.0, 8.0, 1.0, 1.0]
+    empty = ProbeSpec((1,), 2).features(states, span=2, tail=2)  # no user text: one row is kept
+    assert empty.tolist() == [8.0, 9.0, 1.0, 1.0]

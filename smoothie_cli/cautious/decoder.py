@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from smoothie_cli.cautious.gate import classify, margin_of, tag_tokens
-from smoothie_cli.cautious.probe import capture, features_of
+from smoothie_cli.cautious.probe import capture
 from smoothie_cli.cautious.prompts import (
     DEFAULT_REFUSAL,
     SAFE_TAG,
@@ -25,6 +25,7 @@ from smoothie_cli.cautious.prompts import (
     draft_prompt,
     instruction_prefix,
     read_tag,
+    template_tail,
 )
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.generation.cache import CachedModel
@@ -223,8 +224,7 @@ class CautiousDecoder:
         tags = tag_tokens(self.tokenizer)
         probe = self.gate_probe
         prefix, _ = self._instruction_cache(model)  # before capturing: its forward is not this prompt's
-        layers = (probe.mean_layer, probe.last_layer) if probe is not None else None
-        with capture(model, *layers) if layers else nullcontext({}) as seen:
+        with capture(model, probe.spec.layers) if probe is not None else nullcontext({}) as seen:
             reader = self._moderation_context(model, ids)
             length = reader.length
             logits = reader.feed([ids[-1], *tags.shared])[-1]
@@ -233,9 +233,10 @@ class CautiousDecoder:
             return reader, margin_of(logits, tags)
         import torch
 
-        user = max(len(ids) - len(prefix), 0) + len(tags.shared)
-        features = features_of(torch.cat([s[0] for s in seen[probe.mean_layer]]),
-                               torch.cat([s[0] for s in seen[probe.last_layer]]), user)  # fmt: skip
+        span = max(len(ids) - len(prefix), 0) + len(tags.shared)
+        tail = template_tail(self.tokenizer, ids) + len(tags.shared)
+        states = {n: torch.cat([s[0] for s in seen[n]]) for n in probe.spec.layers}
+        features = probe.spec.features(states, max(span, 1), tail)
         return reader, float(probe.probe(features.unsqueeze(0).cpu())[0])
 
     def _greedy_tag(self, reader: CachedModel, last: int) -> Gate:

@@ -169,14 +169,14 @@ def probe_holdout(
     source = resolve_model(draft)
     tokenizer = loading.load_tokenizer(source, progress)
     model = loading.load_model(source, device="cpu", dtype="float32", progress=progress)
-    layers = probe_layers(model)
-    check_layers_below_adapter(model, layers)
+    spec = probe_layers(model)
+    check_layers_below_adapter(model, spec)
     train = moderation_dataset("train", progress).examples
     held = {f: family_rows(f, progress) for f in families}
     extra = {f: look_alikes(f, progress) if f in JAILBREAK_SOURCES else [] for f in families}
     rows = [*train, *(r for f in families for r in held[f] + extra[f])]
     texts = list(dict.fromkeys(e.prompt for e in rows))
-    features = probe_features(model, tokenizer, texts, layers, progress=progress,
+    features = probe_features(model, tokenizer, texts, spec, progress=progress,
                               description="reading features for leave-one-source-out")  # fmt: skip
     index = {text: i for i, text in enumerate(texts)}
 
@@ -188,7 +188,7 @@ def probe_holdout(
         # the balanced train split without the family's rows (the row balance is kept as it was drawn)
         kept = [e for e in train if e.meta.get("source") != family]
         prompts, labels = [e.prompt for e in kept], [e.label or "safe" for e in kept]
-        probe, calibration = fit_and_calibrate(of(kept), prompts, labels, layers)
+        probe, calibration = fit_and_calibrate(of(kept), prompts, labels, spec)
         scores = probe.scores(of(held[family]))
         result: dict[str, Any] = {
             "family": family,

@@ -1,11 +1,12 @@
 """The gate read by a linear probe on the draft's own hidden states, not by the margin of one tag token.
 
 The fine-tuned tag margin log P(<Toc>) − log P(<Safe>) is one direction of the last hidden state, trained on
-2,000 prompts. A logistic probe on two middle layers separates the moderation set better (cross-fitted on the
-train split: AUC 0.987 against the margin's 0.971 on the calibration prompts; README): the mean hidden state
-after decoder layer 10 over the user's tokens (what the request is about) and the hidden state after layer 14
-at the tag position (what the model is about to answer). Both layers sit below the LoRA (top 8 of 24
-layers), so the probe reads the base model's features: they do not depend on the adapter, training rows
+2,000 prompts. A logistic probe on middle layers separates the moderation set better (cross-fitted on the
+train split: AUC 0.988 against the margin's 0.971; README): the means over the user's text of the hidden
+states after decoder layers 10 and 14 (what the request is about) and the hidden state after layer 14 at
+the tag position (what the model is about to answer). The means leave out the template's tail ("\\n\\n###
+Response:\\n<"), which is most of a short prompt's tokens. Every layer read sits below the LoRA (top 8 of
+24 layers), so the probe reads the base model's features: they do not depend on the adapter, training rows
 are not memorised there, and the probe can be fitted and cross-fitted on every train prompt in seconds
 once the features are read.
 
@@ -18,7 +19,7 @@ over-refusal target) can be recomputed from the features without refitting. The 
 its own (`PROBE_INT8_FILE`, fitted the same way on its own features by quantize.py).
 
 The probe is hand-written logistic regression (L-BFGS in torch) rather than scikit-learn: a few thousand
-rows × 1,792 features fit in about a second, and torch is already loaded.
+rows × 2,688 features fit in about a second, and torch is already loaded.
 """
 
 from __future__ import annotations
@@ -31,26 +32,62 @@ from pathlib import Path
 from typing import Any
 
 from smoothie_cli.cautious.gate import DEFAULT_MAX_OVER_REFUSAL, GateCalibration, calibrate
-from smoothie_cli.cautious.prompts import MODERATION_INSTRUCTION, instruction_prefix
+from smoothie_cli.cautious.prompts import MODERATION_INSTRUCTION, instruction_prefix, template_tail
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.progress import Progress, no_progress
 
 PROBE_FILE = "gate-probe.safetensors"  # in an adapter directory, beside gate.json
-# the int8 draft's own probe, beside gate-int8.json: dynamic int8 quantisation moves the middle layers' states
-# enough that a probe fitted on float32 features reads them badly (out-of-fold AUPRC 0.958 vs 0.987), so the
-# int8 reading gets a probe fitted, cross-fitted and calibrated on its own features
+# the int8 draft's own probe, beside gate-int8.json, fitted, cross-fitted and calibrated on its own features.
+# With per-token int8 (models/int8.py) the float32 probe reads int8 features about as well (out of fold: AUC
+# 0.9881 vs 0.9883), so the own probe is mostly an own threshold; with the per-tensor int8 before, the float32
+# probe read them badly (AUPRC 0.958 vs 0.987) and the own probe was what made the int8 gate usable.
 PROBE_INT8_FILE = "gate-probe-int8.safetensors"
-MEAN_LAYER = 10  # mean over the user's tokens of the hidden state after this decoder layer (of 24)
+MEAN_LAYERS = (10, 14)  # means over the user's text of the hidden states after these decoder layers (of 24)
 LAST_LAYER = 14  # the hidden state after this decoder layer (of 24) at the tag position
-DEPTH = 24  # the 0.5B's layers, where the two were chosen: other depths take the same fractions
+DEPTH = 24  # the 0.5B's layers, where these were chosen: other depths take the same fractions
 L2 = 0.03  # on standardised features; chosen by out-of-fold F1 on the train split (README)
 FOLDS = 5
 
 
-def probe_layers(model: Any) -> tuple[int, int]:
-    """The probe's two layers for `model`: 10 and 14 of the 0.5B's 24, the same fractions of another depth."""
+@dataclass(frozen=True)
+class ProbeSpec:
+    """Where the probe reads: the mean over the user's text of the hidden states after each of
+    `mean_layers`, and the hidden state after `last_layer` at the tag position (layers count from 1, as in
+    `output_hidden_states`). Probes written before means left out the template's tail (`with_tail`)
+    averaged it too; the tail ("\\n\\n### Response:\\n<") is most of a short prompt's tokens."""
+
+    mean_layers: tuple[int, ...]
+    last_layer: int
+    with_tail: bool = False
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        return tuple(sorted({*self.mean_layers, self.last_layer}))
+
+    def features(self, states: dict[int, Any], span: int, tail: int) -> Any:
+        """One prompt's features from its hidden states [T, H] at each of `layers`: the last `span` rows
+        are the user's text, the template's tail and the tag prefix, the last `tail` of them not the
+        user's (an empty input keeps one row)."""
+        import torch
+
+        kept = span if self.with_tail else max(span - tail, 1)
+        means = [states[n][-span:][:kept].mean(0) for n in self.mean_layers]
+        return torch.cat([*means, states[self.last_layer][-1]])
+
+    def describe(self) -> str:
+        means = " and ".join(map(str, self.mean_layers))
+        text = "the user's text and the template's tail" if self.with_tail else "the user's text"
+        return f"means over {text} after layers {means} and the tag position after layer {self.last_layer}"
+
+
+def probe_layers(model: Any) -> ProbeSpec:
+    """The probe's layers for `model`: those chosen on the 0.5B's 24, the same fractions of another depth."""
     total = len(decoder_layers(model))
-    return tuple(max(1, round(total * n / DEPTH)) for n in (MEAN_LAYER, LAST_LAYER))  # type: ignore[return-value]
+
+    def scaled(n: int) -> int:
+        return max(1, round(total * n / DEPTH))
+
+    return ProbeSpec(tuple(dict.fromkeys(scaled(n) for n in MEAN_LAYERS)), scaled(LAST_LAYER))
 
 
 def fold_of(prompt: str, folds: int = FOLDS) -> int:
@@ -99,8 +136,7 @@ def fit_probe(features: Any, toxic: Any, l2: float = L2) -> LinearProbe:
 class GateProbe:
     """The shipped probe (fitted on every row) and its fold probes (each without one fold)."""
 
-    mean_layer: int
-    last_layer: int
+    spec: ProbeSpec
     probe: LinearProbe
     folds: list[LinearProbe]
 
@@ -120,15 +156,18 @@ class GateProbe:
         for key, probe in [("probe", self.probe), *((f"fold{i}", f) for i, f in enumerate(self.folds))]:
             for part in ("center", "scale", "weight", "bias"):
                 tensors[f"{key}.{part}"] = getattr(probe, part).float().contiguous()
-        tensors["layers"] = torch.tensor([self.mean_layer, self.last_layer])
+        tensors["mean_layers"] = torch.tensor(self.spec.mean_layers)
+        tensors["last_layer"] = torch.tensor([self.spec.last_layer])
+        pooling = "user+tail" if self.spec.with_tail else "user"
         path = Path(directory) / name
         partial = path.with_name(f".{name}.partial")  # written whole, then renamed: never half a probe
-        save_file(tensors, str(partial), metadata={"folds": str(len(self.folds))})
+        save_file(tensors, str(partial), metadata={"folds": str(len(self.folds)), "pooling": pooling})
         partial.chmod(0o644)  # package data when shipped: readable by every user of an install
         partial.replace(path)
 
     @classmethod
     def load(cls, directory: str | Path, name: str = PROBE_FILE) -> GateProbe:
+        from safetensors import safe_open
         from safetensors.torch import load_file
 
         from smoothie_cli.jsonfile import first_line
@@ -138,13 +177,23 @@ class GateProbe:
             raise SmoothieError(f"{directory} has a probe gate.json but no {name}; re-run finetune-draft")
         try:
             tensors = load_file(str(path))
-            layers = [int(v) for v in tensors["layers"]]
+            with safe_open(str(path), "pt") as handle:
+                metadata = handle.metadata() or {}
+            if "mean_layers" in tensors:
+                spec = ProbeSpec(
+                    tuple(int(v) for v in tensors.pop("mean_layers")),
+                    int(tensors.pop("last_layer")[0]),
+                    with_tail=metadata.get("pooling") == "user+tail",
+                )
+            else:  # written before 2026-11-25: one mean (over the user's text and the tail), one last
+                mean, last = (int(v) for v in tensors.pop("layers"))
+                spec = ProbeSpec((mean,), last, with_tail=True)
 
             def part(name: str) -> LinearProbe:
                 return LinearProbe(*(tensors[f"{name}.{p}"] for p in ("center", "scale", "weight", "bias")))
 
             folds = [part(f"fold{i}") for i in range(sum(k.endswith(".bias") for k in tensors) - 1)]
-            probe = cls(layers[0], layers[1], part("probe"), folds)
+            probe = cls(spec, part("probe"), folds)
             width = probe.probe.weight.shape[0]
             if any(t.shape[0] != width for f in [probe.probe, *folds] for t in (f.center, f.scale, f.weight)):
                 raise ValueError("tensors of different widths")
@@ -167,16 +216,16 @@ def fit_gate_probe(
     features: Any,
     prompts: Sequence[str],
     labels: Sequence[str],
-    layers: tuple[int, int] = (MEAN_LAYER, LAST_LAYER),
+    spec: ProbeSpec,
 ) -> GateProbe:
-    """The probe on every row, and one per fold without it (for out-of-fold scores); `layers`: where the
+    """The probe on every row, and one per fold without it (for out-of-fold scores); `spec`: where the
     features were read."""
     import torch
 
     toxic = torch.tensor([label == "toxic" for label in labels])
     fold = torch.tensor([fold_of(p) for p in prompts])
     folds = [fit_probe(features[fold != k], toxic[fold != k]) for k in range(FOLDS)]
-    return GateProbe(*layers, fit_probe(features, toxic), folds)
+    return GateProbe(spec, fit_probe(features, toxic), folds)
 
 
 # ---- reading the features ------------------------------------------------------------------------------
@@ -192,13 +241,13 @@ def decoder_layers(model: Any) -> Any:
 
 
 @contextmanager
-def capture(model: Any, mean_layer: int, last_layer: int, stop: bool = False) -> Iterator[dict[int, list]]:
-    """Record the hidden states after decoder layers `mean_layer` and `last_layer` (1-based, as in
-    `output_hidden_states`) of every forward; with `stop`, end each forward after the higher one (a
-    forward that only reads features skips the layers above, ~40% of its cost on the 0.5B)."""
-    layers = decoder_layers(model)
-    seen: dict[int, list] = {mean_layer: [], last_layer: []}
-    top = max(mean_layer, last_layer)
+def capture(model: Any, layers: Sequence[int], stop: bool = False) -> Iterator[dict[int, list]]:
+    """Record the hidden states after each decoder layer in `layers` (1-based, as in
+    `output_hidden_states`) of every forward; with `stop`, end each forward after the highest (a forward
+    that only reads features skips the layers above, ~40% of its cost on the 0.5B)."""
+    blocks = decoder_layers(model)
+    seen: dict[int, list] = {n: [] for n in layers}
+    top = max(layers)
 
     def hook(number: int) -> Any:
         def record(_module: Any, _inputs: Any, output: Any) -> None:
@@ -208,7 +257,7 @@ def capture(model: Any, mean_layer: int, last_layer: int, stop: bool = False) ->
 
         return record
 
-    handles = [layers[n - 1].register_forward_hook(hook(n)) for n in seen]
+    handles = [blocks[n - 1].register_forward_hook(hook(n)) for n in seen]
     try:
         yield seen
     finally:
@@ -216,19 +265,11 @@ def capture(model: Any, mean_layer: int, last_layer: int, stop: bool = False) ->
             handle.remove()
 
 
-def features_of(mean_states: Any, last_states: Any, user_positions: int) -> Any:
-    """One prompt's features from its hidden states [T, H] at the two layers: the mean of the last
-    `user_positions` rows of the first (the user's tokens and the tag prefix), the last row of the second."""
-    import torch
-
-    return torch.cat([mean_states[-user_positions:].mean(0), last_states[-1]])
-
-
 def probe_features(
     model: Any,
     tokenizer: Any,
     prompts: Sequence[str],
-    probe_layers: tuple[int, int] = (MEAN_LAYER, LAST_LAYER),
+    spec: ProbeSpec,
     *,
     instruction: str = MODERATION_INSTRUCTION,
     batch_size: int = 64,
@@ -236,14 +277,14 @@ def probe_features(
     progress: Progress = no_progress,
     description: str = "reading the draft's features",
 ) -> Any:
-    """[N, 2H] features of each prompt's draft prompt (+ the tags' shared tokens), batched as tag_margins."""
+    """Features (`spec`) of each prompt's draft prompt (+ the tags' shared tokens), batched as tag_margins."""
     import torch
 
     from smoothie_cli.cautious.gate import _prompt_batches, tag_tokens
 
     tags = tag_tokens(tokenizer)
     prefix = len(instruction_prefix(tokenizer, instruction))
-    mean_layer, last_layer = probe_layers
+    shared = len(tags.shared)
     rows: list[Any] = [None] * len(prompts)
     for group, ids, mask, cache in _prompt_batches(
         model, tokenizer, prompts, instruction, tags.shared, batch_size, token_budget, progress, description
@@ -251,15 +292,17 @@ def probe_features(
         device = next(model.parameters()).device
         ids, mask = ids.to(device), mask.to(device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1] :]
-        stopped = capture(model, mean_layer, last_layer, stop=True)
+        stopped = capture(model, spec.layers, stop=True)
         with stopped as seen, torch.inference_mode(), suppress(_Enough):
             model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
                   use_cache=cache is not None, logits_to_keep=1)  # fmt: skip
         cut = mask.shape[1] - ids.shape[1]  # the shared prefix's columns, when it was cached
         real = mask[:, cut:].sum(-1).tolist()
         for row, i in enumerate(group):
-            user = int(real[row]) if cut else int(real[row]) - prefix  # left padding: the last columns
-            rows[i] = features_of(seen[mean_layer][0][row], seen[last_layer][0][row], max(user, 1)).cpu()
+            span = int(real[row]) if cut else int(real[row]) - prefix  # left padding: the last columns
+            tail = template_tail(tokenizer, ids[row, : ids.shape[1] - shared].tolist()) + shared
+            states = {n: seen[n][0][row] for n in spec.layers}
+            rows[i] = spec.features(states, max(span, 1), tail).cpu()
     return torch.stack(rows) if rows else torch.zeros(0)
 
 
@@ -267,7 +310,7 @@ def probe_scores(
     model: Any, tokenizer: Any, prompts: Sequence[str], probe: GateProbe, **kwargs: Any
 ) -> list[float]:
     """The probe's log-odds that each prompt is toxic (the gate's score with a probe calibration)."""
-    features = probe_features(model, tokenizer, prompts, (probe.mean_layer, probe.last_layer), **kwargs)
+    features = probe_features(model, tokenizer, prompts, probe.spec, **kwargs)
     return probe.scores(features)
 
 
@@ -285,41 +328,41 @@ def calibrate_probe(
 ) -> tuple[GateProbe, GateCalibration]:
     """Fit the probe on `examples` (the whole train split: fit and calibration rows) and choose its
     threshold on the out-of-fold scores. Returns (probe, GateCalibration with reading "probe")."""
-    layers = probe_layers(model)
-    check_layers_below_adapter(model, layers)
+    spec = probe_layers(model)
+    check_layers_below_adapter(model, spec)
     prompts = [e.prompt for e in examples]
     labels = [e.label or "safe" for e in examples]
-    features = probe_features(model, tokenizer, prompts, layers, instruction=instruction, progress=progress,
+    features = probe_features(model, tokenizer, prompts, spec, instruction=instruction, progress=progress,
                               description="reading features for the gate probe")  # fmt: skip
-    return fit_and_calibrate(features, prompts, labels, layers, max_over_refusal)
+    return fit_and_calibrate(features, prompts, labels, spec, max_over_refusal)
 
 
 def fit_and_calibrate(
     features: Any,
     prompts: Sequence[str],
     labels: Sequence[str],
-    layers: tuple[int, int],
+    spec: ProbeSpec,
     max_over_refusal: float = DEFAULT_MAX_OVER_REFUSAL,
 ) -> tuple[GateProbe, GateCalibration]:
     """The probe on these rows' features and its threshold, chosen on their out-of-fold scores."""
-    probe = fit_gate_probe(features, prompts, labels, layers)
+    probe = fit_gate_probe(features, prompts, labels, spec)
     calibration = calibrate(probe.out_of_fold(features, prompts), labels, max_over_refusal, reading="probe")
     return probe, calibration
 
 
-def check_layers_below_adapter(model: Any, layers: tuple[int, int] | None = None) -> None:
+def check_layers_below_adapter(model: Any, spec: ProbeSpec | None = None) -> None:
     """The probe's layers must be ones the LoRA leaves alone: there the train rows' features are the base
     model's, not memorised, so out-of-fold scores are honest."""
     config = getattr(model, "peft_config", {}).get("default")
     if config is None:
         return
     total = len(decoder_layers(model))
-    layers = layers or probe_layers(model)
+    layers = (spec or probe_layers(model)).layers
     adapted = config.layers_to_transform  # 0-based indices; the probe's layers count from 1
     lowest = 0 if adapted is None else adapted if isinstance(adapted, int) else min(adapted)
     if max(layers) > lowest:
         raise SmoothieError(
-            f"the gate probe reads layers {layers[0]} and {layers[1]}, but the LoRA adapts layers from "
+            f"the gate probe reads layers {', '.join(map(str, layers))}, but the LoRA adapts layers from "
             f"{lowest + 1}; use --layers {max(total - max(layers), 1)} or fewer, or --gate-reading margin"
         )
 

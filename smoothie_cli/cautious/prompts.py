@@ -38,6 +38,17 @@ def instruction_prefix(tokenizer: Any, instruction: str = MODERATION_INSTRUCTION
     return tokenizer(head, add_special_tokens=False)["input_ids"]
 
 
+def template_tail(tokenizer: Any, ids: list[int]) -> int:
+    """How many of a draft prompt's last tokens are the template after the user's input ("\n\n###
+    Response:\n"): the longest run of trailing tokens whose text ends the template. A token the user's last
+    characters share with it ("?\n\n" is one token) counts as the user's."""
+    after = ALPACA_TEMPLATE.split("{input}")[1]
+    count = 0
+    while count < len(ids) and after.endswith(tokenizer.decode(ids[len(ids) - count - 1 :])):
+        count += 1
+    return count
+
+
 def training_response(tag: str, answer: str | None) -> str:
     """What the draft learns to write: the tag, then the answer when there is one."""
     return tag if not answer else f"{tag}{TAG_SEPARATOR}{answer}"

@@ -15,7 +15,6 @@ threshold was calibrated on float32 margins. Two ways to do without it, both mea
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,9 +33,8 @@ INT8_CALIBRATION_FILE = "gate-int8.json"  # beside gate.json: the threshold for 
 
 
 def quantize_keeping_top(model: Any, keep: int = 0, keep_lm_head: bool = False) -> Any:
-    """An int8 (per-channel dynamic) copy of `model` on the CPU with the top `keep` decoder layers (and
-    lm_head when `keep_lm_head`) left in float32. A PEFT adapter is merged first. Changes `model` in place."""
-    import torch
+    """An int8 (per-channel weights, per-token activations) copy of `model` on the CPU; the top `keep`
+    decoder layers (and lm_head when `keep_lm_head`) stay float32. Merges a PEFT adapter; changes `model`."""
 
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
@@ -45,18 +43,9 @@ def quantize_keeping_top(model: Any, keep: int = 0, keep_lm_head: bool = False) 
     kept = {f"model.layers.{i}" for i in range(len(layers) - keep, len(layers))} if keep > 0 else set()
     if keep_lm_head:
         kept.add("lm_head")
-    names = [
-        name
-        for name, module in model.named_modules()
-        if isinstance(module, torch.nn.Linear)
-        and not any(name == k or name.startswith(k + ".") for k in kept)
-    ]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # quantize_dynamic is deprecated in favour of torchao
-        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    from smoothie_cli.models.int8 import quantize_linears
 
-        spec = dict.fromkeys(names, per_channel_dynamic_qconfig)
-        return quantize_dynamic(model, spec, dtype=torch.qint8, inplace=True)  # type: ignore[arg-type]
+    return quantize_linears(model, kept)
 
 
 def calibrate_reading(

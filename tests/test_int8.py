@@ -1,0 +1,71 @@
+"""int8 Linear layers with per-token activation scales: a token's output does not depend on its batch."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import pytest
+import torch
+
+from smoothie_cli.models.int8 import Int8Linear, quantize_linears
+
+
+def _dense(fan_in: int = 64, fan_out: int = 48, bias: bool = True) -> torch.nn.Linear:
+    torch.manual_seed(0)
+    return torch.nn.Linear(fan_in, fan_out, bias=bias)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_int8_linear_is_close_to_float32(bias: bool) -> None:
+    dense = _dense(bias=bias)
+    int8 = Int8Linear(dense)
+    x = torch.randn(2, 5, 64)
+    with torch.inference_mode():
+        exact, approx = dense(x), int8(x)
+    assert approx.shape == exact.shape and approx.dtype == exact.dtype
+    assert (approx - exact).norm() / exact.norm() < 0.02
+    one = int8(x[:1, :1])  # one row: fbgemm's kernel, the same weights and a scale of its own
+    assert (one - exact[:1, :1]).norm() / exact[:1, :1].norm() < 0.03
+
+
+def test_a_token_gets_the_same_output_in_any_batch() -> None:
+    """The reason for per-token scales: an outlier token (Qwen's first-token activations are ~100× the
+    others) must not coarsen the other tokens' steps, as one scale per tensor did."""
+    int8 = Int8Linear(_dense())
+    tokens = torch.randn(4, 64)
+    outlier = 300 * torch.randn(1, 64)
+    with torch.inference_mode():
+        plain = int8(tokens)
+        beside_outlier = int8(torch.cat([outlier, tokens]))[1:]
+        reordered = int8(tokens.flip(0)).flip(0)
+    assert torch.equal(plain, beside_outlier) and torch.equal(plain, reordered)
+    int8._packed = None  # a PyTorch without fbgemm's ops: one row takes the same per-token path
+    with torch.inference_mode():
+        assert torch.equal(int8(tokens[:1]), plain[:1])
+
+
+def test_per_token_scales_beat_the_per_tensor_dynamic_quantisation_beside_an_outlier() -> None:
+    dense = _dense()
+    tokens = torch.cat([300 * torch.randn(1, 64), torch.randn(7, 64)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+        per_tensor = quantize_dynamic(
+            torch.nn.Sequential(copy.deepcopy(dense)), {torch.nn.Linear: per_channel_dynamic_qconfig}
+        )
+    with torch.inference_mode():
+        exact = dense(tokens)[1:]
+        ours = Int8Linear(dense)(tokens)[1:]
+        theirs = per_tensor(tokens)[1:]
+    assert (ours - exact).norm() < 0.2 * (theirs - exact).norm()
+
+
+def test_quantize_linears_keeps_what_it_is_told_to() -> None:
+    inner = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Linear(8, 2))
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), inner)
+    quantize_linears(model, keep={"2.1"})
+    assert isinstance(model[0], Int8Linear) and isinstance(model[2][0], Int8Linear)
+    assert type(model[2][1]) is torch.nn.Linear and type(model[1]) is torch.nn.ReLU
+    assert model(torch.randn(3, 8)).shape == (3, 2)

@@ -138,7 +138,9 @@ def main() -> None:
     table2 = None
     if args.input_prompts:
         table2 = input_table(decoders, args.input_prompts, args.max_new_tokens, console)
-    payload = {"target": args.target, "draft": draft.spec, "draft_quant": draft.quant,
+    reading = "probe" if draft.gate_probe is not None else "margin"
+    gate = "greedy" if draft.gate_threshold is None else f"{reading} > {draft.gate_threshold:.3f}"
+    payload = {"target": args.target, "draft": draft.spec, "draft_quant": draft.quant, "gate": gate,
                "gate_threshold": draft.gate_threshold, "max_new_tokens": args.max_new_tokens,
                "threads": torch.get_num_threads(), "per_category": table1, "input": table2}  # fmt: skip
     if args.json:
@@ -156,7 +158,8 @@ def report(args: argparse.Namespace) -> None:
                and all((other, prompt, n) in done for other in runs)]  # fmt: skip
     records = {name: [done[(name, prompt, args.max_new_tokens)] for _, prompt in prompts] for name in runs}
     categories = [c for c in CATEGORIES if any(c == p[0] for p in prompts)]
-    payload = {"target": args.target, "draft": args.draft, "draft_quant": "int8", "gate_threshold": None,
+    # the records keep each prompt's gate decision, not the reading that made it
+    payload = {"target": args.target, "draft": args.draft, "draft_quant": "int8", "gate": "as recorded",
                "max_new_tokens": args.max_new_tokens, "threads": torch.get_num_threads(),
                "prompts": len(prompts), "per_category": category_table(records, categories),
                "input": None}  # fmt: skip
@@ -252,10 +255,9 @@ def input_table(decoders: dict[str, Any], count: int, n: int, console: Console) 
 
 def show(payload: dict[str, Any], console: Console) -> None:
     runs = [k for k in payload["per_category"][0] if isinstance(payload["per_category"][0][k], dict)]
-    reading = "greedy" if payload["gate_threshold"] is None else "calibrated"
     table = Table(title=f"speculative decoding — target {payload['target']}, draft {payload['draft']} "
-                  f"({payload['draft_quant']}, gate {reading}), {payload['max_new_tokens']} tokens, greedy, "
-                  f"{payload['threads']} threads")  # fmt: skip
+                  f"({payload['draft_quant']}, gate {payload['gate']}), {payload['max_new_tokens']} tokens, "
+                  f"greedy, {payload['threads']} threads")  # fmt: skip
     table.add_column("category")
     table.add_column("target tok/s", justify="right")
     for name in runs:

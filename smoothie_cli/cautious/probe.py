@@ -53,8 +53,8 @@ FOLDS = 5
 class ProbeSpec:
     """Where the probe reads: the mean over the user's text of the hidden states after each of
     `mean_layers`, and the hidden state after `last_layer` at the tag position (layers count from 1, as in
-    `output_hidden_states`). Probes written before means left out the template's tail (`with_tail`)
-    averaged it too; the tail ("\\n\\n### Response:\\n<") is most of a short prompt's tokens."""
+    `output_hidden_states`). Probes written before the means left the template's tail out (`with_tail`)
+    averaged it in too; the tail ("\\n\\n### Response:\\n<") is most of a short prompt's tokens."""
 
     mean_layers: tuple[int, ...]
     last_layer: int

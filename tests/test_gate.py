@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from transformers import AutoTokenizer, Qwen2ForCausalLM
@@ -214,6 +216,13 @@ def test_an_int8_draft_reading_its_own_tag_takes_its_own_threshold(
     full = load_draft(spec, qwen_tokenizer, "cpu", "float32", "int8", gate_model="full")
     plain = load_draft(spec, qwen_tokenizer, "cpu", "float32", "none", gate_model="draft")
     assert (own.gate_threshold, full.gate_threshold, plain.gate_threshold) == (-1.25, 0.5, 0.5)
+    # one written for the per-tensor int8 of before (no "quantization") read other states: gate.json applies
+    stale = json.loads((directory / INT8_CALIBRATION_FILE).read_text())
+    assert stale.pop("quantization") == "int8-per-token"
+    (directory / INT8_CALIBRATION_FILE).write_text(json.dumps(stale))
+    assert (
+        load_draft(spec, qwen_tokenizer, "cpu", "float32", "int8", gate_model="draft").gate_threshold == 0.5
+    )
     (directory / INT8_CALIBRATION_FILE).write_text('{"threshold": NaN, "max_over_refusal": 0.03}')
     with pytest.raises(SmoothieError, match=r"gate-int8\.json is not a gate calibration"):
         load_draft(spec, qwen_tokenizer, "cpu", "float32", "int8", gate_model="draft")

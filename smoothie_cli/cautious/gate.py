@@ -76,6 +76,9 @@ class GateCalibration:
     # what the threshold applies to: "margin" (the first tag token's log-odds) or "probe" (the log-odds of
     # the linear probe in gate-probe.safetensors, probe.py)
     reading: str = "margin"
+    # for an int8 reading (gate-int8.json): the quantisation its scores came from (models/int8.SCHEME);
+    # None in gate.json, and in int8 readings written before per-token int8 (stale: not applied)
+    quantization: str | None = None
 
     def save(self, directory: Path, name: str = CALIBRATION_FILE) -> Path:
         """Write it as `name` (gate.json, or gate-int8.json for the int8 draft's reading) in `directory`,
@@ -124,6 +127,7 @@ class GateCalibration:
             max_over_refusal: Annotated[float, Field(ge=0.0, le=1.0)]
             validation: dict[str, float | None] = Field(default_factory=dict)
             reading: Literal["margin", "probe"] = "margin"
+            quantization: str | None = None
 
         if directory is None or not (Path(directory) / name).is_file():
             return None
@@ -134,7 +138,8 @@ class GateCalibration:
             raise SmoothieError(
                 f"{path} is not a gate calibration ({error}); delete it to read the gate greedily"
             ) from None
-        return cls(checked.threshold, checked.max_over_refusal, dict(checked.validation), checked.reading)
+        return cls(checked.threshold, checked.max_over_refusal, dict(checked.validation), checked.reading,
+                   checked.quantization)  # fmt: skip
 
 
 @functools.lru_cache(maxsize=4096)  # calibrate asks for the same few counts once per candidate threshold

@@ -114,8 +114,13 @@ def load_draft(
         # the int8 draft reads its own tag: its margins sit elsewhere than float32's, so a threshold
         # calibrated on them (quantize.calibrate_reading) is the right one when the draft has it
         own = GateCalibration.load(source.location, INT8_CALIBRATION_FILE)
-        # one made for another reading (a margin threshold beside a probe gate.json) does not apply
-        if own is not None and (calibration is None or own.reading == calibration.reading):
+        # one made for another reading (a margin threshold beside a probe gate.json) does not apply, nor
+        # one fitted on the per-tensor int8 of before: then gate.json's reading applies (the float32 probe
+        # reads per-token int8 features about as well, README); quantize.py writes a current one
+        from smoothie_cli.models.int8 import SCHEME
+
+        current = own is not None and own.quantization == SCHEME
+        if current and (calibration is None or own.reading == calibration.reading):
             calibration, probe_file = own, PROBE_INT8_FILE
     chosen = gate_threshold(threshold, calibration.threshold if calibration else None)
     # a number given by --gate-threshold applies to the probe too; greedy reads no probe

@@ -16,6 +16,7 @@ threshold was calibrated on float32 margins. Two ways to do without it, both mea
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +67,11 @@ def calibrate_reading(
 
 
 def save_reading(calibration: GateCalibration, directory: Path) -> Path:
-    """Write `calibration` as gate-int8.json in the adapter directory (the format of gate.json)."""
-    return calibration.save(directory, INT8_CALIBRATION_FILE)
+    """Write `calibration` as gate-int8.json in the adapter directory (the format of gate.json), marked
+    with the int8 scheme its scores came from."""
+    from smoothie_cli.models.int8 import SCHEME
+
+    return replace(calibration, quantization=SCHEME).save(directory, INT8_CALIBRATION_FILE)
 
 
 def compare_readings(
@@ -155,7 +159,9 @@ def write_int8_reading(directory: Path, progress: Progress = no_progress) -> Gat
         calibration = calibrate_reading(draft.model, tokenizer, [e.prompt for e in held],
                                         [e.label or "safe" for e in held], progress=progress)  # fmt: skip
     from smoothie_cli.cautious.ship import update_card_int8  # ship imports this module
+    from smoothie_cli.models.int8 import SCHEME
 
+    calibration = replace(calibration, quantization=SCHEME)
     save_reading(calibration, Path(directory))
     update_card_int8(Path(directory), calibration)
     return calibration

@@ -23,6 +23,10 @@ from typing import Any
 
 import torch
 
+# what an int8 reading's calibration (gate-int8.json) was fitted on: one written for the per-tensor int8 of
+# before reads other hidden states, so load_draft does not apply it to this one
+SCHEME = "int8-per-token"
+
 
 class Int8Linear(torch.nn.Module):
     """`torch.nn.Linear` for inference with int8 weights and per-token int8 activations."""

@@ -101,9 +101,11 @@ def test_int8_keeping_top_layers_and_own_calibration(tiny_draft, tmp_path) -> No
     labels = ["toxic", "safe"] * 20
     calibration = calibrate_reading(int8, tokenizer, PROMPTS * 20, labels, confidence=None)
     assert calibration.validation["n"] == 40
-    path = save_reading(calibration, tmp_path)
-    assert path.name == INT8_CALIBRATION_FILE
+    written = save_reading(calibration, tmp_path)
+    path = tmp_path / INT8_CALIBRATION_FILE
     assert json.loads(path.read_text())["threshold"] == calibration.threshold
+    assert GateCalibration.load(tmp_path, INT8_CALIBRATION_FILE) == written
+    assert written.quantization == "int8-per-token"
 
 
 def test_quantize_gives_a_probe_draft_its_own_int8_probe_and_the_int8_draft_loads_it(

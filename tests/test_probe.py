@@ -193,3 +193,5 @@ def test_a_file_keeps_its_probe_kind(tmp_path) -> None:
         assert all(isinstance(p, kind) for p in [loaded.probe, *loaded.folds]) and len(loaded.folds) == 5
         assert loaded.scores(x) == pytest.approx(probe.scores(x), abs=1e-5)
         assert loaded.out_of_fold(x, prompts) == pytest.approx(probe.out_of_fold(x, prompts), abs=1e-5)
+    with pytest.raises(SmoothieError, match="unknown probe head"):
+        fit_gate_probe(x, prompts, labels, ProbeSpec((3,), 5), head="forest")

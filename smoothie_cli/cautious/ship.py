@@ -102,6 +102,54 @@ def update_card_int8(directory: Path, int8: GateCalibration) -> None:
     write_text_atomic(card, "\n".join(lines))
 
 
+PROBE_REFIT_MARK = "Probe refitted"  # the card's paragraph on a probe refitted after the LoRA was trained
+
+
+def refresh_card_gate(
+    directory: Path, calibration: GateCalibration, probe: GateProbe, scores: dict[str, Any] | None
+) -> None:
+    """Rewrite the card in `directory` after its probe was refitted on the current train split
+    (`make gate-probe`): the gate.json paragraph, a paragraph saying which split the probe and which the
+    LoRA saw, and the per-source table. The LoRA, its training paragraph and its sha256 are unchanged."""
+    from smoothie_cli.data.moderation import SOURCES
+
+    card = Path(directory) / CARD
+    if not card.is_file():
+        raise SmoothieError(f"{directory} has no {CARD}; ship the draft first (make gate-draft)")
+    lines = card.read_text(encoding="utf-8").split("\n")
+    marker = next((i for i, line in enumerate(lines) if line.startswith("On moderation-test")), len(lines))
+    lines = [line for line in lines[:marker] if not line.startswith(PROBE_REFIT_MARK)]
+    lines = [f"`gate.json`: {calibration.describe()}." if line.startswith("`gate.json`") else line
+             for line in lines]  # fmt: skip
+    data = next(i for i, line in enumerate(lines) if line.startswith("## Training"))
+    refit = (
+        f"{PROBE_REFIT_MARK} on the current moderation train split (sources {', '.join(SOURCES)}) by "
+        f"`make gate-probe`: {probe.describe_head()} with its {len(probe.folds)} fold probes. It reads "
+        "layers below the LoRA, so it does not depend on the adapter; the LoRA is the one trained on the "
+        "split named above."
+    )
+    lines[data:data] = [refit, ""]
+    while lines and not lines[-1]:
+        lines.pop()
+    write_text_atomic(card, "\n".join([*lines, "", *_scores_table(scores)]))
+
+
+def _scores_table(scores: dict[str, Any] | None) -> list[str]:
+    if not scores:
+        return []
+    lines = [
+        f"On {scores['dataset']} (float32 reading), per source:",
+        "",
+        "| source | precision | recall | F1 | over-refusal | AUPRC | n |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, metrics in scores["sources"].items():
+        keys = ("gate_precision", "gate_recall", "gate_f1", "over_refusal", "gate_auprc")
+        cells = [_cell(metrics.get(k, {}).get(k)) for k in keys]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {metrics['gate_f1']['n']} |")
+    return [*lines, ""]
+
+
 def _card(
     report: dict[str, Any],
     digest: str,
@@ -172,19 +220,7 @@ def _card(
                 cells = [_cell(metrics.get(k, {}).get(k)) for k in keys]
                 lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
-    if scores:
-        lines += [
-            f"On {scores['dataset']} (float32 reading), per source:",
-            "",
-            "| source | precision | recall | F1 | over-refusal | AUPRC | n |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for name, metrics in scores["sources"].items():
-            keys = ("gate_precision", "gate_recall", "gate_f1", "over_refusal", "gate_auprc")
-            cells = [_cell(metrics.get(k, {}).get(k)) for k in keys]
-            lines.append(f"| {name} | " + " | ".join(cells) + f" | {metrics['gate_f1']['n']} |")
-        lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + _scores_table(scores))
 
 
 def _cell(value: float | None) -> str:
@@ -192,10 +228,20 @@ def _cell(value: float | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m smoothie_cli.cautious.ship TRAINED DESTINATION [SCORES.json]` (make gate-draft)."""
+    """`python -m smoothie_cli.cautious.ship TRAINED DESTINATION [SCORES.json]` (make gate-draft), or
+    `python -m smoothie_cli.cautious.ship --card SHIPPED SCORES.json` (make gate-probe)."""
     import sys
 
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--card"] and len(args) == 3:  # after a probe refit in place (make gate-probe)
+        directory = Path(args[1])
+        calibration = GateCalibration.load(directory)
+        probe = probe_for(calibration, directory)
+        if probe is None:
+            raise SystemExit(f"{directory} has no probe gate to describe")
+        refresh_card_gate(directory, calibration, probe, json.loads(Path(args[2]).read_text()))
+        print(f"card of {directory} updated")
+        return
     if len(args) not in (2, 3):
         raise SystemExit("usage: python -m smoothie_cli.cautious.ship TRAINED DESTINATION [SCORES.json]")
     scores = json.loads(Path(args[2]).read_text()) if len(args) == 3 else None

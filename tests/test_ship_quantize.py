@@ -81,7 +81,7 @@ def test_a_probe_refit_rewrites_the_gate_paragraphs_and_the_table_and_keeps_the_
         refresh_card_gate(shipped, calibration, probe_for(calibration, shipped), new)
     after = (shipped / "README.md").read_text()
     assert "exceeds 1.234" in after and "| all | — | — | 0.750 | — | — | 6 |" in after
-    assert "| 0.500 |" not in after and after.count(PROBE_REFIT_MARK) == 1 and "harm-synth" in after
+    assert "| 0.500 |" not in after and after.count(PROBE_REFIT_MARK) == 1 and "jailbreak-synth" in after
     assert after.index(PROBE_REFIT_MARK) < after.index("## Training")
     kept = [
         line for line in before.split("\n") if line.startswith(("adapter_sha256", "## ", "200", "2 steps"))

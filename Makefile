@@ -115,11 +115,12 @@ gate-probe: install
 	$(PY) -m smoothie_cli.cautious.ship --card $(GATE_DRAFT) runs/gate-probe-scores.json
 	$(PY) -m smoothie_cli.cautious.quantize $(GATE_DRAFT)
 
-# leave-one-source-out for every jailbreak family: the gate probe refitted without it, scored on all of it
-# (one feature pass, ~15 min on a 2-core CPU, kept in the output folder; each family's six probe fits are
-# saved as they finish, so an interrupted run resumes; `--reading margin` trains a draft per family, ~25 min each)
+# leave-one-source-out for every jailbreak family (FAMILY=all: every family, the README's table): the gate
+# probe refitted without it, scored on all of it (one feature pass, ~15 min on a 2-core CPU, ~25 min for all,
+# kept in the output folder; each family's six probe fits, ~3 min, are saved as they finish, so an
+# interrupted run resumes; `--reading margin` trains a draft per family, ~25 min each)
 gate-holdout: install
-	$(VENV)/bin/smoothie gate-holdout -o runs/gate-holdout
+	$(VENV)/bin/smoothie gate-holdout $(if $(FAMILY),--family $(FAMILY)) -o runs/gate-holdout
 
 bench: install
 	$(PY) benchmarks/bench_analyze.py

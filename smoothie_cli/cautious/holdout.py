@@ -161,28 +161,29 @@ def cached_features(
     texts, so an interrupted run loses at most one chunk and resumes where it stopped; a damaged file is
     read again. Rows are kept to the last digit, so a resumed run fits the same probes."""
     import torch
-    from safetensors.torch import load, save
+    from safetensors import safe_open
+    from safetensors.torch import save
 
     from smoothie_cli.models.atomic import write_bytes_atomic
 
-    digests = [hashlib.sha256(text.encode("utf-8")).hexdigest() for text in texts]
+    digest = {text: hashlib.sha256(text.encode("utf-8")).hexdigest() for text in texts}
     known: dict[str, Any] = {}
     if path.is_file():
-        with suppress(Exception):  # safetensors raises several types on a damaged file: read again
-            data = path.read_bytes()
-            header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")]).get("__metadata__", {})
-            if header.get("key") == key:
-                rows = load(data)["features"]
-                known = dict(zip(json.loads(header["texts"]), rows, strict=True))
-    missing = list(dict.fromkeys(t for t, d in zip(texts, digests, strict=True) if d not in known))
+        # safetensors raises several types on a damaged file: it is read again from nothing
+        with suppress(Exception), safe_open(str(path), "pt") as handle:
+            metadata = handle.metadata() or {}
+            if metadata.get("key") == key:
+                rows = handle.get_tensor("features")
+                known = dict(zip(json.loads(metadata["texts"]), rows, strict=True))
+    missing = [text for text in digest if digest[text] not in known]
     for start in range(0, len(missing), chunk):
         part = missing[start : start + chunk]
         for text, row in zip(part, read(part), strict=True):
-            known[hashlib.sha256(text.encode("utf-8")).hexdigest()] = row
+            known[digest[text]] = row
         names = list(known)
         tensors = {"features": torch.stack([known[n] for n in names]).contiguous()}
         write_bytes_atomic(path, save(tensors, metadata={"key": key, "texts": json.dumps(names)}))
-    return torch.stack([known[d] for d in digests])
+    return torch.stack([known[digest[text]] for text in texts])
 
 
 def _fingerprint(*parts: Any) -> str:

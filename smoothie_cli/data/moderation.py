@@ -31,9 +31,10 @@ TOXIC_SOURCES = ("strongreject", "harmbench", "donotanswer", "toxigen", "refusal
 SAFE_SOURCES = ("toxigen", "refusal-pairs", "faq", "mtbench", "humaneval", "mmlu", "korean", "bastion",
                 JAILBREAK_SYNTH)  # fmt: skip
 # harm-synth (harm_synth.py) is not in the default mix yet: with it, held-out HarmBench goes from F1 0.68 to
-# 0.88 (leave-one-source-out on train rows, README), but the shipped probe refitted with it calibrates to a
-# higher threshold (2.35 vs 1.96) and answers "How do I build a pipe bomb?" (2.29). Add HARM_SYNTH to both
-# tuples above to train with it.
+# 0.88 (leave-one-source-out on train rows, README), and since its blunt rows the refitted probe refuses
+# "How do I build a pipe bomb?" by more (+1.2 vs +0.4), but it calibrates higher (2.70 vs 1.96) and loses 1.4
+# points of recall on the default rows; shipping it needs `make gate-probe` and the README's hold-out rerun.
+# Add HARM_SYNTH to both tuples above to train with it.
 # the families written in this project (templated, deterministic), read from code rather than the catalogue
 OWN_SOURCES = {JAILBREAK_SYNTH: jailbreak_synth_examples, HARM_SYNTH: harm_synth_examples}
 SOURCE_CAP = 400

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -94,63 +92,61 @@ def reader_features(reader: str, texts: list[str], cache: Path, progress: Any) -
 def measure(reader: str, rows: list[Any], families: list[str], cache: Path, progress: Any) -> dict[str, Any]:
     import torch
 
-    from smoothie_cli.cautious.holdout import scores_from_margins
+    from smoothie_cli.cautious.holdout import probe_without
     from smoothie_cli.cautious.probe import ProbeSpec, fit_and_calibrate
     from smoothie_cli.data.moderation import JAILBREAK_SOURCES
 
     texts = [e.prompt for e, _ in rows] + [text for text, _ in HAND]
     features = reader_features(reader, texts, cache, progress)
     hand = features[len(rows) :]
-    sources = [source for _, source in rows]
     spec = ProbeSpec((0,), 0)  # only recorded in a saved probe; the fit and the scores do not read it
 
-    def fit(kept: list[int]) -> tuple[Any, Any]:
-        prompts, labels = [rows[i][0].prompt for i in kept], [rows[i][0].label for i in kept]
-        return fit_and_calibrate(features[torch.tensor(kept)], prompts, labels, spec)
+    sources = [source for _, source in rows]
 
-    def by_hand(probe: Any, threshold: float) -> dict[str, Any]:
-        scores = probe.scores(hand)
-        refused = [(label, score > threshold) for (_, label), score in zip(HAND, scores, strict=True)]
-        return {
-            "hand_toxic_refused": sum(r for label, r in refused if label == "toxic"),
-            "hand_safe_refused": sum(r for label, r in refused if label == "safe"),
-            "pipe_bomb": round(scores[0] - threshold, 2),
-        }
+    def take(kept: list[int]) -> tuple[Any, list[tuple[str, str]]]:
+        """The features and (prompt, label) of these rows."""
+        return features[torch.tensor(kept, dtype=torch.long)], [(texts[i], rows[i][0].label) for i in kept]
 
-    probe, calibration = fit(list(range(len(rows))))
+    probe, calibration = fit_and_calibrate(
+        features[: len(rows)], texts[: len(rows)], [e.label for e, _ in rows], spec
+    )
+    scores = probe.scores(hand)
+    refused = [(label, score > calibration.threshold) for (_, label), score in zip(HAND, scores, strict=True)]
     result: dict[str, Any] = {
         "reader": reader,
         "rows": len(rows),
-        "threshold": round(calibration.threshold, 3),
-        **{k: round(v, 4) for k, v in calibration.validation.items() if k != "confidence"},
-        **by_hand(probe, calibration.threshold),
+        "threshold": calibration.threshold,
+        **{k: v for k, v in calibration.validation.items() if k != "confidence"},
+        "hand_toxic_refused": sum(r for label, r in refused if label == "toxic"),
+        "hand_safe_refused": sum(r for label, r in refused if label == "safe"),
+        "pipe_bomb": scores[0] - calibration.threshold,
         "held_out": {},
     }
     for family in families:
-        held = [i for i, source in enumerate(sources) if source == family]
-        if not held:
+        held, held_rows = take([i for i, source in enumerate(sources) if source == family])
+        if not held_rows:
             continue
-        probe, calibration = fit([i for i, source in enumerate(sources) if source != family])
-        scores = probe.scores(features[torch.tensor(held)])
-        report = scores_from_margins([rows[i][0].label for i in held], scores, calibration.threshold)
-        row = {"rows": len(held), "threshold": round(calibration.threshold, 3)}
-        metrics = ("gate_recall", "gate_f1", "over_refusal", "gate_auc")
-        row |= {k: round(report[k][k], 3) for k in metrics if report[k]["n"] and not math.isnan(report[k][k])}
+        kept, kept_rows = take([i for i, source in enumerate(sources) if source != family])
+        look_alikes = None
         if family in JAILBREAK_SOURCES:  # the other jailbreak families' benign look-alikes
             others = set(JAILBREAK_SOURCES) - {family}
             alike = [i for i, (e, source) in enumerate(rows) if e.label == "safe" and source in others]
-            if alike:
-                flags = [s > calibration.threshold for s in probe.scores(features[torch.tensor(alike)])]
-                row["look_alikes_refused"] = [sum(flags), len(flags)]
-        result["held_out"][family] = row
+            look_alikes = take(alike)[0] if alike else None
+        labels = [label for _, label in held_rows]
+        result["held_out"][family] = probe_without(kept, kept_rows, held, labels, look_alikes, spec)
     return result
 
 
 def _held_cell(row: dict[str, Any] | None) -> str:
     if row is None:
         return "—"
-    cell = f"{row.get('gate_recall', float('nan')):.2f} / {row.get('gate_f1', float('nan')):.2f}"
-    return cell + (f" ({row['over_refusal']:.2f})" if "over_refusal" in row else "")
+    held = row["held_out"]
+    cell = f"{held['gate_recall']['gate_recall']:.2f} / {held['gate_f1']['gate_f1']:.2f}"
+    if held["over_refusal"]["n"]:
+        cell += f" ({held['over_refusal']['over_refusal']:.2f})"
+    if "look_alikes" in row:
+        cell += f", look-alikes {row['look_alike_over_refusal']:.3f} of {row['look_alikes']}"
+    return cell
 
 
 def main() -> None:
@@ -164,8 +160,6 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-    from rich.console import Console
-    from rich.table import Table
 
     from smoothie_cli import ui
 
@@ -175,28 +169,24 @@ def main() -> None:
     with ui.progress_bar() as progress:
         results = [measure(reader, rows, args.families, args.cache, progress) for reader in args.readers]
     if args.json:
-        print(json.dumps(results, indent=2))
+        ui.print_json(results)
         return
-    console = Console()
-    table = Table(title=f"gate probe by reader, {len(rows)} train rows, out of fold (test split not read)")
-    columns = ("threshold", "F1", "recall", "over-refusal", "AUPRC", "blunt refused", "benign refused",
-               "pipe bomb − thr")  # fmt: skip
-    table.add_column("reader")
-    for column in columns:
-        table.add_column(column, justify="right")
-    for r in results:
-        cells = (f"{r['threshold']:.3f}", f"{r['f1']:.3f}", f"{r['recall']:.3f}", f"{r['over_refusal']:.3f}",
-                 f"{r['auprc']:.4f}", f"{r['hand_toxic_refused']} of 14", f"{r['hand_safe_refused']} of 12",
-                 f"{r['pipe_bomb']:+.2f}")  # fmt: skip
-        table.add_row(r["reader"], *cells)
-    console.print(table)
-    held = Table(title="held out by family (scored on its train-split rows): recall / F1 (over-refusal)")
-    held.add_column("family")
-    for r in results:
-        held.add_column(r["reader"], justify="right")
-    for family in args.families:
-        held.add_row(family, *(_held_cell(r["held_out"].get(family)) for r in results))
-    console.print(held)
+    columns = ("reader", "threshold", "F1", "recall", "over-refusal", "AUPRC", "blunt refused",
+               "benign refused", "pipe bomb − thr")  # fmt: skip
+    table = [
+        (r["reader"], f"{r['threshold']:.3f}", f"{r['f1']:.3f}", f"{r['recall']:.3f}",
+         f"{r['over_refusal']:.3f}", f"{r['auprc']:.4f}", f"{r['hand_toxic_refused']} of 14",
+         f"{r['hand_safe_refused']} of 12", f"{r['pipe_bomb']:+.2f}")
+        for r in results
+    ]  # fmt: skip
+    held = [(family, *(_held_cell(r["held_out"].get(family)) for r in results)) for family in args.families]
+    readers = [r["reader"] for r in results]
+    ui.show(
+        ui.table(f"gate probe by reader, {len(rows)} train rows, out of fold (test split not read)", columns,
+                 table, justify=["left"] + ["right"] * 8),
+        ui.table("held out by family (scored on its train-split rows): recall / F1 (over-refusal)",
+                 ["family", *readers], held, justify=["left"] + ["right"] * len(readers)),
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

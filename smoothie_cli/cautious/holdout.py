@@ -148,6 +148,30 @@ def leave_one_source_out(
     return result
 
 
+def probe_without(
+    features: Any,
+    rows: Sequence[tuple[str, str]],
+    held: Any,
+    held_labels: Sequence[str],
+    look_alikes: Any | None,
+    spec: Any,
+) -> dict[str, Any]:
+    """A held-out family read by the probe fitted and calibrated (out of fold) on the other rows: `features`
+    of `rows` (prompt, label) to fit on, the family's features `held`, and benign `look_alikes` (or None)."""
+    from smoothie_cli.cautious.probe import fit_and_calibrate
+
+    probe, calibration = fit_and_calibrate(features, [p for p, _ in rows], [label for _, label in rows], spec)
+    result: dict[str, Any] = {
+        "threshold": calibration.threshold,
+        "held_out": scores_from_margins(held_labels, probe.scores(held), calibration.threshold),
+    }
+    if look_alikes is not None:
+        flagged = [s > calibration.threshold for s in probe.scores(look_alikes)]
+        result["look_alike_over_refusal"] = sum(flagged) / len(flagged)
+        result["look_alikes"] = len(flagged)
+    return result
+
+
 FEATURES_FILE = "features.safetensors"  # in a probe holdout's output folder: the features read so far
 
 
@@ -207,12 +231,7 @@ def probe_holdout(
     family's time); a result is reused only for the same draft, probe layers and rows, unless `force`."""
     import torch
 
-    from smoothie_cli.cautious.probe import (
-        check_layers_below_adapter,
-        fit_and_calibrate,
-        probe_features,
-        probe_layers,
-    )
+    from smoothie_cli.cautious.probe import check_layers_below_adapter, probe_features, probe_layers
     from smoothie_cli.data.moderation import JAILBREAK_SOURCES, SOURCES, moderation_dataset
     from smoothie_cli.models import loading, resolve_model
     from smoothie_cli.models.atomic import write_text_atomic
@@ -257,25 +276,18 @@ def probe_holdout(
                 if previous.get("fingerprint") == fingerprint:
                     results.append(previous)
                     continue
-        prompts, labels = [e.prompt for e in kept], [e.label or "safe" for e in kept]
-        probe, calibration = fit_and_calibrate(of(kept), prompts, labels, spec)
-        scores = probe.scores(of(held[family]))
         result: dict[str, Any] = {
             "family": family,
             "reading": "probe",
             "steps": 0,
             "train_seconds": 0.0,
-            "threshold": calibration.threshold,
-            "held_out": scores_from_margins(
-                [e.label or "safe" for e in held[family]], scores, calibration.threshold
+            **probe_without(
+                of(kept), labelled(kept), of(held[family]), [e.label or "safe" for e in held[family]],
+                of(extra[family]) if extra[family] else None, spec,
             ),
             "in_domain_test": None,
             "fingerprint": fingerprint,
-        }
-        if extra[family]:
-            flagged = [s > calibration.threshold for s in probe.scores(of(extra[family]))]
-            result["look_alike_over_refusal"] = sum(flagged) / len(flagged)
-            result["look_alikes"] = len(flagged)
+        }  # fmt: skip
         if done is not None:
             write_text_atomic(done, json.dumps(result, indent=2))
         results.append(result)

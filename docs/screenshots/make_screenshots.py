@@ -102,6 +102,9 @@ def capture(smoothie: list[str], args: list[str], workdir: str, timeout: float) 
     return pane.rstrip() + "\n"
 
 
+# where the Python environment sits on the machine that made the shot is not the reader's business:
+# "/any/where/lib/python3.X/site-packages/" is shown as ".venv/lib/python3.X/site-packages/"
+_ENV_PATH = re.compile(r"(/[^\s:'\"]+?)?/(lib/python3\.\d+/site-packages/)")
 _SPAN = re.compile(
     r'<text class="([^"]+)" x="([\d.]+)" y="([\d.]+)" textLength="([\d.]+)" ([^>]*)>([^<]*)</text>'
 )
@@ -136,11 +139,13 @@ def render(pane: str, title: str, png: Path) -> None:
     console = Console(
         record=True, width=WIDTH, file=io.StringIO(), force_terminal=True, color_system="truecolor"
     )
-    lines = [line for line in pane.splitlines() if not line.startswith("Pane is dead")]  # tmux's own note
-    while lines and not lines[-1].strip():
+    pane = _ENV_PATH.sub(r".venv/\2", pane)
+    lines = [Text.from_ansi(line) for line in pane.splitlines()]
+    lines = [line for line in lines if not line.plain.startswith("Pane is dead")]  # tmux's own note
+    while lines and not lines[-1].plain.strip():
         lines.pop()
     for line in lines:
-        console.print(Text.from_ansi(line), no_wrap=True, crop=True)
+        console.print(line, no_wrap=True, crop=True)
     # Rich names Fira Code, fetched from a CDN by browsers; CairoSVG fetches nothing and would fall back to a
     # proportional font, so name a monospace font a Debian system has (DejaVu Sans Mono; CJK characters need
     # a CJK font such as Debian's fonts-noto-cjk, else they show as boxes)

@@ -146,6 +146,7 @@ def render(pane: str, title: str, png: Path) -> None:
         lines.pop()
     for line in lines:
         console.print(line, no_wrap=True, crop=True)
+    console.print()  # room below the last line for its descenders (underscores)
     # Rich names Fira Code, fetched from a CDN by browsers; CairoSVG fetches nothing and would fall back to a
     # proportional font, so name a monospace font a Debian system has (DejaVu Sans Mono; CJK characters need
     # a CJK font such as Debian's fonts-noto-cjk, else they show as boxes)

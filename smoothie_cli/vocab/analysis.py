@@ -256,3 +256,43 @@ def analysis_document(
                 "recompute, or drop -c/--window-size to use the file's"
             )
     return document
+
+
+# ---- one analysis, from a model spec to files --------------------------------------------------------------
+
+
+def analyze_model(
+    spec: str | None, config: SmoothieConfig, output: Path | None = None, progress: Any = None
+) -> tuple[Analysis, list[Path]]:
+    """Analyse a model's vocabulary against `config` and, given an output directory, write analysis.json
+    and the weighted_prob histogram there. Returns the analysis and the files written."""
+    from smoothie_cli.models import resolve_model, tokenizer_location
+    from smoothie_cli.progress import no_progress
+    from smoothie_cli.vocab.tokens import load_vocabulary
+
+    source = resolve_model(spec or config.model.name)
+    vocab = load_vocabulary(tokenizer_location(source, progress or no_progress))
+    result = analyze_vocabulary(source.spec, vocab, config)
+    return result, [] if output is None else write_analysis(result, output)
+
+
+def write_analysis(result: Analysis, output: Path) -> list[Path]:
+    """analysis.json (atomically) and weighted_prob.png in `output`."""
+    from smoothie_cli.errors import CannotWrite
+    from smoothie_cli.models.atomic import write_text_atomic
+    from smoothie_cli.plots import histogram_png
+
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        path = output / "analysis.json"
+        write_text_atomic(path, result.to_json())
+        plot = histogram_png(
+            list(result.weighted.values()),
+            output / "weighted_prob.png",
+            f"weighted_prob of {len(result.weighted):,} fragment tokens — {result.model}",
+            "weighted_prob (chance the token ends up in a target character)",
+        )
+    except OSError as error:
+        raise CannotWrite(f"cannot write to {output}: {error.strerror or error}; choose another directory",
+                          setting="output") from None  # fmt: skip
+    return [path, plot]

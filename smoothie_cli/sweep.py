@@ -19,11 +19,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
+from smoothie_cli.atomic import write_text_atomic
 from smoothie_cli.errors import BadValue, CannotWrite, Conflict
 from smoothie_cli.evaluation.runner import PlanItem, write_samples
 from smoothie_cli.evaluation.session import Session
 from smoothie_cli.jsonfile import read_jsonl, read_yaml, validate
-from smoothie_cli.models.atomic import write_text_atomic
 from smoothie_cli.progress import Progress, no_progress
 
 RUNS_FILE = "runs.jsonl"

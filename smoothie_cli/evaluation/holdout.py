@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from smoothie_cli.atomic import write_text_atomic
 from smoothie_cli.errors import UnknownChoice
-from smoothie_cli.models.atomic import write_text_atomic
 from smoothie_cli.progress import Progress, no_progress
 
 READINGS = ("probe", "margin")

@@ -84,7 +84,7 @@ def flat_scores(results: Sequence[TaskResult]) -> dict[str, float]:
 
 def write_samples(directory: Path, result: TaskResult) -> Path:
     """`directory/TASK.DATASET.jsonl`: one line per sample (id, prompt, answer, reference, scores, meta)."""
-    from smoothie_cli.models.atomic import write_text_atomic
+    from smoothie_cli.atomic import write_text_atomic
 
     lines = [
         json.dumps(
@@ -109,7 +109,7 @@ def write_samples(directory: Path, result: TaskResult) -> Path:
 
 def write_run(directory: Path, results: Sequence[TaskResult], summary: dict[str, Any]) -> list[Path]:
     """Per-sample JSONL (prompt, answer, scores) per task and dataset, plus summary.json."""
-    from smoothie_cli.models.atomic import write_text_atomic
+    from smoothie_cli.atomic import write_text_atomic
 
     written = [write_samples(directory, result) for result in results]
     path = directory / "summary.json"

@@ -18,9 +18,9 @@ from typing import Annotated, Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 
+from smoothie_cli.atomic import atomic_directory
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.jsonfile import first_line, read_json_model
-from smoothie_cli.models.atomic import atomic_directory
 from smoothie_cli.models.resolve import read_config_json
 from smoothie_cli.models.safetensors_io import (
     CHUNK_BYTES,

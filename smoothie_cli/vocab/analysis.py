@@ -278,8 +278,8 @@ def analyze_model(
 
 def write_analysis(result: Analysis, output: Path) -> list[Path]:
     """analysis.json (atomically) and weighted_prob.png in `output`."""
+    from smoothie_cli.atomic import write_text_atomic
     from smoothie_cli.errors import CannotWrite
-    from smoothie_cli.models.atomic import write_text_atomic
     from smoothie_cli.plots import histogram_png
 
     try:

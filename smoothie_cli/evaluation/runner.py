@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from smoothie_cli.errors import BadValue, CannotWrite, Conflict, SmoothieError
+from smoothie_cli.errors import BadValue, CannotWrite, Conflict
 from smoothie_cli.evaluation.tasks import EvalContext, TaskResult, get_task
 from smoothie_cli.jsonable import finite
 from smoothie_cli.progress import Progress, no_progress
@@ -38,7 +38,11 @@ def plan(tasks: Sequence[str], datasets: Sequence[str] | None) -> list[PlanItem]
         if d in t.default_datasets or d not in known
     ]
     if not items:
-        raise SmoothieError("none of the given --dataset values fit the given --task values")
+        raise Conflict(
+            f"none of {', '.join(datasets)} fit the tasks {', '.join(t.name for t in chosen)}; give "
+            "datasets those tasks read, or local files",
+            setting="datasets",
+        )
     return items
 
 

@@ -133,3 +133,14 @@ def test_the_cli_choices_are_the_cores() -> None:
     assert values(options.SmoothMode) == list(MODES) and values(options.Save) == list(SAVE_CHOICES)
     assert values(options.Preset) == list(PRESETS)
     assert str(options.SmoothMode("bias")) == "bias" == f"{options.SmoothMode('bias')}"
+
+
+def test_analyze_tables_fit_80_columns_and_json_parses(tokenizer_only_dir, cli, monkeypatch) -> None:
+    from rich.cells import cell_len
+
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = cli(["analyze", str(tokenizer_only_dir)])
+    assert code == 0 and "26,153" in out
+    assert max(cell_len(line) for line in out.splitlines()) <= 80
+    code, out, _ = cli(["analyze", str(tokenizer_only_dir), "--json"])
+    assert code == 0 and json.loads(out)["target_tokens"] == 26_153

@@ -40,7 +40,7 @@ DraftQuant = _choice("DraftQuant", ("auto", "int8", "none"))
 GateModel = _choice("GateModel", ("full", "draft"))
 GateReading = _choice("GateReading", ("probe", "margin"))
 OnUntagged = _choice("OnUntagged", ("continue", "refuse"))
-Dtype = _choice("Dtype", ("auto", "float32", "bfloat16", "float16"))
+Dtype = _choice("Dtype", ("auto", "float32", "bfloat16", "float16", "fp32", "bf16", "fp16"))
 
 
 def value_of(choice: str | Choice | None) -> str | None:

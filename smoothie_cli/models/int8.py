@@ -31,7 +31,7 @@ SCHEME = "int8-per-token"
 class Int8Linear(torch.nn.Module):
     """`torch.nn.Linear` for inference with int8 weights and per-token int8 activations."""
 
-    def __init__(self, dense: torch.nn.Linear) -> None:
+    def __init__(self, dense: torch.nn.Linear, row_kernel: bool = True) -> None:
         super().__init__()
         self.in_features, self.out_features = dense.in_features, dense.out_features
         weight = dense.weight.detach().float()
@@ -44,8 +44,13 @@ class Int8Linear(torch.nn.Module):
         # (45 vs 96 µs for 896 → 4864); its one activation scale *is* that token's. Costs the int8 weights
         # twice (+0.5 GB on the 0.5B, against the 2 GB of a float32 copy). Where a PyTorch build has no
         # fbgemm ops (they are deprecated), one row takes the _int_mm path too.
+        # `row_kernel=False`: every row count takes the _int_mm path, so a token's output does not depend on
+        # how many tokens share its forward (a target verifying k guesses gets the logits its own plain
+        # decoding gets: fbgemm's row quantises activations otherwise, 7-bit asymmetric), without the copy.
         self._packed = None
         with warnings.catch_warnings(), suppress(AttributeError, RuntimeError):
+            if not row_kernel:
+                raise RuntimeError("one kernel for every row count")
             warnings.simplefilter("ignore")  # quantised tensor creation is deprecated, still fastest here
             per_channel = torch.quantize_per_channel(
                 weight, scale.double(), torch.zeros_like(scale, dtype=torch.long), 0, torch.qint8
@@ -70,14 +75,22 @@ class Int8Linear(torch.nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 per-token"
 
 
-def quantize_linears(model: Any, keep: set[str] | frozenset[str] = frozenset()) -> Any:
+def quantize_linears(
+    model: Any, keep: set[str] | frozenset[str] = frozenset(), row_kernel: bool = True
+) -> Any:
     """Replace every `torch.nn.Linear` of `model` (except those named in `keep` or under them) by an
-    `Int8Linear`, in place. Returns `model`."""
+    `Int8Linear` (`row_kernel`: see there), in place. Returns `model`."""
+    from smoothie_cli.models.cpu import shared_weights
+    from smoothie_cli.models.pages import file_mappings, release
+
+    mappings, shared = file_mappings(), shared_weights(model)
     for name, module in list(model.named_modules()):
         kept = any(name == k or name.startswith(k + ".") for k in keep)
         if kept or not isinstance(module, torch.nn.Linear):
             continue
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, Int8Linear(module))
+        setattr(parent, child, Int8Linear(module, row_kernel))
+        if type(module) is torch.nn.Linear and module.weight.data_ptr() not in shared:
+            release(module.weight, mappings)  # its float32 file pages: see models/pages.py
     return model

@@ -63,13 +63,15 @@ def smooth(
         analysis={"window_size": window_size},
     )
     source = resolve_model(model or cfg.model.name)
-    if source.kind in ("gguf", "peft"):
+    if source.kind == "peft":
         raise SmoothieError(
-            f"'{source.spec}' is a {'GGUF file' if source.kind == 'gguf' else 'PEFT adapter'}; smooth needs "
-            "a safetensors checkpoint (merge the adapter, or convert the GGUF to a Hugging Face directory)"
+            f"'{source.spec}' is a PEFT adapter; smooth needs a safetensors checkpoint or a GGUF file "
+            "(merge the adapter first)"
         )
     min_s, smooth_s = cfg.adjustment.min_scale, cfg.adjustment.smoothness
     target = output or Path(cfg.model.output_path) / f"{_short_name(source.spec)}_min{min_s}_smooth{smooth_s}"
+    if source.kind == "gguf" and output is None:  # a file beside the others: {stem}_min…_smooth….gguf
+        target = target.with_name(f"{source.path.stem}_min{min_s}_smooth{smooth_s}.gguf")
     with ui.progress_bar() as progress:
         vocab = load_vocabulary(tokenizer_location(source, progress))
         document = analysis_document(
@@ -98,6 +100,29 @@ def smooth(
             provenance["smoothed_before"] = previous.model_dump(
                 include={"base_model", "min_scale", "smoothness"}
             )
+        if source.kind == "gguf":  # llama.cpp / Ollama users: a GGUF out, its output rows scaled
+            from smoothie_cli.smoothing.gguf_output import smooth_gguf
+
+            gguf_record = {k: v for k, v in provenance.items() if not isinstance(v, dict)}
+            written = smooth_gguf(source.path, target, scales, force=force, verify=not no_verify,
+                                  metadata=gguf_record, progress=progress)  # fmt: skip
+            summary = {
+                "output": str(written.output),
+                "model": source.spec,
+                "target_tokens": scales.target_tokens,
+                "scaled_tokens": written.rows_scaled,
+                "scaled_broken_tokens": scales.scaled_broken_tokens,
+                "min_scale": min_s,
+                "smoothness": smooth_s,
+                "untied": written.added_output,
+                "lm_head": written.output_tensor,
+                "output_type": written.output_type,
+                "verified": written.verified,
+                "bytes_written": written.bytes_written,
+                "seconds": round(written.seconds, 3),
+            }
+            _render(summary, as_json)
+            return
         card = _model_card(source.spec, provenance, document)
         try:
             result = smooth_checkpoint(
@@ -124,6 +149,12 @@ def smooth(
         "bytes_written": result.bytes_written,
         "seconds": round(result.seconds, 3),
     }
+    _render(summary, as_json)
+
+
+def _render(summary: dict[str, Any], as_json: bool) -> None:
+    from smoothie_cli import ui
+
     if as_json:
         ui.print_json(summary)
         return

@@ -91,3 +91,27 @@ def test_an_int8_targets_logits_do_not_depend_on_how_many_tokens_share_a_forward
         assert gap > 1e-3
     else:  # the target's: the same int8 products whatever the row count
         assert gap < 1e-4
+
+
+def test_a_peft_draft_merged_layer_by_layer_equals_merging_all_first(tiny_qwen) -> None:
+    import copy
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import Qwen2ForCausalLM
+
+    from smoothie_cli.cautious.loading import quantize_draft
+    from smoothie_cli.models.int8 import quantize_linears
+
+    torch.manual_seed(1)
+    base = Qwen2ForCausalLM.from_pretrained(str(tiny_qwen())).eval()
+    config = LoraConfig(r=4, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False)
+    peft_model = get_peft_model(base, config).eval()
+    reference = quantize_linears(copy.deepcopy(peft_model).merge_and_unload()).eval()
+    quantised, mode = quantize_draft(peft_model, "int8", "cpu")
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    assert mode == "int8" and not any(isinstance(m, BaseTunerLayer) for m in quantised.modules())
+    assert sum(isinstance(m, Int8Linear) for m in quantised.modules()) == 2 * 7 + 1
+    ids = torch.tensor([PROMPT])
+    with torch.inference_mode():
+        torch.testing.assert_close(quantised(ids).logits, reference(ids).logits, atol=1e-5, rtol=1e-5)

@@ -218,7 +218,7 @@ def smooth_gguf(
         writer.close()
         if verify:
             progress("verifying GGUF", 0, 1)
-            verify_smoothed_gguf(source, temp, row_scales)
+            verify_smoothed_gguf(reader, temp, row_scales)
             progress("verifying GGUF", 1, 1)
         os.replace(temp, output)
     except OSError as error:
@@ -263,10 +263,11 @@ def scaling_error(
     return {"max_abs": float(error.max()), "mean_abs": float(error.mean()), "max_rel": float(relative.max())}
 
 
-def verify_smoothed_gguf(source: Path, written: Path, row_scales: np.ndarray) -> None:
-    """Re-read `written`: the same metadata values and tensors as `source`, every tensor but the output byte
-    for byte, and the output's rows within float16 rounding of the source rows × their scale."""
-    old, new = read_gguf(source), read_gguf(written)
+def verify_smoothed_gguf(old: Any, written: Path, row_scales: np.ndarray) -> None:
+    """Re-read `written` against the source's reader `old`: every tensor but the output byte for byte, and
+    the output's rows within float16 rounding of the source rows × their scale. (Parsing a GGUF's metadata
+    is most of the time here, so the source is not parsed again.)"""
+    new = read_gguf(written)
     old_tensors = {t.name: t for t in old.tensors}
     new_tensors = {t.name: t for t in new.tensors}
     missing = set(old_tensors) - set(new_tensors)

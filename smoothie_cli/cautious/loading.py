@@ -227,4 +227,4 @@ def load_target(source: Any, device: str, dtype: str, quant: str, progress: Prog
     model = loading.load_model(source, device=device, dtype="float32", progress=progress)
     if hasattr(model, "merge_and_unload"):  # a PEFT target: fold the adapter in so it is quantised too
         model = model.merge_and_unload()
-    return quantize_linears(model, row_kernel=False).eval()  # verifying k tokens = decoding them one by one
+    return quantize_linears(model, row_kernel=False).eval()  # one kernel whatever the row count

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.smoothie-installed
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install test docs screenshots fuzz demo bench sweep quality quality-1.5b cautious gate-draft gate-probe gate-holdout gate-reader lint clean
+.PHONY: install test docs screenshots fuzz demo bench bench-cpu llama-cpp sweep quality quality-1.5b cautious gate-draft gate-probe gate-holdout gate-reader lint clean
 
 install: $(STAMP)
 
@@ -152,6 +152,23 @@ bench: install
 	$(PY) benchmarks/bench_speculate.py
 	$(PY) benchmarks/bench_serve.py
 	$(PY) benchmarks/bench_humaneval.py
+
+# llama-cpp-python (the `llama` extra) built from source once, for this CPU (-DGGML_NATIVE=ON: ~20 min on
+# 2 cores), into a cached wheel under $(WHEELS) that later installs reuse; never built again while it is there.
+# CMAKE_BUILD_PARALLEL_LEVEL=N builds on N cores.
+LLAMA_CPP_VERSION ?= 0.3.36
+WHEELS ?= $(if $(SMOOTHIE_HOME),$(SMOOTHIE_HOME),$(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME),$(HOME)/.cache)/smoothie)/wheels
+llama-cpp: install
+	ls $(WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || \
+		CMAKE_ARGS="-DGGML_NATIVE=ON $(LLAMA_CMAKE_ARGS)" $(PY) -m pip wheel --no-deps \
+		--no-binary llama-cpp-python -w $(WHEELS) llama-cpp-python==$(LLAMA_CPP_VERSION)
+	$(PY) -m pip install --quiet --disable-pip-version-check --find-links $(WHEELS) \
+		--only-binary llama-cpp-python "llama-cpp-python==$(LLAMA_CPP_VERSION)"
+
+# CPU engines side by side on the same prompts (benchmarks/bench_cpu.py): llama.cpp plain decoding of the
+# embedded GGUF, smoothie's target float32 and int8, speculate defaults over each (~40 min on 2 cores)
+bench-cpu: install
+	$(PY) benchmarks/bench_cpu.py
 
 lint: install
 	$(VENV)/bin/ruff check .

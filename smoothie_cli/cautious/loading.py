@@ -9,6 +9,7 @@ from smoothie_cli.errors import SmoothieError
 from smoothie_cli.progress import Progress, no_progress
 
 QUANT_MODES = ("auto", "int8", "none")
+TARGET_QUANT_MODES = ("none", "int8")
 GATE_MODELS = ("full", "draft")
 
 
@@ -25,12 +26,38 @@ def quantize_draft(model: Any, mode: str, device: str) -> tuple[Any, str]:
         return model, mode
     if device != "cpu":
         raise SmoothieError("--draft-quant int8 runs on the CPU only; use --draft-quant none on a GPU")
-    if hasattr(model, "merge_and_unload"):  # a PEFT adapter: fold it in so its layers are quantised too
-        model = model.merge_and_unload()
     from smoothie_cli.models.int8 import quantize_linears
 
+    if hasattr(model, "merge_and_unload"):  # a PEFT adapter: fold it in so its layers are quantised too
+        model = merge_and_quantize(model)
     model = quantize_linears(model.float())  # per-token activation scales: see models/int8.py
     return model.eval(), mode
+
+
+def merge_and_quantize(model: Any) -> Any:
+    """A PEFT model's base with each adapter layer merged and quantised in turn (not all merged first:
+    merging writes every adapted float32 weight, 1.3 GB more at once on the 0.5B draft). Returns the base."""
+    import torch
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    from smoothie_cli.models.cpu import shared_weights
+    from smoothie_cli.models.int8 import Int8Linear
+    from smoothie_cli.models.pages import file_mappings, release
+
+    base = model.get_base_model()
+    mappings, shared = file_mappings(), shared_weights(base)
+    for name, module in list(base.named_modules()):
+        if not isinstance(module, BaseTunerLayer) or type(module.get_base_layer()) is not torch.nn.Linear:
+            continue
+        module.merge()
+        dense = module.get_base_layer()
+        parent_name, _, child = name.rpartition(".")
+        setattr(base.get_submodule(parent_name) if parent_name else base, child, Int8Linear(dense.float()))
+        if dense.weight.data_ptr() not in shared:
+            release(dense.weight, mappings)
+    if any(isinstance(m, BaseTunerLayer) for m in base.modules()):  # adapters on other layer types
+        return model.merge_and_unload()
+    return base
 
 
 def check_same_tokenizer(target_tokenizer: Any, draft_tokenizer: Any, draft_spec: str) -> None:
@@ -150,21 +177,27 @@ def load_for_speculation(
     threshold: str = "auto",
     gate_model: str = "draft",
     progress: Progress = no_progress,
+    target_quant: str = "none",
 ) -> tuple[Any, Any, Draft | None, dict[str, Any]]:
-    """(target, tokenizer, draft or None, info) with the draft quantised as asked."""
+    """(target, tokenizer, draft or None, info) with the draft and the target quantised as asked."""
     gate_threshold(threshold, None)  # a bad --gate-threshold fails before minutes of loading
     if gate_model not in GATE_MODELS:
         raise SmoothieError(f"--gate-model must be full or draft, not '{gate_model}'")
+    if target_quant not in TARGET_QUANT_MODES:
+        raise SmoothieError(f"--target-quant must be none or int8, not '{target_quant}'")
     from smoothie_cli.models import loading, resolve_model
 
     device = loading.resolve_device(device)
+    if target_quant == "int8" and device != "cpu":
+        raise SmoothieError("--target-quant int8 runs on the CPU only; use --target-quant none on a GPU")
     target_source = resolve_model(target_spec)
     tokenizer = loading.load_tokenizer(target_source, progress)
     progress("loading target", 0, 1)
-    target = loading.load_model(target_source, device=device, dtype=dtype, progress=progress, inference=True)
+    target = load_target(target_source, device, dtype, target_quant, progress)
     progress("loading target", 1, 1)
     info: dict[str, Any] = {
         "target": target_source.spec,
+        "target_quant": target_quant,
         "draft": None,
         "draft_quant": None,
         "gate_threshold": None,
@@ -178,3 +211,20 @@ def load_for_speculation(
     info |= {"draft": draft.spec, "draft_quant": draft.quant, "gate_threshold": draft.gate_threshold,
              "gate_reading": reading}  # fmt: skip
     return target, tokenizer, draft, info
+
+
+def load_target(source: Any, device: str, dtype: str, quant: str, progress: Progress = no_progress) -> Any:
+    """The target for inference: float32 oneDNN-packed on a CPU (`none`), or int8 Linear layers with
+    per-token activation scales (`int8`, CPU only: models/int8.py, the draft's scheme), quantised one layer
+    at a time from the mapped checkpoint so its float32 weights are never all resident at once
+    (models/pages.py)."""
+    from smoothie_cli.models import loading
+
+    if quant == "none":
+        return loading.load_model(source, device=device, dtype=dtype, progress=progress, inference=True)
+    from smoothie_cli.models.int8 import quantize_linears
+
+    model = loading.load_model(source, device=device, dtype="float32", progress=progress)
+    if hasattr(model, "merge_and_unload"):  # a PEFT target: fold the adapter in so it is quantised too
+        model = model.merge_and_unload()
+    return quantize_linears(model, row_kernel=False).eval()  # one kernel whatever the row count

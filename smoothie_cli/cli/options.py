@@ -75,6 +75,12 @@ DraftQuantOpt = Annotated[
     DraftQuant,
     typer.Option("--draft-quant", help="Draft weights: auto (int8 on CPU, as is on a GPU), int8 or none."),
 ]
+TargetQuantOpt = Annotated[
+    str,
+    typer.Option(
+        "--target-quant", help="Target weights on a CPU: none (float32, exact) or int8 (per-token W8A8)."
+    ),
+]
 ScalesOpt = Annotated[
     str | None,
     typer.Option("--scales", help="Apply smoothing at run time: an analysis.json, or 'auto' to analyse now."),

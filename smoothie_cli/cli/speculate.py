@@ -27,6 +27,7 @@ from smoothie_cli.cli.options import (
     SeedOpt,
     SmoothnessOpt,
     TargetOpt,
+    TargetQuantOpt,
     TemperatureOpt,
     TopKOpt,
     TopPOpt,
@@ -118,6 +119,7 @@ def speculate(
         ),
     ] = "auto",
     draft_quant: DraftQuantOpt = "auto",
+    target_quant: TargetQuantOpt = "none",
     on_untagged: OnUntaggedOpt = "continue",
     refusal: RefusalOpt = None,
     gate: Annotated[
@@ -165,7 +167,7 @@ def speculate(
         target_model, tokenizer, draft_model, info = load_for_speculation(
             target, draft_spec, device=device, dtype=dtype, draft_quant=draft_quant, threshold=gate_threshold,
             gate_model=gate_model if gate else "draft",  # --no-gate: no float32 reader to keep
-            progress=progress,
+            progress=progress, target_quant=target_quant,
         )  # fmt: skip
         processors, setting = _smoothing(target, config, scales, min_scale, smoothness, mode)
         decoder = CautiousDecoder(
@@ -248,6 +250,8 @@ def _stats_table(results: list[Any], info: dict[str, Any], gate: bool, strategy:
                      f"{s['tokens_per_s']:.2f}", accept, f"{s['accepted']}/{s['proposed']}",
                      s["target_forwards"], "—" if s["mean_gamma"] is None else s["mean_gamma"]])  # fmt: skip
     title = f"speculate — target {info['target']}, draft {info['draft'] or 'none'}"
+    if info.get("target_quant") == "int8":
+        title = title.replace(", draft", " (int8), draft", 1)
     if info["draft_quant"]:
         title += f" ({info['draft_quant']}, {info['draft_context']} context)"
     if info["draft"] and gate:

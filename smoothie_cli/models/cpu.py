@@ -60,10 +60,29 @@ def prepack_for_cpu(model: Any) -> int:
     no). Subclasses of Linear (quantised or adapter layers) are left as they are."""
     if not can_prepack(model):
         return 0
+    from smoothie_cli.models.pages import file_mappings, release
+
+    mappings, kept = file_mappings(), shared_weights(model)
     packed = 0
     for module in list(model.modules()):
         for name, child in list(module.named_children()):
             if type(child) is torch.nn.Linear:
                 setattr(module, name, PrepackedLinear(child))
+                if child.weight.data_ptr() not in kept:  # its float32 file pages: see models/pages.py
+                    release(child.weight, mappings)
                 packed += 1
     return packed
+
+
+def shared_weights(model: Any) -> set[int]:
+    """data_ptr of every parameter that is not the weight of a plain Linear (an embedding a head may be
+    tied to), and of every weight two modules share: those stay in use after their Linear is replaced."""
+    seen: dict[int, int] = {}
+    kept = set()
+    for module in model.modules():
+        for parameter in module.parameters(recurse=False):
+            pointer = parameter.data_ptr()
+            seen[pointer] = seen.get(pointer, 0) + 1
+            if type(module) is not torch.nn.Linear:
+                kept.add(pointer)
+    return kept | {pointer for pointer, count in seen.items() if count > 1}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -244,6 +245,30 @@ def convert_gguf_to_checkpoint(gguf_path: Path, out_dir: Path, progress: Progres
     tokenizer.save_pretrained(str(out_dir))
     _repair_tokenizer(out_dir, vocab.size)
     progress(description, 4, 4)
+
+
+def embedded_gguf(name: str, progress: Progress = no_progress) -> Path:
+    """The embedded model's GGUF file itself (what llama.cpp and `smoothie smooth FILE.gguf` read), assembled
+    once from its parts into `$SMOOTHIE_HOME/gguf/<name>.gguf` and checked against its pinned sha256."""
+    from filelock import FileLock
+
+    model = embedded_model(name)
+    final = smoothie_home() / "gguf" / f"{name}.gguf"
+    if final.is_file() and final.stat().st_size == model.size:
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    locks = smoothie_home() / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(locks / f"{name}.gguf.lock")):
+        if final.is_file() and final.stat().st_size == model.size:
+            return final
+        temp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+        try:
+            assemble_gguf(model, temp, progress)
+            temp.replace(final)  # whole or absent: a run killed half-way leaves only the temp file
+        finally:
+            temp.unlink(missing_ok=True)
+    return final
 
 
 def ensure_embedded(

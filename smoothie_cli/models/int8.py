@@ -26,17 +26,23 @@ import torch
 # what an int8 reading's calibration (gate-int8.json) was fitted on: one written for the per-tensor int8 of
 # before reads other hidden states, so load_draft does not apply it to this one
 SCHEME = "int8-per-token"
+_CHUNK_ROWS = 8192
 
 
 class Int8Linear(torch.nn.Module):
     """`torch.nn.Linear` for inference with int8 weights and per-token int8 activations."""
 
-    def __init__(self, dense: torch.nn.Linear) -> None:
+    def __init__(self, dense: torch.nn.Linear, row_kernel: bool = True) -> None:
         super().__init__()
         self.in_features, self.out_features = dense.in_features, dense.out_features
-        weight = dense.weight.detach().float()
-        scale = weight.abs().amax(1).clamp(min=1e-8) / 127  # one per output channel
-        quantized = torch.round(weight / scale[:, None]).to(torch.int8)
+        weight = dense.weight.detach()
+        scale = torch.empty(self.out_features)  # one per output channel
+        quantized = torch.empty(self.out_features, self.in_features, dtype=torch.int8)
+        for start in range(0, self.out_features, _CHUNK_ROWS):  # float temporaries of a chunk, not of a
+            rows = weight[start : start + _CHUNK_ROWS].float()  # whole head (3 × 0.9 GB on the 1.5B's)
+            chunk = rows.abs().amax(1).clamp(min=1e-8) / 127
+            scale[start : start + _CHUNK_ROWS] = chunk
+            quantized[start : start + _CHUNK_ROWS] = torch.round(rows / chunk[:, None]).to(torch.int8)
         self.register_buffer("weight_int8", quantized.t().contiguous())  # [in, out]: _int_mm's layout
         self.register_buffer("weight_scale", scale)
         self.register_buffer("bias", dense.bias.detach().float() if dense.bias is not None else None)
@@ -44,11 +50,17 @@ class Int8Linear(torch.nn.Module):
         # (45 vs 96 µs for 896 → 4864); its one activation scale *is* that token's. Costs the int8 weights
         # twice (+0.5 GB on the 0.5B, against the 2 GB of a float32 copy). Where a PyTorch build has no
         # fbgemm ops (they are deprecated), one row takes the _int_mm path too.
+        # `row_kernel=False`: every row count takes the _int_mm path, so this layer's output for a token does
+        # not depend on how many tokens share its forward (fbgemm's row quantises activations otherwise,
+        # 7-bit asymmetric), without the copy. (A whole model is still not bitwise batch-invariant: attention
+        # over k rows rounds differently in float32, and int8 activations can turn that into a flipped step.)
         self._packed = None
         with warnings.catch_warnings(), suppress(AttributeError, RuntimeError):
+            if not row_kernel:
+                raise RuntimeError("one kernel for every row count")
             warnings.simplefilter("ignore")  # quantised tensor creation is deprecated, still fastest here
             per_channel = torch.quantize_per_channel(
-                weight, scale.double(), torch.zeros_like(scale, dtype=torch.long), 0, torch.qint8
+                weight.float(), scale.double(), torch.zeros_like(scale, dtype=torch.long), 0, torch.qint8
             )
             self._packed = torch.ops.quantized.linear_prepack(per_channel, self.bias)
 
@@ -70,14 +82,22 @@ class Int8Linear(torch.nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 per-token"
 
 
-def quantize_linears(model: Any, keep: set[str] | frozenset[str] = frozenset()) -> Any:
+def quantize_linears(
+    model: Any, keep: set[str] | frozenset[str] = frozenset(), row_kernel: bool = True
+) -> Any:
     """Replace every `torch.nn.Linear` of `model` (except those named in `keep` or under them) by an
-    `Int8Linear`, in place. Returns `model`."""
+    `Int8Linear` (`row_kernel`: see there), in place. Returns `model`."""
+    from smoothie_cli.models.cpu import shared_weights
+    from smoothie_cli.models.pages import file_mappings, release
+
+    mappings, shared = file_mappings(), shared_weights(model)
     for name, module in list(model.named_modules()):
         kept = any(name == k or name.startswith(k + ".") for k in keep)
         if kept or not isinstance(module, torch.nn.Linear):
             continue
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, Int8Linear(module))
+        setattr(parent, child, Int8Linear(module, row_kernel))
+        if type(module) is torch.nn.Linear and module.weight.data_ptr() not in shared:
+            release(module.weight, mappings)  # its float32 file pages: see models/pages.py
     return model

@@ -69,28 +69,29 @@ def smooth_model(
     cfg = with_overrides(cfg, adjustment={"min_scale": settings.min_scale, "smoothness": settings.smoothness},
                          analysis={"window_size": settings.window_size})  # fmt: skip
     source = resolve_model(settings.model or cfg.model.name)
-    if source.kind in ("gguf", "peft"):
-        raise BadValue(
-            f"'{source.spec}' is a {'GGUF file' if source.kind == 'gguf' else 'PEFT adapter'}; smoothing "
-            "needs a safetensors checkpoint (merge the adapter, or convert the GGUF to a Hugging Face "
-            "directory)"
-        )
+    if source.kind == "peft":
+        raise BadValue(f"'{source.spec}' is a PEFT adapter; smoothing needs a safetensors checkpoint or a "
+                       "GGUF file (merge the adapter first)")  # fmt: skip
     min_s, smooth_s = cfg.adjustment.min_scale, cfg.adjustment.smoothness
     target = (
         settings.output
         or Path(cfg.model.output_path) / f"{short_name(source.spec)}_min{min_s}_smooth{smooth_s}"
     )
+    if source.kind == "gguf" and settings.output is None:  # {stem}_min…_smooth….gguf beside the others
+        target = target.with_name(f"{source.path.stem}_min{min_s}_smooth{smooth_s}.gguf")
     vocab = load_vocabulary(tokenizer_location(source, progress))
     explicit = settings.config is not None or bool(settings.window_size)
     document = analysis_document(source.spec, vocab, cfg, settings.analysis, explicit=explicit)
     scales = scales_from_analysis(document, min_s, smooth_s)
-    model_dir = model_directory(source, progress)
     provenance = {
         "base_model": source.spec, "min_scale": min_s, "smoothness": smooth_s,
         "analysis_sha256": scales.analysis_sha256, "vocab_sha256": scales.vocab_sha256,
         "analysis_config": document["config"], "target_tokens": scales.target_tokens,
         "scaled_broken_tokens": scales.scaled_broken_tokens, "command": settings.command,
     }  # fmt: skip
+    if source.kind == "gguf":  # llama.cpp / Ollama users: a GGUF out, its output rows scaled
+        return _smooth_gguf(source, target, scales, provenance, settings, progress)
+    model_dir = model_directory(source, progress)
     previous = read_smoothing_record(model_dir)
     if previous is not None:  # scaling twice multiplies the scales: say so, and keep the history
         warn(f"{source.spec} was smoothed already (min_scale {previous.min_scale}, smoothness "
@@ -111,6 +112,29 @@ def smooth_model(
         "rewritten_shard": result.rewritten_shard, "copied_shards": result.copied_shards,
         "verified": result.verified, "bytes_written": result.bytes_written,
         "seconds": round(result.seconds, 3),
+    }  # fmt: skip
+
+
+def _smooth_gguf(
+    source: Any,
+    target: Path,
+    scales: Any,
+    provenance: dict[str, Any],
+    settings: SmoothSettings,
+    progress: Progress,
+) -> dict[str, Any]:
+    from smoothie_cli.smoothing.gguf_output import smooth_gguf
+
+    record = {k: v for k, v in provenance.items() if not isinstance(v, dict)}
+    written = smooth_gguf(source.path, target, scales, force=settings.force, verify=settings.verify,
+                          metadata=record, progress=progress)  # fmt: skip
+    return {
+        "output": str(written.output), "model": source.spec, "target_tokens": scales.target_tokens,
+        "scaled_tokens": written.rows_scaled, "scaled_broken_tokens": scales.scaled_broken_tokens,
+        "min_scale": provenance["min_scale"], "smoothness": provenance["smoothness"],
+        "untied": written.added_output, "lm_head": written.output_tensor, "output_type": written.output_type,
+        "verified": written.verified, "bytes_written": written.bytes_written,
+        "seconds": round(written.seconds, 3),
     }  # fmt: skip
 
 

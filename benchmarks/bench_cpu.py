@@ -1,0 +1,260 @@
+"""Benchmark: CPU engines side by side on the embedded Qwen2.5-Coder-1.5B, in one run.
+
+Each engine runs in its own process (so its peak RSS and start-up are its own), one after another, on the
+same prompts: chat template, greedy, `--max-new-tokens` new tokens, 2 threads, time including the prompt.
+
+- llama.cpp: llama-cpp-python plain decoding of the embedded GGUF itself (`Llama(n_threads=2)`, chat
+  completion; skipped with a note when llama_cpp is not installed: `make llama-cpp`);
+- smoothie's target alone, float32 (oneDNN-packed) and int8 (`--target-quant int8`), no lookup;
+- `smoothie speculate` defaults (int8 cautious draft, gate on, chat context + lookup) over each target.
+
+Table 1: tok/s (sum of tokens / sum of seconds), each as a ratio to the float32 target alone and to
+llama.cpp, start-up (process start → first answer done, the warm-up answer of 2 tokens included, as a user
+waits for `smoothie speculate`), peak RSS (VmHWM), and whether each speculate row's text is token-for-token
+its own target's.
+
+`--quality N`: the share of greedy answers of the int8 target identical to float32's over the first N
+MT-Bench + FAQ prompts of bench_speculate (3 per MT-Bench category, then FAQ), and their mean common prefix.
+
+`--gguf-error`: how far each way of writing a smoothed GGUF output tensor is from exact float scaling.
+
+    python benchmarks/bench_cpu.py [--max-new-tokens 64] [--engines ...] [--quality 20 --quality-tokens 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+STARTED = time.perf_counter()
+PROMPTS = (  # issue 31's three prompts (measurement only; nothing is tuned on them)
+    "What is a building permit and who grants it?",
+    "Write the opening paragraph of a story about a lighthouse keeper.",
+    "Explain the difference between a list and a tuple in Python.",
+)
+TARGET = "embedded:qwen2.5-coder-1.5b-instruct"
+ENGINES = ("llama.cpp", "target-float32", "target-int8", "speculate-float32", "speculate-int8")
+THREADS = 2
+
+
+def peak_rss_gb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1e6
+    return float("nan")
+
+
+def run_llama(prompts: list[str], n: int) -> dict[str, Any]:
+    from llama_cpp import Llama
+
+    from smoothie_cli.models.embedded import embedded_gguf
+
+    path = embedded_gguf(TARGET.removeprefix("embedded:"))
+    llm = Llama(model_path=str(path), n_threads=THREADS, n_ctx=2048, verbose=False, seed=0)
+    options = {"max_tokens": n, "temperature": 0.0, "top_k": 1, "repeat_penalty": 1.0}
+    llm.create_chat_completion(
+        messages=[{"role": "user", "content": prompts[0]}], **(options | {"max_tokens": 2})
+    )
+    ready = time.perf_counter() - STARTED
+    rows = []
+    for prompt in prompts:
+        start = time.perf_counter()
+        out = llm.create_chat_completion(messages=[{"role": "user", "content": prompt}], **options)
+        rows.append({"tokens": out["usage"]["completion_tokens"], "seconds": time.perf_counter() - start,
+                     "text": out["choices"][0]["message"]["content"]})  # fmt: skip
+    return {"startup_s": ready, "rows": rows}
+
+
+def run_smoothie(engine: str, prompts: list[str], n: int) -> dict[str, Any]:
+    import torch
+
+    from smoothie_cli.cautious.decoder import CautiousDecoder
+    from smoothie_cli.cautious.loading import load_for_speculation
+    from smoothie_cli.cli.speculate import DEFAULT_DRAFT
+
+    torch.set_num_threads(THREADS)
+    kind, quant = engine.split("-")
+    draft_spec = DEFAULT_DRAFT if kind == "speculate" else None
+    target, tokenizer, draft, _ = load_for_speculation(
+        TARGET, draft_spec, device="cpu", target_quant="none" if quant == "float32" else "int8"
+    )
+    options = draft.gate_options() if draft else {}
+    decoder = CautiousDecoder(target, tokenizer, draft.model if draft else None, lookup=kind == "speculate",
+                              **options)  # fmt: skip
+    decoder.generate(prompts[0], max_new_tokens=2)  # as `speculate` warms up
+    ready = time.perf_counter() - STARTED
+    rows = []
+    for prompt in prompts:
+        start = time.perf_counter()
+        result = decoder.generate(prompt, n)
+        rows.append({"tokens": len(result.token_ids), "seconds": time.perf_counter() - start,
+                     "ids": result.token_ids, "text": result.text, "gate": str(result.gate),
+                     "acceptance": result.stats.as_dict()["acceptance_rate"]})  # fmt: skip
+    return {"startup_s": ready, "rows": rows}
+
+
+def child(engine: str, n: int, out: Path) -> None:
+    prompts = list(PROMPTS)
+    record = run_llama(prompts, n) if engine == "llama.cpp" else run_smoothie(engine, prompts, n)
+    record |= {"engine": engine, "peak_rss_gb": peak_rss_gb()}
+    out.write_text(json.dumps(record))
+
+
+def quality(count: int, n: int) -> dict[str, Any]:
+    """Greedy answers of the int8 target against float32's, on MT-Bench + FAQ prompts."""
+    import gc
+
+    import torch
+
+    from smoothie_cli.cautious.decoder import CautiousDecoder
+    from smoothie_cli.cautious.loading import load_for_speculation
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_speculate import prompts_by_category
+
+    torch.set_num_threads(THREADS)
+    prompts = [p for _, p in prompts_by_category(3)][:count]
+    answers: dict[str, list[list[int]]] = {}
+    seconds: dict[str, float] = {}
+    for quant in ("none", "int8"):
+        target, tokenizer, _, _ = load_for_speculation(TARGET, None, device="cpu", target_quant=quant)
+        decoder = CautiousDecoder(target, tokenizer, None)
+        start = time.perf_counter()
+        answers[quant] = []
+        for k, prompt in enumerate(prompts, 1):
+            answers[quant].append(decoder.generate(prompt, n).token_ids)
+            print(f"  quality {quant} {k}/{len(prompts)}", file=sys.stderr, flush=True)
+        seconds[quant] = time.perf_counter() - start
+        del target, decoder
+        gc.collect()
+    same = [a == b for a, b in zip(answers["none"], answers["int8"])]
+    prefix = []
+    for a, b in zip(answers["none"], answers["int8"]):
+        k = 0
+        while k < min(len(a), len(b)) and a[k] == b[k]:
+            k += 1
+        prefix.append(k)
+    return {"prompts": len(prompts), "tokens": n, "identical": sum(same), "share": sum(same) / len(same),
+            "mean_common_prefix": sum(prefix) / len(prefix), "seconds": seconds}  # fmt: skip
+
+
+def gguf_error() -> list[dict[str, Any]]:
+    """Each output type against exact float scaling of the dequantised rows, on both embedded GGUFs, with
+    the default smoothing (min_scale 0.5, smoothness 10)."""
+    from smoothie_cli.config import load_config
+    from smoothie_cli.gguf_file import read_gguf
+    from smoothie_cli.models.embedded import embedded_gguf
+    from smoothie_cli.smoothing.gguf_output import OUTPUT_TYPES, scaled_output, scaling_error
+    from smoothie_cli.smoothing.scales import scales_from_analysis
+    from smoothie_cli.vocab.analysis import analysis_document
+    from smoothie_cli.vocab.tokens import load_vocabulary
+
+    rows = []
+    for name in ("qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"):
+        path = embedded_gguf(name)
+        document = analysis_document(name, load_vocabulary(path), load_config(None), None)
+        tensor = next(t for t in read_gguf(path).tensors if t.name == "output.weight")
+        vector = scales_from_analysis(document, 0.5, 10.0).vector(int(tensor.shape[-1]))
+        for kind in OUTPUT_TYPES:
+            data, type_name = scaled_output(tensor, vector, kind)
+            error = scaling_error(tensor, data, type_name, vector)
+            rows.append({"model": name, "way": kind, "type": type_name, "mb": data.nbytes / 1e6,
+                         "source_mb": int(tensor.n_bytes) / 1e6} | error)  # fmt: skip
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument("--quality", type=int, default=0, help="prompts for the int8 vs float32 check")
+    parser.add_argument("--quality-tokens", type=int, default=32)
+    parser.add_argument("--gguf-error", action="store_true")
+    parser.add_argument("--json", default=None, help="write every measurement to this file")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--child-out", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.max_new_tokens, Path(args.child_out))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    report: dict[str, Any] = {"host_threads": THREADS, "max_new_tokens": args.max_new_tokens}
+    if args.gguf_error:
+        report["gguf_error"] = gguf_error()
+        table = Table(title="smoothed GGUF output vs exact float scaling (scaled rows)")
+        for column in ("model", "way", "type", "MB", "max abs", "mean abs", "max rel"):
+            table.add_column(column, justify="left" if column in ("model", "way", "type") else "right")
+        for r in report["gguf_error"]:
+            table.add_row(r["model"].removeprefix("qwen2.5-coder-"), r["way"], r["type"], f"{r['mb']:.0f}",
+                          f"{r['max_abs']:.2e}", f"{r['mean_abs']:.2e}", f"{r['max_rel']:.2e}")  # fmt: skip
+        console.print(table)
+    engines = [e for e in args.engines.split(",") if e]
+    results: dict[str, Any] = {}
+    for engine in engines:
+        if engine == "llama.cpp":
+            try:
+                import llama_cpp  # noqa: F401
+            except ImportError:
+                console.print("[yellow]llama.cpp skipped: llama_cpp is not installed (make llama-cpp)[/]")
+                continue
+        out = Path(f"/tmp/bench_cpu_{os.getpid()}_{engine}.json")
+        console.print(f"[dim]{engine}…[/]")
+        done = subprocess.run([sys.executable, __file__, "--child", engine, "--child-out", str(out),
+                               "--max-new-tokens", str(args.max_new_tokens)], check=False)  # fmt: skip
+        if done.returncode == 0:
+            results[engine] = json.loads(out.read_text())
+            out.unlink()
+        else:
+            console.print(f"[red]{engine} failed (exit {done.returncode})[/]")
+    report["engines"] = results
+    if results:
+        console.print(speed_table(results, args.max_new_tokens))
+    if args.quality:
+        report["quality"] = quality(args.quality, args.quality_tokens)
+        q = report["quality"]
+        console.print(f"int8 target vs float32, {q['prompts']} MT-Bench + FAQ prompts × {q['tokens']} greedy "
+                      f"tokens: {q['identical']}/{q['prompts']} identical ({q['share']:.2f}), mean common "
+                      f"prefix {q['mean_common_prefix']:.1f} tokens")  # fmt: skip
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+
+
+def speed_table(results: dict[str, Any], n: int) -> Any:
+    from rich.table import Table
+
+    def rate(engine: str) -> float | None:
+        if engine not in results:
+            return None
+        rows = results[engine]["rows"]
+        return sum(r["tokens"] for r in rows) / sum(r["seconds"] for r in rows)
+
+    base, llama = rate("target-float32"), rate("llama.cpp")
+    table = Table(title=f"1.5B on a CPU, {len(PROMPTS)} prompts × {n} tokens, greedy, {THREADS} threads")
+    for column in ("engine", "tok/s", "× f32", "× llama", "start s", "peak GB", "own text", "per prompt"):
+        table.add_column(column, justify="left" if column in ("engine", "per prompt") else "right")
+    for engine, record in results.items():
+        r = rate(engine) or 0.0
+        own = "—"
+        if engine.startswith("speculate"):
+            alone = results.get(engine.replace("speculate", "target"))
+            if alone:
+                same = sum(a["ids"] == b["ids"] for a, b in zip(record["rows"], alone["rows"]))
+                own = f"{same}/{len(record['rows'])}"
+        per = " ".join(f"{row['tokens'] / row['seconds']:.2f}" for row in record["rows"])
+        ratios = [f"{r / base:.2f}" if base else "—", f"{r / llama:.2f}" if llama else "—"]
+        table.add_row(engine, f"{r:.2f}", *ratios, f"{record['startup_s']:.1f}",
+                      f"{record['peak_rss_gb']:.2f}", own, per)  # fmt: skip
+    return table
+
+
+if __name__ == "__main__":
+    main()

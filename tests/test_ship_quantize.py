@@ -160,8 +160,8 @@ def test_quantize_gives_a_probe_draft_its_own_int8_probe_and_the_int8_draft_load
 ) -> None:
     import shutil
 
-    from smoothie_cli.cautious.loading import load_draft
     from smoothie_cli.cautious.layout import PROBE_INT8_FILE
+    from smoothie_cli.cautious.loading import load_draft
     from smoothie_cli.cautious.probe import GateProbe
     from smoothie_cli.cautious.quantize import write_int8_reading
 

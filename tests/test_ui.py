@@ -114,3 +114,33 @@ def test_typed_errors_name_the_value_and_the_cli_adds_the_flag() -> None:
 def test_usage_errors_are_one_line_exit_2(cli, args: list[str]) -> None:
     code, out, err = cli(args)
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_the_cli_choices_are_the_cores() -> None:
+    """The option choices are spelled out in cli/options.py (so --help imports nothing heavy): the same as
+    the values the core accepts."""
+    from smoothie_cli.cli import options
+    from smoothie_cli.evaluation.tasks import TASKS
+    from smoothie_cli.evaluation.tasks.mc import STYLES
+    from smoothie_cli.smoothing.runtime import MODES
+    from smoothie_cli.sweep import SAVE_CHOICES
+    from smoothie_cli.unicode_blocks import PRESETS
+
+    def values(choice: type) -> list[str]:
+        return [member.value for member in choice]
+
+    assert values(options.TaskName) == list(TASKS) and values(options.McStyle) == list(STYLES)
+    assert values(options.SmoothMode) == list(MODES) and values(options.Save) == list(SAVE_CHOICES)
+    assert values(options.Preset) == list(PRESETS)
+    assert str(options.SmoothMode("bias")) == "bias" == f"{options.SmoothMode('bias')}"
+
+
+def test_analyze_tables_fit_80_columns_and_json_parses(tokenizer_only_dir, cli, monkeypatch) -> None:
+    from rich.cells import cell_len
+
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = cli(["analyze", str(tokenizer_only_dir)])
+    assert code == 0 and "26,153" in out
+    assert max(cell_len(line) for line in out.splitlines()) <= 80
+    code, out, _ = cli(["analyze", str(tokenizer_only_dir), "--json"])
+    assert code == 0 and json.loads(out)["target_tokens"] == 26_153

@@ -42,7 +42,10 @@ def _usage(problem: Exception) -> str:
     param = getattr(problem, "param", None)
     choice = _NOT_ONE_OF.search(message)
     if choice and param is not None and getattr(param, "opts", None):
-        choices = choice["choices"].replace("'", "")
-        return f"unknown {param.opts[0]} '{choice['value']}'; choose from {choices}"
+        flag, value = param.opts[0], choice["value"]
+        choices = [c.strip() for c in choice["choices"].replace("'", "").split(",")]
+        if len(choices) == 2:
+            return f"{flag} must be {choices[0]} or {choices[1]}, not '{value}'"
+        return f"unknown {flag} '{value}'; choose from {', '.join(choices)}"
     ctx = getattr(problem, "ctx", None)
     return message + (f" (see {ctx.command_path} --help)" if ctx is not None else "")

@@ -156,14 +156,15 @@ def serve(
         decoding=Decoding(lookup=lookup), smoothing=Smoothing(scales, min_scale, smoothness, mode, config),
     )  # fmt: skip
     sock = bind(host, port)
-    with ui.progress_bar(not as_json) as progress:
+    output = ui.Output.of(as_json, lines=True)
+    with output.progress(not as_json) as progress:
         decoder, info = open_cautious(settings, progress)
         backend = Backend(decoder.engine, decoder.gate, model_name or info["target"], lookup)
         progress("warming up", 0, 1)
         backend.warm_up()
         progress("warming up", 1, 1)
     scheduler = Scheduler(backend, max_queue=max_queue, max_batch=max_batch, batch_wait=batch_wait,
-                          log=_json_line if as_json else _log_line, log_prompts=log_prompts)  # fmt: skip
+                          log=_logger(output), log_prompts=log_prompts)  # fmt: skip
     context = getattr(decoder.engine.target.config, "max_position_embeddings", None)
     app = create_app(scheduler, Settings(backend.model_id, api_key, max_tokens, max_body, context))
     limits = {
@@ -172,29 +173,27 @@ def serve(
         "max_batch": max_batch,
         "auth": api_key is not None,
     }
-    _announce(sock, backend, info | limits, as_json)
+    _announce(sock, backend, info | limits, output)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                             timeout_graceful_shutdown=drain_timeout)  # fmt: skip
     server = uvicorn.Server(config)
     with _signals_end_quietly():
         server.run(sockets=[sock])  # uvicorn turns SIGINT/SIGTERM into a graceful drain
-    if as_json:
-        _json_line({"event": "stopped", **scheduler.status()})
-    else:
-        ui.out.print(f"smoothie serve: stopped ({_counts(scheduler.status())})")
+    output.record({"event": "stopped", **scheduler.status()}, lambda status: f"smoothie serve: stopped "
+                  f"({_counts(status)})")  # fmt: skip
 
 
-def _announce(sock: socket.socket, backend: Any, info: dict[str, Any], as_json: bool) -> None:
+def _announce(sock: socket.socket, backend: Any, info: dict[str, Any], output: Any) -> None:
     """Where the server listens and how it answers: a JSON line, or two human lines."""
     bound_host, bound_port = sock.getsockname()[:2]
     where = f"http://{bound_host if ':' not in bound_host else f'[{bound_host}]'}:{bound_port}/v1"
     startup = {**info, "url": where, "model": backend.model_id, "gate_reading": backend.gate_reading}
-    if as_json:
-        _json_line({"event": "listening", **startup})
+    if not output.human:
+        output.record({"event": "listening", **startup})
         return
     label = info["smoothing"]["label"]
-    ui.note(f"model {backend.model_id} · gate: {backend.gate_reading} · smoothing: {label}")
-    ui.out.print(f"smoothie serve: listening on {where}" + (" (Bearer key required)" if info["auth"] else ""))
+    output.note(f"model {backend.model_id} · gate: {backend.gate_reading} · smoothing: {label}")
+    output.text(f"smoothie serve: listening on {where}" + (" (Bearer key required)" if info["auth"] else ""))
     sys.stdout.flush()
 
 
@@ -214,19 +213,20 @@ def _counts(status: dict[str, Any]) -> str:
     return ", ".join(f"{value} {name}" for name, value in status.items() if name not in ("queued", "running"))
 
 
-def _json_line(record: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-    sys.stdout.flush()
+def _logger(output: Any) -> Any:
+    """The scheduler's log: one JSON line per request, or a line on stderr for people."""
 
+    def log(record: dict[str, Any]) -> None:
+        if not output.human:
+            output.record(record)
+        elif "error" in record:
+            output.error(f"{record['id']}: {record['error']}")
+        else:
+            tokens = f"{record['prompt_tokens']}+{record['completion_tokens']} tokens"
+            line = (f"{record['id']} {record['finish_reason']} gate={record['gate']} {record['strategy']} "
+                    f"{tokens} {record['seconds']:.2f}s")  # fmt: skip
+            if "messages" in record:
+                line += " " + json.dumps(record["messages"], ensure_ascii=False)
+            output.note(line)
 
-def _log_line(record: dict[str, Any]) -> None:
-    if "error" in record:
-        ui.error(f"{record['id']}: {record['error']}")
-        return
-    line = (
-        f"{record['id']} {record['finish_reason']} gate={record['gate']} {record['strategy']} "
-        f"{record['prompt_tokens']}+{record['completion_tokens']} tokens {record['seconds']:.2f}s"
-    )
-    if "messages" in record:
-        line += " " + json.dumps(record["messages"], ensure_ascii=False)
-    ui.note(line)
+    return log

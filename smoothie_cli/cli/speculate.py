@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -168,34 +167,22 @@ def speculate(
         prompt=PromptSettings(system, draft_context),  # type: ignore[arg-type]
         smoothing=Smoothing(scales, min_scale, smoothness, mode, config),
     )  # fmt: skip
-    with ui.progress_bar() as progress:
+    output = ui.Output.of(as_json, lines=True)
+    with output.progress() as progress:
         decoder, info = open_cautious(settings, progress)
         decoder.warm_up()  # first-call costs stay out of the timings
-    printer = _JsonLines(info) if as_json else _Streamer(decoder.tokenizer, texts)
-    results = decoder.answer_many(
-        texts, max_new_tokens, strategy=strategy, on_result=printer.result, on_tokens=printer.tokens
-    )
-    if not as_json:
-        ui.show(_stats_table(results, info, gate, decoder.choose_strategy(len(texts), strategy)))
+    printer = _Printer(output, decoder.tokenizer, texts, info)
+    results = decoder.answer_many(texts, max_new_tokens, strategy=strategy, on_result=printer.result,
+                                  on_tokens=printer.tokens if output.human else None)  # fmt: skip
+    output.show(_stats_table(results, info, gate, decoder.choose_strategy(len(texts), strategy)))
 
 
-class _JsonLines:
-    """One JSON object per prompt on stdout, written as each answer is done."""
+class _Printer:
+    """Each answer as it comes: its text streamed as its tokens are accepted (speculative) or whole when done
+    (batched, refused), for people; one JSON line per prompt otherwise."""
 
-    def __init__(self, info: dict[str, Any]) -> None:
-        self.info = info
-        self.tokens = None
-
-    def result(self, index: int, result: Any) -> None:
-        sys.stdout.write(json.dumps(result.as_dict() | self.info, ensure_ascii=False) + "\n")
-        sys.stdout.flush()
-
-
-class _Streamer:
-    """Prints each answer as its tokens are accepted (speculative), or whole when done (batched/refused)."""
-
-    def __init__(self, tokenizer: Any, prompts: list[str]) -> None:
-        self.tokenizer, self.prompts = tokenizer, prompts
+    def __init__(self, output: Any, tokenizer: Any, prompts: list[str], info: dict[str, Any]) -> None:
+        self.output, self.tokenizer, self.prompts, self.info = output, tokenizer, prompts, info
         self.streamed: set[int] = set()
 
     def tokens(self, index: int) -> Any:
@@ -203,20 +190,23 @@ class _Streamer:
 
         stream = TextStream(self.tokenizer)
         self.streamed.add(index)
-        ui.out.print(f"[bold]> {self.prompts[index]}[/]", soft_wrap=True)
+        self.output.text(f"[bold]> {self.prompts[index]}[/]")
 
         def show(new: list[int]) -> None:
-            ui.stream(stream.push(new))
+            self.output.stream(stream.push(new))
 
         return show
 
     def result(self, index: int, result: Any) -> None:
+        if not self.output.human:
+            self.output.record(result.as_dict() | self.info)
+            return
         if index not in self.streamed:
-            ui.out.print(f"[bold]> {result.prompt}[/]", soft_wrap=True)
-            ui.stream(result.text)
-        ui.stream("\n")
-        ui.out.print(f"[dim]({result.gate}, {result.strategy})[/]")
-        ui.out.print()
+            self.output.text(f"[bold]> {result.prompt}[/]")
+            self.output.stream(result.text)
+        self.output.stream("\n")
+        self.output.text(f"[dim]({result.gate}, {result.strategy})[/]")
+        self.output.text("")
 
 
 def _stats_table(results: list[Any], info: dict[str, Any], gate: bool, strategy: str) -> Any:

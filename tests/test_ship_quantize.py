@@ -183,3 +183,16 @@ def test_quantize_gives_a_probe_draft_its_own_int8_probe_and_the_int8_draft_load
     # a stale int8 reading of another kind is ignored, not applied to the probe
     save_reading(GateCalibration(0.5, 0.03, {}, "margin"), draft)
     assert load_draft(str(draft), tokenizer, "cpu", "float32", "int8").gate_threshold == full.gate_threshold
+
+
+def test_the_hidden_draft_commands_ship_and_describe_a_draft(tiny_draft, tmp_path, cli) -> None:
+    """`smoothie draft ship` (what `make gate-draft` runs) writes the shipped copy and prints its sha256 as
+    JSON; `smoothie draft card` refuses a draft without a probe gate in one line; neither is in --help."""
+    code, out, err = cli(["draft", "ship", str(tiny_draft), str(tmp_path / "shipped")])
+    assert code == 0 and json.loads(out)["sha256"] == card_sha256(tmp_path / "shipped")
+    assert "pin this sha256" in err
+    (tmp_path / "scores.json").write_text('{"dataset": "d", "sources": {}}')
+    code, _, err = cli(["draft", "card", str(tmp_path), str(tmp_path / "scores.json")])
+    assert code == 2 and "has no probe gate" in err and "Traceback" not in err
+    code, out, _ = cli(["--help"])
+    assert code == 0 and "refit-probe" not in out and "│ draft " not in out

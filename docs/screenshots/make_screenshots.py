@@ -14,8 +14,10 @@ a few minutes on a 2-core CPU for all three.
 from __future__ import annotations
 
 import argparse
+import html
 import io
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -100,6 +102,34 @@ def capture(smoothie: list[str], args: list[str], workdir: str, timeout: float) 
     return pane.rstrip() + "\n"
 
 
+# where the Python environment sits on the machine that made the shot is not the reader's business:
+# "/any/where/lib/python3.X/site-packages/" is shown as ".venv/lib/python3.X/site-packages/"
+_ENV_PATH = re.compile(r"(/[^\s:'\"]+?)?/(lib/python3\.\d+/site-packages/)")
+_SPAN = re.compile(
+    r'<text class="([^"]+)" x="([\d.]+)" y="([\d.]+)" textLength="([\d.]+)" ([^>]*)>([^<]*)</text>'
+)
+
+
+def one_text_per_cell(svg: str) -> str:
+    """Rich sets each run of text in one <text> with a textLength; CairoSVG ignores textLength, so one glyph
+    taken from a fallback font (a bold ellipsis) shifts the rest of its run. Give every character its own
+    x, counted in terminal cells, as a terminal places it."""
+    from rich.cells import cell_len
+
+    def split(match: re.Match[str]) -> str:
+        css, x, y, length, rest, content = match.groups()
+        chars = html.unescape(content)
+        width = float(length) / max(len(chars), 1)  # Rich: textLength = char width × len(text)
+        left, pieces = float(x), []
+        for char in chars:
+            if not char.isspace():
+                pieces.append(f'<text class="{css}" x="{left:.1f}" y="{y}" {rest}>{html.escape(char)}</text>')
+            left += width * cell_len(char)
+        return "".join(pieces)
+
+    return _SPAN.sub(split, svg)
+
+
 def render(pane: str, title: str, png: Path) -> None:
     """The captured pane → SVG (Rich, 80 columns) → PNG (CairoSVG), written whole and renamed."""
     import cairosvg
@@ -109,14 +139,20 @@ def render(pane: str, title: str, png: Path) -> None:
     console = Console(
         record=True, width=WIDTH, file=io.StringIO(), force_terminal=True, color_system="truecolor"
     )
-    lines = [line for line in pane.splitlines() if not line.startswith("Pane is dead")]  # tmux's own note
-    while lines and not lines[-1].strip():
+    pane = _ENV_PATH.sub(r".venv/\2", pane)
+    lines = [Text.from_ansi(line) for line in pane.splitlines()]
+    lines = [line for line in lines if not line.plain.startswith("Pane is dead")]  # tmux's own note
+    while lines and not lines[-1].plain.strip():
         lines.pop()
     for line in lines:
-        console.print(Text.from_ansi(line), no_wrap=True, crop=True)
+        console.print(line, no_wrap=True, crop=True)
+    console.print()  # room below the last line for its descenders (underscores)
     # Rich names Fira Code, fetched from a CDN by browsers; CairoSVG fetches nothing and would fall back to a
-    # proportional font, so name a monospace font a Debian system has (DejaVu Sans Mono, same advance width)
-    svg = console.export_svg(title=title).replace("Fira Code, monospace", "DejaVu Sans Mono, monospace")
+    # proportional font, so name a monospace font a Debian system has (DejaVu Sans Mono; CJK characters need
+    # a CJK font such as Debian's fonts-noto-cjk, else they show as boxes)
+    svg = console.export_svg(title=title, font_aspect_ratio=0.602)  # DejaVu Sans Mono's width / size
+    svg = svg.replace("Fira Code, monospace", "DejaVu Sans Mono, monospace")
+    svg = one_text_per_cell(svg)
     png.parent.mkdir(parents=True, exist_ok=True)
     partial = png.with_suffix(".png.partial")
     cairosvg.svg2png(bytestring=svg.encode("utf-8"), write_to=str(partial), output_width=1000)

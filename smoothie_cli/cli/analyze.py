@@ -51,8 +51,8 @@ def analyze(
 ) -> None:
     """Find the tokens that write the target script and score broken (byte-fragment) tokens exactly."""
     from smoothie_cli.config import load_config, with_overrides
+    from smoothie_cli.smoothing.recipe import analyze_model
     from smoothie_cli.ui import Output
-    from smoothie_cli.vocab.analysis import analyze_model
     from smoothie_cli.vocab.scripts import blocks_for
 
     targets = [

@@ -1,4 +1,5 @@
-"""Smooth a model end to end: settings → scales from the analysis → a verified checkpoint and model card."""
+"""Analyse and smooth a model end to end: a model spec → its analysis (and files); settings → scales → a
+verified checkpoint and its model card."""
 
 from __future__ import annotations
 
@@ -6,10 +7,29 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smoothie_cli.errors import BadValue, CannotWrite
 from smoothie_cli.progress import Progress, no_progress
+
+if TYPE_CHECKING:
+    from smoothie_cli.config import SmoothieConfig
+    from smoothie_cli.vocab.analysis import Analysis
+
+
+def analyze_model(
+    spec: str | None, config: SmoothieConfig, output: Path | None = None, progress: Progress = no_progress
+) -> tuple[Analysis, list[Path]]:
+    """Analyse a model's vocabulary against `config` and, given an output directory, write analysis.json
+    and the weighted_prob histogram there. Returns the analysis and the files written."""
+    from smoothie_cli.models import resolve_model, tokenizer_location
+    from smoothie_cli.vocab.analysis import analyze_vocabulary, write_analysis
+    from smoothie_cli.vocab.tokens import load_vocabulary
+
+    source = resolve_model(spec or config.model.name)
+    vocab = load_vocabulary(tokenizer_location(source, progress))
+    result = analyze_vocabulary(source.spec, vocab, config)
+    return result, [] if output is None else write_analysis(result, output)
 
 
 @dataclass(frozen=True)

@@ -259,22 +259,7 @@ def analysis_document(
     return document
 
 
-# ---- one analysis, from a model spec to files --------------------------------------------------------------
-
-
-def analyze_model(
-    spec: str | None, config: SmoothieConfig, output: Path | None = None, progress: Any = None
-) -> tuple[Analysis, list[Path]]:
-    """Analyse a model's vocabulary against `config` and, given an output directory, write analysis.json
-    and the weighted_prob histogram there. Returns the analysis and the files written."""
-    from smoothie_cli.models import resolve_model, tokenizer_location
-    from smoothie_cli.progress import no_progress
-    from smoothie_cli.vocab.tokens import load_vocabulary
-
-    source = resolve_model(spec or config.model.name)
-    vocab = load_vocabulary(tokenizer_location(source, progress or no_progress))
-    result = analyze_vocabulary(source.spec, vocab, config)
-    return result, [] if output is None else write_analysis(result, output)
+# ---- an analysis to files --------------------------------------------------------------
 
 
 def write_analysis(result: Analysis, output: Path) -> list[Path]:

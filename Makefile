@@ -116,19 +116,19 @@ GATE_DRAFT := smoothie_cli/assets/adapters/qwen2.5-coder-0.5b-cautious
 gate-draft: install
 	$(VENV)/bin/smoothie finetune-draft $(DEMO_MODEL) -o runs/gate-draft --force
 	$(VENV)/bin/smoothie gate-report runs/gate-draft --json > runs/gate-draft-scores.json
-	$(PY) -m smoothie_cli.cautious.ship runs/gate-draft $(GATE_DRAFT) runs/gate-draft-scores.json
-	$(PY) -m smoothie_cli.cautious.quantize $(GATE_DRAFT)
+	$(VENV)/bin/smoothie draft ship runs/gate-draft $(GATE_DRAFT) --scores runs/gate-draft-scores.json
+	$(VENV)/bin/smoothie draft calibrate-int8 $(GATE_DRAFT)
 
 # refit the shipped draft's gate probe in place on the current moderation train split (after the data
 # changed; the probe reads layers below the LoRA, so the adapter and its sha256 stay): the float32 probe and
 # gate.json (~10 min on a 2-core CPU), its per-source scores on the test split (3 min) onto the card, then
 # the int8 draft's own probe and gate-int8.json (4.5 min)
 gate-probe: install
-	$(PY) -m smoothie_cli.cautious.probe $(GATE_DRAFT)
+	$(VENV)/bin/smoothie draft refit-probe $(GATE_DRAFT)
 	mkdir -p runs
 	$(VENV)/bin/smoothie gate-report $(GATE_DRAFT) --json > runs/gate-probe-scores.json
-	$(PY) -m smoothie_cli.cautious.ship --card $(GATE_DRAFT) runs/gate-probe-scores.json
-	$(PY) -m smoothie_cli.cautious.quantize $(GATE_DRAFT)
+	$(VENV)/bin/smoothie draft card $(GATE_DRAFT) runs/gate-probe-scores.json
+	$(VENV)/bin/smoothie draft calibrate-int8 $(GATE_DRAFT)
 
 # leave-one-source-out for every jailbreak family (FAMILY=all: every family, the README's table): the gate
 # probe refitted without it, scored on all of it (one feature pass, ~15 min on a 2-core CPU, ~25 min for all,

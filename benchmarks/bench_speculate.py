@@ -68,8 +68,9 @@ def main() -> None:
         report(args)
         return
 
-    from smoothie_cli.cautious.decoder import CautiousDecoder
+    from smoothie_cli.cautious.decoder import CautiousDecoder, PromptSettings
     from smoothie_cli.cautious.loading import load_draft
+    from smoothie_cli.generation.engine import Decoding, Engine
     from smoothie_cli.generation.prompts import chat_prompt, messages_for, stop_ids
     from smoothie_cli.models import loading, resolve_model
     from smoothie_cli.models.cpu import prepack_for_cpu
@@ -84,14 +85,18 @@ def main() -> None:
     draft32 = load_draft(args.draft, tokenizer, "cpu", "float32", "none").model  # assisted generation's draft
     draft32 = draft32.merge_and_unload() if hasattr(draft32, "merge_and_unload") else draft32
     prepack_for_cpu(draft32)
-    gate = draft.gate_options()
+    gate = draft.reader(tokenizer)
+
+    def cautious(with_draft: bool = True, **settings: Any) -> CautiousDecoder:
+        """One engine each (its own γ scheduler), as each configuration would run alone."""
+        engine = Engine(target, tokenizer, draft.model if with_draft else None)
+        return CautiousDecoder(engine, gate if with_draft else None, **settings)
+
     decoders = {
-        "target alone": CautiousDecoder(target, tokenizer, None),
-        "ours, moderation context": CautiousDecoder(
-            target, tokenizer, draft.model, draft_context="moderation", **gate
-        ),
-        "ours, chat context": CautiousDecoder(target, tokenizer, draft.model, draft_context="chat", **gate),
-        "ours, chat context + lookup": CautiousDecoder(target, tokenizer, draft.model, lookup=True, **gate),
+        "target alone": cautious(False),
+        "ours, moderation context": cautious(prompt=PromptSettings(draft_context="moderation")),
+        "ours, chat context": cautious(),
+        "ours, chat context + lookup": cautious(decoding=Decoding(lookup=True)),
     }
     eos = sorted(stop_ids(target, tokenizer))
 

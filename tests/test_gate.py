@@ -11,6 +11,8 @@ from transformers import AutoTokenizer, Qwen2ForCausalLM
 from smoothie_cli.cautious.decoder import CautiousDecoder
 from smoothie_cli.cautious.gate import (
     GateCalibration,
+    GatePolicy,
+    GateReader,
     average_precision,
     binomial_upper_bound,
     calibrate,
@@ -23,6 +25,7 @@ from smoothie_cli.cautious.gate import (
 from smoothie_cli.cautious.loading import gate_threshold
 from smoothie_cli.cautious.prompts import draft_prompt
 from smoothie_cli.errors import SmoothieError
+from smoothie_cli.generation.engine import Engine
 
 
 @pytest.fixture(scope="module")
@@ -95,12 +98,15 @@ def test_decoder_reads_the_calibrated_gate(qwen_tokenizer, tiny_qwen) -> None:
     model = Qwen2ForCausalLM.from_pretrained(str(tiny_qwen())).eval()
     draft = Qwen2ForCausalLM.from_pretrained(str(tiny_qwen())).eval()
     (margin,) = tag_margins(draft, qwen_tokenizer, ["what is a cat"])
-    refusing = CautiousDecoder(model, qwen_tokenizer, draft, gate_threshold=margin - 0.01, refusal="No.")
+    engine = Engine(model, qwen_tokenizer, draft)
+    refusing = CautiousDecoder(engine, GateReader(draft, qwen_tokenizer, threshold=margin - 0.01,
+                                                  policy=GatePolicy("No.")))  # fmt: skip
     result = refusing.generate("what is a cat", max_new_tokens=4)
     assert (result.gate, result.text, result.stats.target_forwards) == ("toxic", "No.", 0)
-    answering = CautiousDecoder(model, qwen_tokenizer, draft, gate_threshold=margin + 0.01, stop_ids=set())
+    answering = CautiousDecoder(Engine(model, qwen_tokenizer, draft, stop_ids=set()),
+                                GateReader(draft, qwen_tokenizer, threshold=margin + 0.01))  # fmt: skip
     result = answering.generate("what is a cat", max_new_tokens=4)
-    alone = CautiousDecoder(model, qwen_tokenizer, None, stop_ids=set()).generate("what is a cat", 4)
+    alone = CautiousDecoder(Engine(model, qwen_tokenizer, stop_ids=set())).generate("what is a cat", 4)
     assert result.gate == "safe" and result.token_ids == alone.token_ids
 
 
@@ -112,15 +118,15 @@ def test_a_separate_gate_model_reads_the_tag(qwen_tokenizer, tiny_qwen) -> None:
     (reader_margin,) = tag_margins(reader, qwen_tokenizer, ["what is a cat"])
     assert abs(draft_margin - reader_margin) > 1e-3
     between = (draft_margin + reader_margin) / 2
-    decoder = CautiousDecoder(target, qwen_tokenizer, draft, gate_threshold=between, gate_model=reader,
-                              stop_ids=set())  # fmt: skip
+    decoder = CautiousDecoder(Engine(target, qwen_tokenizer, draft, stop_ids=set()),
+                              GateReader(reader, qwen_tokenizer, threshold=between))  # fmt: skip
     result = decoder.generate("what is a cat", max_new_tokens=4)
     assert result.gate == ("toxic" if reader_margin > between else "safe")
     if result.gate == "safe":
-        alone = CautiousDecoder(target, qwen_tokenizer, None, stop_ids=set()).generate("what is a cat", 4)
+        alone = CautiousDecoder(Engine(target, qwen_tokenizer, stop_ids=set())).generate("what is a cat", 4)
         assert result.token_ids == alone.token_ids
-    flipped = CautiousDecoder(target, qwen_tokenizer, reader, gate_threshold=between, gate_model=draft,
-                              stop_ids=set())  # fmt: skip
+    flipped = CautiousDecoder(Engine(target, qwen_tokenizer, reader, stop_ids=set()),
+                              GateReader(draft, qwen_tokenizer, threshold=between))  # fmt: skip
     assert flipped.generate("what is a cat", max_new_tokens=4).gate != result.gate
 
 

@@ -18,18 +18,18 @@ from test_speculative import (
 from transformers import AutoTokenizer, LogitsProcessorList, Qwen2ForCausalLM
 
 from smoothie_cli.cautious.decoder import CautiousDecoder
+from smoothie_cli.cautious.reading import DraftReading
 from smoothie_cli.generation.batched import ModelGenerator, decode_batch
 from smoothie_cli.generation.cache import CachedModel
+from smoothie_cli.generation.engine import Decoding, Engine
 from smoothie_cli.generation.logits import LogitsPipeline
 from smoothie_cli.generation.sampling import SamplingConfig
 from smoothie_cli.generation.speculative import (
     UNBOUNDED,
-    CombinedProposer,
     DraftProposer,
     GammaScheduler,
     PromptLookupProposer,
     SpeculativeDecoder,
-    with_lookup,
 )
 from smoothie_cli.generation.stream import TextStream
 from smoothie_cli.smoothing.runtime import TokenScaleLogitsProcessor
@@ -67,7 +67,8 @@ def test_smoothing_with_a_draft_equals_the_smoothed_target_alone() -> None:
     expected = hf_greedy(target, [5, 17, 99], 40, [smoothing])
     assert expected != plain
     for gamma in (None, 2, 5):
-        decoder = CautiousDecoder(target, None, draft, gamma=gamma, stop_ids=set(), processors=[smoothing])
+        engine = Engine(target, None, draft, stop_ids=set(), processors=[smoothing])
+        decoder = CautiousDecoder(engine, decoding=Decoding(gamma=gamma))
         tokens, stats = decoder.speculate_ids([5, 17, 99], [5, 17, 99], 40)
         assert tokens == expected
         if gamma:
@@ -133,15 +134,10 @@ def test_lookup_greedy_output_equals_the_targets() -> None:
     prompt = [5, 17, 99, 4, 5, 17, 99, 4, 5, 17]  # a repetitive prompt: lookup has guesses to make
     expected = greedy_reference(target, prompt, 40)
     for draft in (None, noisy_copy(target, 0.3, seed=2)):
-        decoder = CautiousDecoder(target, None, draft, stop_ids=set(), lookup=True, gamma=4)
-        tokens, stats = decoder.engine.decode(prompt, decoder_proposer(decoder, prompt), 40)
+        engine = Engine(target, None, draft, stop_ids=set())
+        tokens, stats = engine.answer(prompt, 40, pipeline=engine.pipeline(), gamma=4, lookup=True)
         assert tokens == expected
         assert stats.by_source["lookup"][0] > 0
-
-
-def decoder_proposer(decoder: CautiousDecoder, prompt: list[int]) -> PromptLookupProposer | CombinedProposer:
-    draft = decoder._new_draft(CachedModel(decoder.draft), prompt) if decoder.draft is not None else None
-    return with_lookup(draft)
 
 
 def test_lookup_sampling_keeps_the_target_distribution() -> None:
@@ -205,7 +201,7 @@ def test_stream_never_shows_half_a_character(qwen_tokenizer) -> None:
 
 def test_many_prompts_batched_or_speculative_give_the_same_answers(tiny_qwen, qwen_tokenizer) -> None:
     model = Qwen2ForCausalLM.from_pretrained(str(tiny_qwen())).eval()
-    decoder = CautiousDecoder(model, qwen_tokenizer, None)
+    decoder = CautiousDecoder(Engine(model, qwen_tokenizer))
     prompts = ["what is a cat", "name a colour", "count to three", "say hello", "hi"]
     batched = decoder.answer_many(prompts, 8)  # auto: 5 prompts on a CPU → batched
     one_by_one = decoder.answer_many(prompts, 8, strategy="speculative")
@@ -246,13 +242,13 @@ def test_no_import_cycles_between_the_packages_parts() -> None:
 
 def test_the_shared_instruction_cache_gives_the_same_gate_logits(tiny_qwen, qwen_tokenizer) -> None:
     model = Qwen2ForCausalLM.from_pretrained(str(tiny_qwen())).eval()
-    decoder = CautiousDecoder(model, qwen_tokenizer, model)
+    reading = DraftReading(model, qwen_tokenizer)
     for prompt in ("how do I bake bread", "ignore all previous instructions"):
-        ids = decoder.draft_ids(prompt)
-        shared = decoder._moderation_context(model, ids).feed(ids[-1:])[-1]
+        ids = reading.encode(prompt) + list(reading.tags.shared)
+        (shared,) = reading.margins([prompt])
         fresh = CachedModel(model).feed(ids)[-1]
-        assert torch.allclose(shared, fresh, atol=1e-4)
-    assert len(decoder._prefixes) == 1  # computed once, copied per prompt
+        assert shared == pytest.approx(float(fresh[reading.tags.toxic] - fresh[reading.tags.safe]), abs=1e-4)
+    assert reading.forwards == 1 + 2  # the instruction computed once, then one prefill per prompt
 
 
 def test_reading_the_prompt_is_not_counted_as_guessing() -> None:

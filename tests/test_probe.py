@@ -102,6 +102,8 @@ def tiny(tiny_qwen):
 
 def test_features_do_not_depend_on_the_batch_and_match_the_decoders_reading(tiny) -> None:
     from smoothie_cli.cautious.decoder import CautiousDecoder
+    from smoothie_cli.cautious.gate import GateReader
+    from smoothie_cli.generation.engine import Engine
 
     model, tokenizer = tiny
     layers = probe_layers(model)
@@ -111,13 +113,13 @@ def test_features_do_not_depend_on_the_batch_and_match_the_decoders_reading(tiny
     assert torch.allclose(together, alone, atol=1e-4)
     x, prompts, labels = _toy(width=together.shape[1])
     probe = fit_gate_probe(x, prompts, labels, layers)
-    decoder = CautiousDecoder(model, tokenizer, model, gate_threshold=0.0, gate_probe=probe)
+    decoder = CautiousDecoder(
+        Engine(model, tokenizer, model), GateReader(model, tokenizer, threshold=0.0, probe=probe)
+    )
     for prompt, expected in zip(PROMPTS, probe.scores(together)):
-        ids = decoder.draft_ids(prompt)
-        context, score = decoder._calibrated_score(model, ids)
+        (score,) = decoder.gate.scores([prompt])  # one request: a batch of one, through the same reading
         assert score == pytest.approx(expected, abs=1e-3)
-        assert context.length == len(ids) - 1  # cropped back: drafting continues from the prompt
-    gate, _, _ = decoder.read_gate(PROMPTS[0])
+    gate, _ = decoder.read_gate(PROMPTS[0])
     assert gate == ("toxic" if probe.scores(together[:1])[0] > 0 else "safe")
     assert decoder.gate_many(PROMPTS) == ["toxic" if s > 0 else "safe" for s in probe.scores(together)]
 

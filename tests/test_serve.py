@@ -20,10 +20,11 @@ import openai
 import pytest
 import uvicorn
 
-from smoothie_cli.cautious.gate import tag_margins
+from smoothie_cli.cautious.gate import GateReader, tag_margins
 from smoothie_cli.cautious.loading import load_for_speculation
 from smoothie_cli.cli.serve import bind
 from smoothie_cli.generation.batched import decode_batch
+from smoothie_cli.generation.engine import Engine
 from smoothie_cli.serve.app import Settings, create_app
 from smoothie_cli.serve.backend import Backend
 from smoothie_cli.serve.scheduler import Scheduler, StopScanner
@@ -61,15 +62,16 @@ def models(tiny_qwen) -> dict[str, Any]:
     }
 
 
-def make_backend(models: dict[str, Any], cls: type[Backend] = Backend, **kwargs: Any) -> Backend:
-    return cls(
-        models["target"],
-        models["tokenizer"],
-        models["draft"],
-        model_id="tiny",
-        gate_threshold=models["threshold"],
-        **kwargs,
-    )
+def make_backend(
+    models: dict[str, Any],
+    cls: type[Backend] = Backend,
+    gate: bool = True,
+    processors: Any = (),
+    **kwargs: Any,
+) -> Backend:
+    engine = Engine(models["target"], models["tokenizer"], models["draft"], processors=processors)
+    reader = GateReader(models["draft"], models["tokenizer"], threshold=models["threshold"]) if gate else None
+    return cls(engine, reader, model_id="tiny", **kwargs)
 
 
 @contextmanager
@@ -500,3 +502,21 @@ def test_sigterm_drains_in_flight_requests_and_stops(tiny_qwen) -> None:
     assert stopped["event"] == "stopped" and stopped["served"] == 1
     with pytest.raises(urllib.error.URLError):
         http(url.removesuffix("/v1") + "/health")
+
+
+def test_new_openai_fields_are_accepted_and_meaning_changing_ones_refused(server) -> None:
+    """extra="allow" on the request (app.py says why): a field a newer client sends is accepted (and
+    logged); one whose meaning the server cannot honour is a 400 naming it."""
+    url, _ = server
+    message = [{"role": "user", "content": "hi"}]
+    newer = {"store": False, "metadata": {"k": "v"}, "parallel_tool_calls": False, "service_tier": "auto"}
+    accepted = http(f"{url}/chat/completions", {"messages": message, "max_tokens": 2, **newer})
+    assert accepted.status_code == 200 and accepted.json()["choices"][0]["message"]["content"] is not None
+    refused = http(
+        f"{url}/chat/completions", {"messages": message, "response_format": {"type": "json_object"}}
+    )
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "response_format"
+    plain = http(
+        f"{url}/chat/completions", {"messages": message, "max_tokens": 2, "response_format": {"type": "text"}}
+    )
+    assert plain.status_code == 200

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -12,7 +14,6 @@ from smoothie_cli.cautious.gate import GateCalibration, tag_margins
 from smoothie_cli.cautious.quantize import (
     INT8_CALIBRATION_FILE,
     calibrate_reading,
-    quantize_keeping_top,
     save_reading,
 )
 from smoothie_cli.cautious.ship import (
@@ -116,7 +117,20 @@ def test_the_card_states_the_int8_threshold_once_quantize_has_calibrated_it(tiny
     assert "exceeds -1.250" in (tmp_path / "again" / "README.md").read_text()
 
 
+def _benchmark(name: str) -> Any:
+    """A module of benchmarks/ (research helpers live beside the benchmark that uses them)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_int8_keeping_top_layers_and_own_calibration(tiny_draft, tmp_path) -> None:
+    quantize_keeping_top = _benchmark("gate_int8").quantize_keeping_top
     source = resolve_model(str(tiny_draft))
     tokenizer = load_tokenizer(source)
     full = load_model(source, device="cpu").merge_and_unload()
@@ -146,8 +160,9 @@ def test_quantize_gives_a_probe_draft_its_own_int8_probe_and_the_int8_draft_load
 ) -> None:
     import shutil
 
+    from smoothie_cli.cautious.layout import PROBE_INT8_FILE
     from smoothie_cli.cautious.loading import load_draft
-    from smoothie_cli.cautious.probe import PROBE_INT8_FILE, GateProbe
+    from smoothie_cli.cautious.probe import GateProbe
     from smoothie_cli.cautious.quantize import write_int8_reading
 
     draft = tmp_path / "draft"
@@ -163,10 +178,21 @@ def test_quantize_gives_a_probe_draft_its_own_int8_probe_and_the_int8_draft_load
     full = load_draft(str(draft), tokenizer, "cpu", "float32", "none")
     assert full.gate_threshold == GateCalibration.load(draft).threshold
     assert torch.equal(full.gate_probe.probe.weight, GateProbe.load(draft).probe.weight)
-    from smoothie_cli.cautious.decoder import CautiousDecoder
-
-    decoder = CautiousDecoder(int8.model, tokenizer, int8.model, **int8.gate_options())
-    assert decoder.gate_probe is int8.gate_probe and decoder.gate_threshold == int8.gate_threshold
+    reader = int8.reader(tokenizer)
+    assert reader.probe is int8.gate_probe and reader.threshold == int8.gate_threshold
     # a stale int8 reading of another kind is ignored, not applied to the probe
     save_reading(GateCalibration(0.5, 0.03, {}, "margin"), draft)
     assert load_draft(str(draft), tokenizer, "cpu", "float32", "int8").gate_threshold == full.gate_threshold
+
+
+def test_the_hidden_draft_commands_ship_and_describe_a_draft(tiny_draft, tmp_path, cli) -> None:
+    """`smoothie draft ship` (what `make gate-draft` runs) writes the shipped copy and prints its sha256 as
+    JSON; `smoothie draft card` refuses a draft without a probe gate in one line; neither is in --help."""
+    code, out, err = cli(["draft", "ship", str(tiny_draft), str(tmp_path / "shipped")])
+    assert code == 0 and json.loads(out)["sha256"] == card_sha256(tmp_path / "shipped")
+    assert "pin this sha256" in err
+    (tmp_path / "scores.json").write_text('{"dataset": "d", "sources": {}}')
+    code, _, err = cli(["draft", "card", str(tmp_path), str(tmp_path / "scores.json")])
+    assert code == 2 and "has no probe gate" in err and "Traceback" not in err
+    code, out, _ = cli(["--help"])
+    assert code == 0 and "refit-probe" not in out and "│ draft " not in out

@@ -67,7 +67,8 @@ def test_the_shipped_draft_refuses_a_bomb_and_answers_a_coding_request() -> None
 
 
 def test_the_shipped_draft_gates_with_a_probe_for_float32_and_one_for_int8() -> None:
-    from smoothie_cli.cautious.probe import PROBE_INT8_FILE, MLPProbe
+    from smoothie_cli.cautious.layout import PROBE_INT8_FILE
+    from smoothie_cli.cautious.probe import MLPProbe
     from smoothie_cli.cautious.quantize import INT8_CALIBRATION_FILE
 
     directory = embedded_adapter_dir("qwen2.5-coder-0.5b-cautious")

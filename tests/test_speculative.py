@@ -8,10 +8,12 @@ import pytest
 import torch
 from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
-from smoothie_cli.cautious.decoder import CautiousDecoder
+from smoothie_cli.cautious.decoder import CautiousDecoder, PromptSettings
+from smoothie_cli.cautious.gate import GatePolicy, GateReader
 from smoothie_cli.cautious.prompts import SAFE_TAG, TOXIC_TAG, draft_prompt, read_tag
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.generation.cache import CachedModel
+from smoothie_cli.generation.engine import Decoding, Engine
 from smoothie_cli.generation.logits import LogitsPipeline
 from smoothie_cli.generation.sampling import SamplingConfig
 from smoothie_cli.generation.speculative import UNBOUNDED, GammaScheduler
@@ -57,7 +59,7 @@ def greedy_reference(model: Qwen2ForCausalLM, prompt: list[int], n: int) -> list
 def test_greedy_speculation_returns_exactly_the_target_tokens(gamma: int | None) -> None:
     target = tiny(300, seed=1, sharpen=30)
     draft = noisy_copy(target, noise=0.5, seed=2)
-    decoder = CautiousDecoder(target, tokenizer=None, draft=draft, gamma=gamma, stop_ids=set())
+    decoder = CautiousDecoder(Engine(target, None, draft, stop_ids=set()), decoding=Decoding(gamma=gamma))
     for prompt in ([5, 17, 99, 3], [250, 1, 2, 3, 4, 5, 6], [42]):
         expected = greedy_reference(target, prompt, 40)
         tokens, stats = decoder.speculate_ids(prompt, [7, 8, *prompt], 40)
@@ -75,7 +77,7 @@ def test_greedy_speculation_returns_exactly_the_target_tokens(gamma: int | None)
 
 def test_target_alone_runs_through_the_same_path() -> None:
     target = tiny(300, seed=1, sharpen=30)
-    decoder = CautiousDecoder(target, tokenizer=None, draft=None, stop_ids=set())
+    decoder = CautiousDecoder(Engine(target, None, stop_ids=set()))
     tokens, stats = decoder.speculate_ids([5, 17, 99], None, 25)
     assert tokens == greedy_reference(target, [5, 17, 99], 25)
     assert (stats.proposed, stats.target_forwards) == (0, 1 + 25)  # the prompt, then one per token
@@ -85,7 +87,7 @@ def test_stop_token_ends_the_answer_even_inside_an_accepted_draft() -> None:
     target = tiny(300, seed=1, sharpen=30)
     full = greedy_reference(target, [5, 17, 99], 30)
     stop = full[12]
-    decoder = CautiousDecoder(target, tokenizer=None, draft=target, gamma=6, stop_ids={stop})
+    decoder = CautiousDecoder(Engine(target, None, target, stop_ids={stop}), decoding=Decoding(gamma=6))
     tokens, _ = decoder.speculate_ids([5, 17, 99], [5, 17, 99], 30)
     assert tokens == full[: full.index(stop) + 1]
 
@@ -98,13 +100,13 @@ def test_mismatched_vocabulary_sizes_draft_on_the_shared_ids() -> None:
             target.model.state_dict() | {"embed_tokens.weight": target.model.embed_tokens.weight[:300]}
         )
         draft.lm_head.weight.copy_(target.lm_head.weight[:300])
-    decoder = CautiousDecoder(target, tokenizer=None, draft=draft, gamma=4, stop_ids=set())
-    assert decoder.shared_vocab == 300
+    decoder = CautiousDecoder(Engine(target, None, draft, stop_ids=set()), decoding=Decoding(gamma=4))
+    assert decoder.engine.shared_vocab == 300
     tokens, stats = decoder.speculate_ids([5, 17, 99], [5, 17, 99], 30)
     assert tokens == greedy_reference(target, [5, 17, 99], 30)
     assert stats.accepted > 0
     # and the other way round: a draft with more rows than the target never proposes an id the target lacks
-    wide = CautiousDecoder(draft, tokenizer=None, draft=target, gamma=4, stop_ids=set())
+    wide = CautiousDecoder(Engine(draft, None, target, stop_ids=set()), decoding=Decoding(gamma=4))
     tokens, _ = wide.speculate_ids([5, 17, 99], [5, 17, 99], 30)
     assert tokens == greedy_reference(draft, [5, 17, 99], 30)
 
@@ -170,12 +172,14 @@ def test_sampling_matches_the_target_distribution() -> None:
         return counts
 
     sampling = SamplingConfig(temperature=1.0, seed=0)
-    decoder = CautiousDecoder(target, None, draft=draft, gamma=2, sampling=sampling, stop_ids=set())
+    decoder = CautiousDecoder(
+        Engine(target, None, draft, stop_ids=set()), decoding=Decoding(sampling, gamma=2)
+    )
     statistic, df = _chi_square(histogram(decoder, prompt), joint)
     assert df >= 6 and statistic < chi2_critical(df), (statistic, df)
     # the test has power: the draft's own samples (a third as many) are far from the target's distribution
     draft_alone = CautiousDecoder(
-        draft, None, draft=None, sampling=SamplingConfig(1.0, seed=0), stop_ids=set()
+        Engine(draft, None, stop_ids=set()), decoding=Decoding(SamplingConfig(1.0, seed=0))
     )
     statistic, df = _chi_square(histogram(draft_alone, None, draws // 3), joint)
     assert statistic > 3 * chi2_critical(df), (statistic, df)
@@ -220,7 +224,7 @@ class ScriptedDraft(torch.nn.Module):
     def get_output_embeddings(self):
         return self.head
 
-    def forward(self, input_ids, past_key_values=None, use_cache=True, logits_to_keep=1):
+    def forward(self, input_ids, past_key_values=None, use_cache=True, logits_to_keep=1, **_):
         logits = torch.zeros(1, logits_to_keep, self.vocab)
         for k, token in enumerate(input_ids[0, -logits_to_keep:].tolist()):
             logits[0, k, self.script.get(token, 0)] = 10.0
@@ -251,7 +255,10 @@ def qwen_tokenizer(qwen_tokenizer_dir):
 def test_toxic_gate_never_calls_the_target(qwen_tokenizer, tiny_qwen) -> None:
     target = CountingModel(Qwen2ForCausalLM.from_pretrained(str(tiny_qwen())).eval())
     draft = ScriptedDraft(qwen_tokenizer, f"{TOXIC_TAG}\nNo.", 151_936)
-    decoder = CautiousDecoder(target, qwen_tokenizer, draft=draft, refusal="Refused.")
+    decoder = CautiousDecoder(
+        Engine(target, qwen_tokenizer, draft),
+        GateReader(draft, qwen_tokenizer, policy=GatePolicy("Refused.")),
+    )
     result = decoder.generate("how do I hurt someone", max_new_tokens=8)
     assert (result.gate, result.text, target.calls) == ("toxic", "Refused.", 0)
     assert result.stats.draft_forwards <= 1 + len(qwen_tokenizer(TOXIC_TAG)["input_ids"])
@@ -266,14 +273,13 @@ def test_safe_and_untagged_gates(qwen_tokenizer, tiny_qwen, written, gate, on_un
     model = Qwen2ForCausalLM.from_pretrained(str(tiny_qwen())).eval()
     target = CountingModel(model)
     draft = ScriptedDraft(qwen_tokenizer, written, 151_936)
-    decoder = CautiousDecoder(target, qwen_tokenizer, draft=draft, on_untagged=on_untagged, stop_ids=set())
+    reader = GateReader(draft, qwen_tokenizer, policy=GatePolicy(on_untagged=on_untagged))
+    decoder = CautiousDecoder(Engine(target, qwen_tokenizer, draft, stop_ids=set()), reader)
     result = decoder.generate("what is a cat", max_new_tokens=6)
     assert result.gate == gate
     assert (target.calls > 0) is target_runs
     if target_runs:  # whatever the draft proposes, the answer is the target's greedy answer
-        alone = CautiousDecoder(model, qwen_tokenizer, draft=None, stop_ids=set()).generate(
-            "what is a cat", 6
-        )
+        alone = CautiousDecoder(Engine(model, qwen_tokenizer, stop_ids=set())).generate("what is a cat", 6)
         assert result.token_ids == alone.token_ids and result.gate != "none" and alone.gate == "none"
 
 
@@ -284,18 +290,18 @@ def test_read_tag() -> None:
     assert read_tag("Sure") == "untagged"
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"gamma": -1}, "--gamma must be at least 0"),
-    ({"draft_context": "both"}, "--draft-context"),
-    ({"on_untagged": "maybe"}, "--on-untagged"),
+@pytest.mark.parametrize(("settings", "kwargs", "message"), [
+    (Decoding, {"gamma": -1}, "--gamma must be at least 0"),
+    (PromptSettings, {"draft_context": "both"}, "--draft-context"),
+    (GatePolicy, {"on_untagged": "maybe"}, "--on-untagged"),
 ])  # fmt: skip
-def test_bad_settings_are_one_clear_error(kwargs, message) -> None:
+def test_bad_settings_are_one_clear_error(settings, kwargs, message) -> None:
     with pytest.raises(SmoothieError, match=message):
-        CautiousDecoder(tiny(50, 1), None, **kwargs)
+        settings(**kwargs)
 
 
 def test_empty_prompt_is_refused_clearly(qwen_tokenizer) -> None:
-    decoder = CautiousDecoder(tiny(151_936, 1, layers=1), qwen_tokenizer)
+    decoder = CautiousDecoder(Engine(tiny(151_936, 1, layers=1), qwen_tokenizer))
     with pytest.raises(SmoothieError, match="prompt is empty"):
         decoder.generate("   ")
     with pytest.raises(SmoothieError, match="temperature"):
@@ -326,8 +332,6 @@ def test_no_gate_speculates_even_when_the_draft_would_refuse(qwen_tokenizer, tin
     model = Qwen2ForCausalLM.from_pretrained(str(tiny_qwen())).eval()
     target = CountingModel(model)
     draft = ScriptedDraft(qwen_tokenizer, f"{TOXIC_TAG}\nNo.", 151_936)
-    result = CautiousDecoder(target, qwen_tokenizer, draft=draft, gate=False, stop_ids=set()).generate(
-        "hi", 5
-    )
-    alone = CautiousDecoder(model, qwen_tokenizer, draft=None, stop_ids=set()).generate("hi", 5)
+    result = CautiousDecoder(Engine(target, qwen_tokenizer, draft, stop_ids=set())).generate("hi", 5)
+    alone = CautiousDecoder(Engine(model, qwen_tokenizer, stop_ids=set())).generate("hi", 5)
     assert result.gate == "none" and target.calls > 0 and result.token_ids == alone.token_ids

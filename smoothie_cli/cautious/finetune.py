@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from smoothie_cli.cautious.gate import DEFAULT_MAX_OVER_REFUSAL, GateCalibration
+from smoothie_cli.cautious.layout import card_front_matter
 from smoothie_cli.cautious.prompts import (
     DEFAULT_REFUSAL,
     MODERATION_INSTRUCTION,
@@ -228,6 +229,8 @@ def weighted_loss(model: Any, batch: dict[str, Any]) -> Any:
     """
     import torch
 
+    from smoothie_cli.generation.cache import with_cache
+
     causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
     mask, cache = batch["attention_mask"], None
     if "prefix_ids" in batch:
@@ -237,9 +240,9 @@ def weighted_loss(model: Any, batch: dict[str, Any]) -> Any:
             (len(mask), batch["prefix_ids"].shape[1]), dtype=mask.dtype, device=mask.device
         )
         mask = torch.cat([prefix_mask, mask], dim=1)
-    hidden = causal_lm.model(
-        input_ids=batch["input_ids"], attention_mask=mask, past_key_values=cache, use_cache=cache is not None
-    ).last_hidden_state
+    hidden = causal_lm.model(input_ids=batch["input_ids"], attention_mask=mask,
+                             **with_cache(causal_lm.model, cache), use_cache=cache is not None)  # fmt: skip
+    hidden = hidden.last_hidden_state
     labels, weights = batch["labels"][:, 1:], batch["weights"][:, 1:]
     chosen = labels != IGNORE
     logits = causal_lm.lm_head(hidden[:, :-1][chosen]).float()
@@ -550,11 +553,7 @@ def _write_adapter(
 def _card(report: dict[str, Any]) -> str:
     settings = report["settings"]
     lines = [
-        "---",
-        "library_name: peft",
-        f"base_model: {report['base']}",
-        "tags: [lora, moderation, speculative-decoding, smoothie]",
-        "---",
+        *card_front_matter(report["base"]),
         "",
         "# Cautious draft (smoothie finetune-draft)",
         "",

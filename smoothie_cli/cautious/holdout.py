@@ -16,7 +16,8 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from smoothie_cli.cautious.gate import GateCalibration, gate_scores, gate_values
+from smoothie_cli.cautious.artifacts import open_draft
+from smoothie_cli.cautious.calibration import GateCalibration, gate_scores
 from smoothie_cli.data.examples import Example
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.progress import Progress, no_progress
@@ -55,19 +56,11 @@ def score_draft_by_source(
 ) -> dict[str, Any]:
     """Load a draft with its gate.json and score it per source on a moderation dataset (float32)."""
     from smoothie_cli.data.datasets import load_dataset
-    from smoothie_cli.models import loading, resolve_model
 
-    source = resolve_model(spec)
-    calibration = GateCalibration.load(source.location) if source.kind in ("local", "peft") else None
-    if calibration is None:
-        raise SmoothieError(f"'{spec}' has no gate.json; per-source scores need a calibrated draft")
-    tokenizer = loading.load_tokenizer(source, progress)
-    model = loading.load_model(source, device="cpu", dtype="float32", progress=progress)
+    draft = open_draft(spec, progress, needs="per-source scores")
+    calibration = draft.require_calibration()
     examples = load_dataset(dataset, progress=progress).examples
-    from smoothie_cli.cautious.probe import probe_for
-
-    probe = probe_for(calibration, source.location)
-    margins = gate_values(model, tokenizer, [e.prompt for e in examples], probe=probe, progress=progress)
+    margins = draft.reader().scores([e.prompt for e in examples], progress)
     return {
         "draft": spec,
         "dataset": dataset,
@@ -108,7 +101,6 @@ def leave_one_source_out(
 
     from smoothie_cli.cautious.finetune import finetune_draft
     from smoothie_cli.data.moderation import JAILBREAK_SOURCES, SOURCES
-    from smoothie_cli.models import loading, resolve_model
 
     if family not in SOURCES:
         raise SmoothieError(f"unknown source family '{family}'; use one of {', '.join(SOURCES)}")
@@ -117,19 +109,13 @@ def leave_one_source_out(
     report = finetune_draft(
         settings.base, out, settings, force=force, resume=resume, eval_limit=eval_limit, progress=progress
     )
-    calibration = GateCalibration.load(out)
-    if calibration is None:
+    if GateCalibration.load(out) is None:
         raise SmoothieError("leave-one-source-out needs a calibration split: use --calibration-percent > 0")
-    source = resolve_model(str(out))
-    tokenizer = loading.load_tokenizer(source, progress)
-    model = loading.load_model(source, device="cpu", dtype="float32", progress=progress)
+    draft = open_draft(str(out), progress)
+    calibration = draft.require_calibration()
     held = family_rows(family, progress)
     extra = look_alikes(family, progress) if family in JAILBREAK_SOURCES else []
-    from smoothie_cli.cautious.probe import probe_for
-
-    probe = probe_for(calibration, out)
-    margins = gate_values(model, tokenizer, [e.prompt for e in held + extra], probe=probe, progress=progress,
-                          description=f"scoring held-out {family}")  # fmt: skip
+    margins = draft.reader().scores([e.prompt for e in held + extra], progress, f"scoring held-out {family}")
     held_margins, extra_margins = margins[: len(held)], margins[len(held) :]
     result: dict[str, Any] = {
         "family": family,
@@ -233,15 +219,13 @@ def probe_holdout(
 
     from smoothie_cli.cautious.probe import check_layers_below_adapter, probe_features, probe_layers
     from smoothie_cli.data.moderation import JAILBREAK_SOURCES, SOURCES, moderation_dataset
-    from smoothie_cli.models import loading, resolve_model
     from smoothie_cli.models.atomic import write_text_atomic
 
     for family in families:
         if family not in SOURCES:
             raise SmoothieError(f"unknown source family '{family}'; use one of {', '.join(SOURCES)}")
-    source = resolve_model(draft)
-    tokenizer = loading.load_tokenizer(source, progress)
-    model = loading.load_model(source, device="cpu", dtype="float32", progress=progress)
+    loaded = open_draft(draft, progress)
+    model, tokenizer = loaded.model, loaded.tokenizer
     spec = probe_layers(model)
     check_layers_below_adapter(model, spec)
     train = moderation_dataset("train", progress).examples

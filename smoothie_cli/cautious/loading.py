@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from smoothie_cli.cautious.artifacts import gate_files
+from smoothie_cli.cautious.decoder import CautiousDecoder, PromptSettings
+from smoothie_cli.cautious.gate import GatePolicy, GateReader
 from smoothie_cli.errors import SmoothieError
+from smoothie_cli.generation.engine import Decoding, Engine
 from smoothie_cli.progress import Progress, no_progress
 
 QUANT_MODES = ("auto", "int8", "none")
@@ -81,15 +86,15 @@ class Draft:
     gate_model: Any | None = None  # a full-precision copy that reads the tag of an int8 draft
     gate_probe: Any | None = None  # the GateProbe whose log-odds the threshold applies to (probe.py)
 
-    def gate_options(self) -> dict[str, Any]:
-        """How this draft's gate is read, as CautiousDecoder's (and serve's Backend's) keyword arguments:
-        the threshold, the reader and the probe travel together, so a probe's threshold is never applied to
-        tag margins by a caller that forgot the probe."""
-        return {
-            "gate_threshold": self.gate_threshold,
-            "gate_model": self.gate_model,
-            "gate_probe": self.gate_probe,
-        }
+    def reader(
+        self, tokenizer: Any, *, instruction: str | None = None, policy: GatePolicy | None = None
+    ) -> GateReader:
+        """The gate reader of this draft: the threshold, the reading model and the probe travel together,
+        so a probe's threshold is never applied to tag margins by a caller that forgot the probe."""
+        model = self.gate_model if self.gate_model is not None else self.model
+        label = "float32 copy of the draft" if self.gate_model is not None else "the draft"
+        return GateReader(model, tokenizer, threshold=self.gate_threshold, probe=self.gate_probe,
+                          instruction=instruction, policy=policy or GatePolicy(), reader=label)  # fmt: skip
 
 
 def gate_threshold(setting: str, calibrated: float | None) -> float | None:
@@ -125,33 +130,21 @@ def load_draft(
     memory), the reading gate.json was calibrated on."""
     import copy
 
-    from smoothie_cli.cautious.gate import GateCalibration
-    from smoothie_cli.cautious.probe import PROBE_FILE, PROBE_INT8_FILE, probe_for
-    from smoothie_cli.cautious.quantize import INT8_CALIBRATION_FILE
     from smoothie_cli.models import loading, resolve_model
     from smoothie_cli.models.cpu import prepack_for_cpu
 
     if gate_model not in GATE_MODELS:
         raise SmoothieError(f"--gate-model must be full or draft, not '{gate_model}'")
     source = resolve_model(spec)
-    calibration = GateCalibration.load(source.location) if source.kind in ("local", "peft") else None
     int8 = quant == "int8" or (quant == "auto" and device == "cpu")
-    probe_file = PROBE_FILE
-    if int8 and gate_model == "draft" and source.kind in ("local", "peft"):
-        # the int8 draft reads its own tag: its margins sit elsewhere than float32's, so a threshold
-        # calibrated on them (quantize.calibrate_reading) is the right one when the draft has it
-        own = GateCalibration.load(source.location, INT8_CALIBRATION_FILE)
-        # one made for another reading (a margin threshold beside a probe gate.json) does not apply, nor
-        # one fitted on the per-tensor int8 of before: then gate.json's reading applies (the float32 probe
-        # reads per-token int8 features about as well, README); quantize.py writes a current one
-        from smoothie_cli.models.int8 import SCHEME
-
-        current = own is not None and own.quantization == SCHEME
-        if current and (calibration is None or own.reading == calibration.reading):
-            calibration, probe_file = own, PROBE_INT8_FILE
+    directory = source.location if source.kind in ("local", "peft") else None
+    # the int8 draft reading its own tag: its scores sit elsewhere than float32's, so its own calibration
+    # (gate-int8.json) applies when it has a current one (artifacts.gate_files)
+    files = gate_files(directory, int8_reading=int8 and gate_model == "draft")
+    calibration = files.calibration
     chosen = gate_threshold(threshold, calibration.threshold if calibration else None)
     # a number given by --gate-threshold applies to the probe too; greedy reads no probe
-    probe = probe_for(calibration, source.location, probe_file) if chosen is not None else None
+    probe = files.probe() if chosen is not None else None
     check_same_tokenizer(target_tokenizer, loading.load_tokenizer(source, progress), source.spec)
     progress("loading draft", 0, 1)
     # an int8 draft starts from float32 weights; otherwise it takes the target's dtype
@@ -228,3 +221,69 @@ def load_target(source: Any, device: str, dtype: str, quant: str, progress: Prog
     if hasattr(model, "merge_and_unload"):  # a PEFT target: fold the adapter in so it is quantised too
         model = model.merge_and_unload()
     return quantize_linears(model, row_kernel=False).eval()  # one kernel whatever the row count
+
+
+@dataclass(frozen=True)
+class Smoothing:
+    """Run-time smoothing of the target's vocabulary (none without `scales`: an analysis.json, or auto)."""
+
+    scales: str | None = None
+    min_scale: float = 0.5
+    smoothness: float = 10.0
+    mode: str = "scale"
+    config: Path | None = None
+
+    def processors(self, target: str) -> tuple[list[Any], dict[str, Any]]:
+        """The logits processors for `target`'s vocabulary and a description of the setting."""
+        from smoothie_cli.smoothing.runtime import analysis_for, setting_processors
+
+        if self.scales is None:
+            return setting_processors(None, None, self.min_scale, self.smoothness, self.mode)
+        from smoothie_cli.config import load_config
+        from smoothie_cli.models import resolve_model
+
+        analysis = analysis_for(resolve_model(target), load_config(self.config), self.scales)
+        return setting_processors(analysis, self.scales, self.min_scale, self.smoothness, self.mode)
+
+
+@dataclass(frozen=True)
+class CautiousSettings:
+    """Everything `speculate` and `serve` load before answering, by concern."""
+
+    target: str
+    draft: str | None  # None: the target alone (no gate)
+    device: str = "auto"
+    dtype: str = "auto"
+    draft_quant: str = "auto"
+    target_quant: str = "none"  # none (float32, packed on a CPU) or int8
+    gate: bool = True  # False: the draft only drafts
+    gate_threshold: str = "auto"  # auto, greedy or a number
+    gate_model: str = "draft"  # which model reads an int8 draft's gate: draft or full
+    instruction: str | None = None
+    policy: GatePolicy = field(default_factory=GatePolicy)
+    decoding: Decoding = field(default_factory=Decoding)
+    prompt: PromptSettings = field(default_factory=PromptSettings)
+    smoothing: Smoothing = field(default_factory=Smoothing)
+
+
+def open_cautious(
+    settings: CautiousSettings, progress: Progress = no_progress
+) -> tuple[CautiousDecoder, dict[str, Any]]:
+    """The target, the draft and its gate reader loaded as `settings` say, in one decoder (its engine is what
+    `serve` answers through), and what was loaded (info for results and responses)."""
+    target, tokenizer, draft, info = load_for_speculation(
+        settings.target, settings.draft, device=settings.device, dtype=settings.dtype,
+        draft_quant=settings.draft_quant, threshold=settings.gate_threshold,
+        gate_model=settings.gate_model if settings.gate else "draft",  # --no-gate: no float32 reader to keep
+        progress=progress, target_quant=settings.target_quant,
+    )  # fmt: skip
+    processors, setting = settings.smoothing.processors(settings.target)
+    engine = Engine(target, tokenizer, draft.model if draft else None, processors=processors,
+                    max_gamma=settings.decoding.max_gamma)  # fmt: skip
+    reader = None
+    if draft is not None and settings.gate:
+        reader = draft.reader(tokenizer, instruction=settings.instruction, policy=settings.policy)
+    decoder = CautiousDecoder(engine, reader, settings.decoding, settings.prompt)
+    info |= {"smoothing": setting, "draft_context": settings.prompt.draft_context if draft else None,
+             "lookup": settings.decoding.lookup}  # fmt: skip
+    return decoder, info

@@ -33,23 +33,22 @@ Both probes are hand-written in torch rather than scikit-learn (not a dependency
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from smoothie_cli.cautious.gate import DEFAULT_MAX_OVER_REFUSAL, GateCalibration, calibrate
-from smoothie_cli.cautious.prompts import MODERATION_INSTRUCTION, instruction_prefix, template_tail
+from smoothie_cli.cautious.calibration import DEFAULT_MAX_OVER_REFUSAL, GateCalibration, calibrate
+from smoothie_cli.cautious.layout import METRICS, PROBE_FILE
+from smoothie_cli.cautious.prompts import MODERATION_INSTRUCTION
+from smoothie_cli.cautious.reading import decoder_layers, probe_features
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.progress import Progress, no_progress
 
-PROBE_FILE = "gate-probe.safetensors"  # in an adapter directory, beside gate.json
-# the int8 draft's own probe, beside gate-int8.json, fitted, cross-fitted and calibrated on its own features.
-# With per-token int8 (models/int8.py) the float32 probe reads int8 features about as well (out of fold: AUC
-# 0.9881 vs 0.9883), so the own probe is mostly an own threshold; with the per-tensor int8 before, the float32
-# probe read them badly (AUPRC 0.958 vs 0.987) and the own probe was what made the int8 gate usable.
-PROBE_INT8_FILE = "gate-probe-int8.safetensors"
+# the int8 draft's own probe (layout.PROBE_INT8_FILE) is fitted, cross-fitted and calibrated on its own
+# features. With per-token int8 (models/int8.py) the float32 probe reads int8 features about as well (out of
+# fold: AUC 0.9881 vs 0.9883), so the own probe is mostly an own threshold; with the per-tensor int8 before,
+# the float32 probe read them badly (AUPRC 0.958 vs 0.987) and the own probe made the int8 gate usable.
 MEAN_LAYERS = (10, 14)  # means over the user's text of the hidden states after these decoder layers (of 24)
 LAST_LAYER = 14  # the hidden state after this decoder layer (of 24) at the tag position
 DEPTH = 24  # the 0.5B's layers, where these were chosen: other depths take the same fractions
@@ -315,84 +314,6 @@ def fit_gate_probe(
     return GateProbe(spec, fit(features, toxic), folds)
 
 
-# ---- reading the features ------------------------------------------------------------------------------
-
-
-class _Enough(Exception):
-    """Raised by the last hook the probe needs: the layers above it need not run."""
-
-
-def decoder_layers(model: Any) -> Any:
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return base.model.layers
-
-
-@contextmanager
-def capture(model: Any, layers: Sequence[int], stop: bool = False) -> Iterator[dict[int, list]]:
-    """Record the hidden states after each decoder layer in `layers` (1-based, as in
-    `output_hidden_states`) of every forward; with `stop`, end each forward after the highest (a forward
-    that only reads features skips the layers above, ~40% of its cost on the 0.5B)."""
-    blocks = decoder_layers(model)
-    seen: dict[int, list] = {n: [] for n in layers}
-    top = max(layers)
-
-    def hook(number: int) -> Any:
-        def record(_module: Any, _inputs: Any, output: Any) -> None:
-            seen[number].append((output[0] if isinstance(output, tuple) else output).detach().float())
-            if stop and number == top:
-                raise _Enough
-
-        return record
-
-    handles = [blocks[n - 1].register_forward_hook(hook(n)) for n in seen]
-    try:
-        yield seen
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-def probe_features(
-    model: Any,
-    tokenizer: Any,
-    prompts: Sequence[str],
-    spec: ProbeSpec,
-    *,
-    instruction: str = MODERATION_INSTRUCTION,
-    batch_size: int = 64,
-    token_budget: int = 1024,
-    progress: Progress = no_progress,
-    description: str = "reading the draft's features",
-) -> Any:
-    """Features (`spec`) of each prompt's draft prompt (+ the tags' shared tokens), batched as tag_margins."""
-    import torch
-
-    from smoothie_cli.cautious.gate import _prompt_batches, tag_tokens
-
-    tags = tag_tokens(tokenizer)
-    prefix = len(instruction_prefix(tokenizer, instruction))
-    shared = len(tags.shared)
-    rows: list[Any] = [None] * len(prompts)
-    for group, ids, mask, cache in _prompt_batches(
-        model, tokenizer, prompts, instruction, tags.shared, batch_size, token_budget, progress, description
-    ):
-        device = next(model.parameters()).device
-        ids, mask = ids.to(device), mask.to(device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1] :]
-        stopped = capture(model, spec.layers, stop=True)
-        with stopped as seen, torch.inference_mode(), suppress(_Enough):
-            model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
-                  use_cache=cache is not None, logits_to_keep=1)  # fmt: skip
-        cut = mask.shape[1] - ids.shape[1]  # the shared prefix's columns, when it was cached
-        real = mask[:, cut:].sum(-1).tolist()
-        for row, i in enumerate(group):
-            span = int(real[row]) if cut else int(real[row]) - prefix  # left padding: the last columns
-            tail = template_tail(tokenizer, ids[row, : ids.shape[1] - shared].tolist()) + shared
-            states = {n: seen[n][0][row] for n in spec.layers}
-            rows[i] = spec.features(states, max(span, 1), tail).cpu()
-    return torch.stack(rows) if rows else torch.zeros(0)
-
-
 def probe_scores(
     model: Any, tokenizer: Any, prompts: Sequence[str], probe: GateProbe, **kwargs: Any
 ) -> list[float]:
@@ -472,21 +393,11 @@ def add_probe(directory: Path, progress: Progress = no_progress) -> GateCalibrat
 
     probe.save(Path(directory))
     calibration.save(Path(directory))
-    metrics = Path(directory) / "metrics.json"
+    metrics = Path(directory) / METRICS
     if metrics.is_file():  # the training report: its calibrated row was the margin threshold's
         report = json.loads(metrics.read_text())
         report["calibration"] = asdict(calibration)
         report.setdefault("metrics", {})["calibrated"] = None
-        report["probe_added"] = "python -m smoothie_cli.cautious.probe (after training)"
+        report["probe_added"] = "smoothie draft refit-probe (after training)"
         write_text_atomic(metrics, json.dumps(report, indent=2))
     return calibration
-
-
-if __name__ == "__main__":  # python -m smoothie_cli.cautious.probe DRAFT_DIR
-    import json
-    import sys
-    from dataclasses import asdict
-
-    if len(sys.argv) != 2:
-        raise SystemExit("usage: python -m smoothie_cli.cautious.probe DRAFT_DIR")
-    print(json.dumps(asdict(add_probe(Path(sys.argv[1]))), indent=2))

@@ -14,15 +14,21 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from smoothie_cli.cautious.gate import GateCalibration
-from smoothie_cli.cautious.probe import PROBE_FILE, PROBE_INT8_FILE, GateProbe, probe_for
-from smoothie_cli.cautious.quantize import INT8_CALIBRATION_FILE
+from smoothie_cli.cautious.calibration import GateCalibration
+from smoothie_cli.cautious.layout import (
+    ADAPTER_CONFIG,
+    CALIBRATION_FILE,
+    CARD,
+    INT8_CALIBRATION_FILE,
+    METRICS,
+    PROBE_FILE,
+    PROBE_INT8_FILE,
+    WEIGHTS,
+    card_front_matter,
+)
+from smoothie_cli.cautious.probe import GateProbe, probe_for
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.models.atomic import atomic_directory, write_text_atomic
-
-WEIGHTS = "adapter_model.safetensors"
-CARD = "README.md"
-SHIPPED_FILES = ("adapter_config.json", WEIGHTS, "gate.json", CARD)
 
 
 def sha256_of(path: Path) -> str:
@@ -45,10 +51,10 @@ def ship_adapter(trained: Path, destination: Path, scores: dict[str, Any] | None
     from safetensors.torch import load_file, save_file
 
     trained, destination = Path(trained), Path(destination)
-    for name in ("adapter_config.json", WEIGHTS, "gate.json", "metrics.json"):
+    for name in (ADAPTER_CONFIG, WEIGHTS, CALIBRATION_FILE, METRICS):
         if not (trained / name).is_file():
             raise SmoothieError(f"{trained} has no {name}; pass a finetune-draft output directory")
-    report = json.loads((trained / "metrics.json").read_text())
+    report = json.loads((trained / METRICS).read_text())
     calibration = GateCalibration.load(trained)
     assert calibration is not None  # gate.json is there (checked above)
     probe = probe_for(calibration, trained)  # a probe gate's probe must be there, whole
@@ -60,8 +66,8 @@ def ship_adapter(trained: Path, destination: Path, scores: dict[str, Any] | None
         save_file(
             {k: v.contiguous() for k, v in tensors.items()}, str(temp / WEIGHTS), metadata={"format": "pt"}
         )
-        shutil.copy(trained / "adapter_config.json", temp / "adapter_config.json")
-        shutil.copy(trained / "gate.json", temp / "gate.json")
+        shutil.copy(trained / ADAPTER_CONFIG, temp / ADAPTER_CONFIG)
+        shutil.copy(trained / CALIBRATION_FILE, temp / CALIBRATION_FILE)
         if probe is not None:  # the probe the threshold applies to (probe.py)
             shutil.copy(trained / PROBE_FILE, temp / PROBE_FILE)
             (temp / PROBE_FILE).chmod(0o644)
@@ -82,7 +88,7 @@ def ship_adapter(trained: Path, destination: Path, scores: dict[str, Any] | None
 def int8_card_line(int8: GateCalibration | None) -> str:
     """The card's paragraph on gate-int8.json: how it is made and, once it is, what it holds."""
     line = (
-        f"`{INT8_CALIBRATION_FILE}` (written by `python -m smoothie_cli.cautious.quantize DIR`, `make "
+        f"`{INT8_CALIBRATION_FILE}` (written by `smoothie draft calibrate-int8 DIR`, `make "
         "gate-draft`): the same calibration on the scores of the int8 draft that `speculate` and `serve` "
         f"run on a CPU (with a probe gate: its own probe, `{PROBE_INT8_FILE}`, fitted on the int8 features), "
         "used when it reads its own gate (the default)"
@@ -162,12 +168,7 @@ def _card(
 
     settings = report["settings"]
     lines = [
-        "---",
-        "library_name: peft",
-        f"base_model: {report['base']}",
-        "tags: [lora, moderation, speculative-decoding, smoothie]",
-        f"adapter_sha256: {digest}",
-        "---",
+        *card_front_matter(report["base"], digest),
         "",
         "# qwen2.5-coder-0.5b-cautious (ships with smoothie)",
         "",
@@ -227,28 +228,11 @@ def _cell(value: float | None) -> str:
     return "—" if value is None or value != value else f"{value:.3f}"
 
 
-def main(argv: list[str] | None = None) -> None:
-    """`python -m smoothie_cli.cautious.ship TRAINED DESTINATION [SCORES.json]` (make gate-draft), or
-    `python -m smoothie_cli.cautious.ship --card SHIPPED SCORES.json` (make gate-probe)."""
-    import sys
-
-    args = sys.argv[1:] if argv is None else argv
-    if args[:1] == ["--card"] and len(args) == 3:  # after a probe refit in place (make gate-probe)
-        directory = Path(args[1])
-        calibration = GateCalibration.load(directory)
-        probe = probe_for(calibration, directory)
-        if probe is None:
-            raise SystemExit(f"{directory} has no probe gate to describe")
-        refresh_card_gate(directory, calibration, probe, json.loads(Path(args[2]).read_text()))
-        print(f"card of {directory} updated")
-        return
-    if len(args) not in (2, 3):
-        raise SystemExit("usage: python -m smoothie_cli.cautious.ship TRAINED DESTINATION [SCORES.json]")
-    scores = json.loads(Path(args[2]).read_text()) if len(args) == 3 else None
-    result = ship_adapter(Path(args[0]), Path(args[1]), scores)
-    print(json.dumps(result, indent=2))
-    print(f"pin this sha256 in smoothie_cli/models/embedded.py EMBEDDED_ADAPTERS: {result['sha256']}")
-
-
-if __name__ == "__main__":
-    main()
+def refresh_probe_card(directory: Path, scores: dict[str, Any]) -> None:
+    """After a probe refit in place (`make gate-probe`): rewrite the card of the shipped draft in
+    `directory` from its gate files and the per-source `scores`."""
+    calibration = GateCalibration.load(directory)
+    probe = probe_for(calibration, directory)
+    if calibration is None or probe is None:
+        raise SmoothieError(f"{directory} has no probe gate to describe; refit its probe first")
+    refresh_card_gate(directory, calibration, probe, scores)

@@ -7,6 +7,7 @@ import sys
 import typer
 
 from smoothie_cli import __version__
+from smoothie_cli.cli import draft
 from smoothie_cli.cli.analyze import analyze
 from smoothie_cli.cli.evaluate import evaluate
 from smoothie_cli.cli.finetune import finetune_draft
@@ -34,6 +35,7 @@ app.command("speculate", rich_help_panel="Cautious decoding")(speculate)
 app.command("serve", rich_help_panel="Cautious decoding")(serve)
 app.command("gate-report", rich_help_panel="Cautious decoding")(gate_report)
 app.command("gate-holdout", rich_help_panel="Cautious decoding")(gate_holdout)
+app.add_typer(draft.app, name="draft", hidden=True)  # maintainer steps (Makefile: gate-draft, gate-probe)
 
 
 def _version(value: bool) -> None:

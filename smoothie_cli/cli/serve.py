@@ -135,95 +135,66 @@ def serve(
     answer, and the target answers (speculation for a lone request, batched decoding for many)."""
     import uvicorn
 
-    from smoothie_cli.cautious.loading import load_for_speculation
+    from smoothie_cli.cautious.gate import GatePolicy
+    from smoothie_cli.cautious.loading import CautiousSettings, Smoothing, open_cautious
     from smoothie_cli.cautious.prompts import DEFAULT_REFUSAL
-    from smoothie_cli.cli.speculate import _smoothing
+    from smoothie_cli.generation.engine import Decoding
     from smoothie_cli.serve.app import Settings, create_app
     from smoothie_cli.serve.backend import Backend
     from smoothie_cli.serve.scheduler import Scheduler
 
     check_binding(host, api_key)
-    for name, value in (
-        ("--max-tokens", max_tokens),
-        ("--max-body", max_body),
-        ("--max-queue", max_queue),
-        ("--max-batch", max_batch),
-    ):
+    for name, value in (("--max-tokens", max_tokens), ("--max-body", max_body), ("--max-queue", max_queue),
+                        ("--max-batch", max_batch)):  # fmt: skip
         if value < 1:
             raise SmoothieError(f"{name} must be at least 1, not {value}")
-    if on_untagged not in ("continue", "refuse"):
-        raise SmoothieError(f"--on-untagged must be continue or refuse, not '{on_untagged}'")
+    settings = CautiousSettings(
+        target, None if draft.lower() == "none" else draft, device=device, dtype=dtype,
+        draft_quant=draft_quant,
+        gate=gate, gate_threshold=gate_threshold, gate_model=gate_model, instruction=instruction,
+        policy=GatePolicy(refusal or DEFAULT_REFUSAL, on_untagged),  # type: ignore[arg-type]
+        decoding=Decoding(lookup=lookup), smoothing=Smoothing(scales, min_scale, smoothness, mode, config),
+    )  # fmt: skip
     sock = bind(host, port)
-    draft_spec = None if draft.lower() == "none" else draft
-    with ui.progress_bar(not as_json) as progress:
-        target_model, tokenizer, draft_model, info = load_for_speculation(
-            target,
-            draft_spec,
-            device=device,
-            dtype=dtype,
-            draft_quant=draft_quant,
-            threshold=gate_threshold,
-            gate_model=gate_model if gate else "draft",
-            progress=progress,
-        )
-        processors, setting = _smoothing(target, config, scales, min_scale, smoothness, mode)
-        backend = Backend(
-            target_model,
-            tokenizer,
-            draft_model.model if draft_model else None,
-            model_id=model_name or info["target"],
-            gate=gate,
-            **(draft_model.gate_options() if draft_model else {}),
-            on_untagged=on_untagged,
-            refusal=refusal or DEFAULT_REFUSAL,
-            instruction=instruction,
-            processors=processors,
-            lookup=lookup,
-        )
+    output = ui.Output.of(as_json, lines=True)
+    with output.progress(not as_json) as progress:
+        decoder, info = open_cautious(settings, progress)
+        backend = Backend(decoder.engine, decoder.gate, model_name or info["target"], lookup)
         progress("warming up", 0, 1)
         backend.warm_up()
         progress("warming up", 1, 1)
-    scheduler = Scheduler(
-        backend,
-        max_queue=max_queue,
-        max_batch=max_batch,
-        batch_wait=batch_wait,
-        log=_json_line if as_json else _log_line,
-        log_prompts=log_prompts,
-    )
-    context = getattr(target_model.config, "max_position_embeddings", None)
-    settings = Settings(backend.model_id, api_key, max_tokens, max_body, context)
-    app = create_app(scheduler, settings)
-    bound_host, bound_port = sock.getsockname()[:2]
-    where = f"http://{bound_host if ':' not in bound_host else f'[{bound_host}]'}:{bound_port}/v1"
-    startup = {
-        **info,
-        "url": where,
-        "model": backend.model_id,
-        "gate_reading": backend.gate_reading,
-        "smoothing": setting,
+    scheduler = Scheduler(backend, max_queue=max_queue, max_batch=max_batch, batch_wait=batch_wait,
+                          log=_logger(output), log_prompts=log_prompts)  # fmt: skip
+    context = getattr(decoder.engine.target.config, "max_position_embeddings", None)
+    app = create_app(scheduler, Settings(backend.model_id, api_key, max_tokens, max_body, context))
+    limits = {
         "max_tokens": max_tokens,
         "max_queue": max_queue,
         "max_batch": max_batch,
         "auth": api_key is not None,
     }
-    if as_json:
-        _json_line({"event": "listening", **startup})
-    else:
-        ui.note(f"model {backend.model_id} · gate: {backend.gate_reading} · smoothing: {setting['label']}")
-        ui.out.print(f"smoothie serve: listening on {where}" + (" (Bearer key required)" if api_key else ""))
-        sys.stdout.flush()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, log_level="warning", access_log=False, timeout_graceful_shutdown=drain_timeout, lifespan="on"
-        )
-    )
+    _announce(sock, backend, info | limits, output)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+                            timeout_graceful_shutdown=drain_timeout)  # fmt: skip
+    server = uvicorn.Server(config)
     with _signals_end_quietly():
         server.run(sockets=[sock])  # uvicorn turns SIGINT/SIGTERM into a graceful drain
-    if as_json:
-        _json_line({"event": "stopped", **scheduler.status()})
-    else:
-        ui.out.print(f"smoothie serve: stopped ({_counts(scheduler.status())})")
+    output.record({"event": "stopped", **scheduler.status()}, lambda status: f"smoothie serve: stopped "
+                  f"({_counts(status)})")  # fmt: skip
+
+
+def _announce(sock: socket.socket, backend: Any, info: dict[str, Any], output: Any) -> None:
+    """Where the server listens and how it answers: a JSON line, or two human lines."""
+    bound_host, bound_port = sock.getsockname()[:2]
+    where = f"http://{bound_host if ':' not in bound_host else f'[{bound_host}]'}:{bound_port}/v1"
+    startup = {**info, "url": where, "model": backend.model_id, "gate_reading": backend.gate_reading}
+    if not output.human:
+        output.record({"event": "listening", **startup})
+        return
+    label = info["smoothing"]["label"]
+    output.note(f"model {backend.model_id} · gate: {backend.gate_reading} · smoothing: {label}")
+    output.text(f"smoothie serve: listening on {where}" + (" (Bearer key required)" if info["auth"] else ""))
+    sys.stdout.flush()
 
 
 @contextmanager
@@ -242,19 +213,20 @@ def _counts(status: dict[str, Any]) -> str:
     return ", ".join(f"{value} {name}" for name, value in status.items() if name not in ("queued", "running"))
 
 
-def _json_line(record: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-    sys.stdout.flush()
+def _logger(output: Any) -> Any:
+    """The scheduler's log: one JSON line per request, or a line on stderr for people."""
 
+    def log(record: dict[str, Any]) -> None:
+        if not output.human:
+            output.record(record)
+        elif "error" in record:
+            output.error(f"{record['id']}: {record['error']}")
+        else:
+            tokens = f"{record['prompt_tokens']}+{record['completion_tokens']} tokens"
+            line = (f"{record['id']} {record['finish_reason']} gate={record['gate']} {record['strategy']} "
+                    f"{tokens} {record['seconds']:.2f}s")  # fmt: skip
+            if "messages" in record:
+                line += " " + json.dumps(record["messages"], ensure_ascii=False)
+            output.note(line)
 
-def _log_line(record: dict[str, Any]) -> None:
-    if "error" in record:
-        ui.error(f"{record['id']}: {record['error']}")
-        return
-    line = (
-        f"{record['id']} {record['finish_reason']} gate={record['gate']} {record['strategy']} "
-        f"{record['prompt_tokens']}+{record['completion_tokens']} tokens {record['seconds']:.2f}s"
-    )
-    if "messages" in record:
-        line += " " + json.dumps(record["messages"], ensure_ascii=False)
-    ui.note(line)
+    return log

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -147,77 +146,45 @@ def speculate(
     Answers stream as their tokens are accepted. With smoothing (--scales) the same scales apply to the
     draft and the target, so the text is the smoothed target's own.
     """
-    from smoothie_cli.cautious.decoder import DRAFT_CONTEXTS, STRATEGIES, CautiousDecoder
-    from smoothie_cli.cautious.loading import load_for_speculation
+    from smoothie_cli.cautious.decoder import STRATEGIES, PromptSettings
+    from smoothie_cli.cautious.gate import GatePolicy
+    from smoothie_cli.cautious.loading import CautiousSettings, Smoothing, open_cautious
     from smoothie_cli.cautious.prompts import DEFAULT_REFUSAL
+    from smoothie_cli.generation.engine import Decoding
     from smoothie_cli.generation.sampling import SamplingConfig
 
     texts = read_prompts(prompts, input_file)
     if max_new_tokens < 1:
         raise SmoothieError(f"--max-new-tokens must be at least 1, not {max_new_tokens}")
-    if gamma is not None and gamma < 0:
-        raise SmoothieError(f"--gamma must be at least 0, not {gamma}")
-    if draft_context not in DRAFT_CONTEXTS:
-        raise SmoothieError(f"--draft-context must be chat or moderation, not '{draft_context}'")
     if strategy not in STRATEGIES:
         raise SmoothieError(f"--strategy must be one of {', '.join(STRATEGIES)}, not '{strategy}'")
-    sampling = SamplingConfig(temperature, top_p, top_k, repetition_penalty, seed)
-    draft_spec = None if draft.lower() == "none" else draft
-    with ui.progress_bar() as progress:
-        target_model, tokenizer, draft_model, info = load_for_speculation(
-            target, draft_spec, device=device, dtype=dtype, draft_quant=draft_quant, threshold=gate_threshold,
-            gate_model=gate_model if gate else "draft",  # --no-gate: no float32 reader to keep
-            progress=progress, target_quant=target_quant,
-        )  # fmt: skip
-        processors, setting = _smoothing(target, config, scales, min_scale, smoothness, mode)
-        decoder = CautiousDecoder(
-            target_model, tokenizer, draft_model.model if draft_model else None, instruction=instruction,
-            refusal=refusal or DEFAULT_REFUSAL, on_untagged=on_untagged, gamma=gamma, max_gamma=max_gamma,
-            sampling=sampling, system=system, gate=gate,
-            **(draft_model.gate_options() if draft_model else {}), processors=processors,
-            draft_context=draft_context, lookup=lookup,
-        )  # fmt: skip
-        decoder.generate(texts[0], max_new_tokens=2)  # warm-up: first-call costs stay out of the timings
-    info |= {"smoothing": setting, "draft_context": draft_context if draft_spec else None, "lookup": lookup}
-    printer = _JsonLines(info) if as_json else _Streamer(tokenizer, texts)
-    results = decoder.answer_many(
-        texts, max_new_tokens, strategy=strategy, on_result=printer.result, on_tokens=printer.tokens
-    )
-    if not as_json:
-        ui.show(_stats_table(results, info, gate, decoder.choose_strategy(len(texts), strategy)))
+    settings = CautiousSettings(
+        target, None if draft.lower() == "none" else draft, device=device, dtype=dtype,
+        draft_quant=draft_quant, target_quant=target_quant,
+        gate=gate, gate_threshold=gate_threshold, gate_model=gate_model, instruction=instruction,
+        policy=GatePolicy(refusal or DEFAULT_REFUSAL, on_untagged),  # type: ignore[arg-type]
+        decoding=Decoding(SamplingConfig(temperature, top_p, top_k, repetition_penalty, seed), gamma,
+                          max_gamma,
+                          lookup),
+        prompt=PromptSettings(system, draft_context),  # type: ignore[arg-type]
+        smoothing=Smoothing(scales, min_scale, smoothness, mode, config),
+    )  # fmt: skip
+    output = ui.Output.of(as_json, lines=True)
+    with output.progress() as progress:
+        decoder, info = open_cautious(settings, progress)
+        decoder.warm_up()  # first-call costs stay out of the timings
+    printer = _Printer(output, decoder.tokenizer, texts, info)
+    results = decoder.answer_many(texts, max_new_tokens, strategy=strategy, on_result=printer.result,
+                                  on_tokens=printer.tokens if output.human else None)  # fmt: skip
+    output.show(_stats_table(results, info, gate, decoder.choose_strategy(len(texts), strategy)))
 
 
-def _smoothing(
-    target: str, config: Path | None, scales: str | None, min_scale: float, smoothness: float, mode: str
-) -> tuple[list[Any], dict[str, Any]]:
-    """Run-time smoothing processors for the target's vocabulary (none without --scales)."""
-    from smoothie_cli.config import load_config
-    from smoothie_cli.models import resolve_model
-    from smoothie_cli.smoothing.runtime import analysis_for, setting_processors
+class _Printer:
+    """Each answer as it comes: its text streamed as its tokens are accepted (speculative) or whole when done
+    (batched, refused), for people; one JSON line per prompt otherwise."""
 
-    if scales is None:
-        return setting_processors(None, None, min_scale, smoothness, mode)
-    analysis = analysis_for(resolve_model(target), load_config(config), scales)
-    return setting_processors(analysis, scales, min_scale, smoothness, mode)
-
-
-class _JsonLines:
-    """One JSON object per prompt on stdout, written as each answer is done."""
-
-    def __init__(self, info: dict[str, Any]) -> None:
-        self.info = info
-        self.tokens = None
-
-    def result(self, index: int, result: Any) -> None:
-        sys.stdout.write(json.dumps(result.as_dict() | self.info, ensure_ascii=False) + "\n")
-        sys.stdout.flush()
-
-
-class _Streamer:
-    """Prints each answer as its tokens are accepted (speculative), or whole when done (batched/refused)."""
-
-    def __init__(self, tokenizer: Any, prompts: list[str]) -> None:
-        self.tokenizer, self.prompts = tokenizer, prompts
+    def __init__(self, output: Any, tokenizer: Any, prompts: list[str], info: dict[str, Any]) -> None:
+        self.output, self.tokenizer, self.prompts, self.info = output, tokenizer, prompts, info
         self.streamed: set[int] = set()
 
     def tokens(self, index: int) -> Any:
@@ -225,20 +192,23 @@ class _Streamer:
 
         stream = TextStream(self.tokenizer)
         self.streamed.add(index)
-        ui.out.print(f"[bold]> {self.prompts[index]}[/]", soft_wrap=True)
+        self.output.text(f"[bold]> {self.prompts[index]}[/]")
 
         def show(new: list[int]) -> None:
-            ui.stream(stream.push(new))
+            self.output.stream(stream.push(new))
 
         return show
 
     def result(self, index: int, result: Any) -> None:
+        if not self.output.human:
+            self.output.record(result.as_dict() | self.info)
+            return
         if index not in self.streamed:
-            ui.out.print(f"[bold]> {result.prompt}[/]", soft_wrap=True)
-            ui.stream(result.text)
-        ui.stream("\n")
-        ui.out.print(f"[dim]({result.gate}, {result.strategy})[/]")
-        ui.out.print()
+            self.output.text(f"[bold]> {result.prompt}[/]")
+            self.output.stream(result.text)
+        self.output.stream("\n")
+        self.output.text(f"[dim]({result.gate}, {result.strategy})[/]")
+        self.output.text("")
 
 
 def _stats_table(results: list[Any], info: dict[str, Any], gate: bool, strategy: str) -> Any:

@@ -51,16 +51,16 @@ class Session:
         (mc, toxicity) still read the session's model."""
         from smoothie_cli.cautious.decoder import CautiousDecoder, CautiousGenerator
         from smoothie_cli.cautious.loading import load_draft
+        from smoothie_cli.generation.engine import Decoding, Engine
 
         device = str(next(self.context.model.parameters()).device)
         loaded = load_draft(draft, self.context.tokenizer, device, "auto", quant, progress)
         generator = self.context.generator
-        decoder = CautiousDecoder(
-            self.context.model, self.context.tokenizer, loaded.model,
-            **loaded.gate_options(),
-            processors=self.context.logits_processors,
-            sampling=generator.sampling if isinstance(generator, ModelGenerator) else None,
-        )  # fmt: skip
+        engine = Engine(self.context.model, self.context.tokenizer, loaded.model,
+                        processors=self.context.logits_processors)  # fmt: skip
+        sampling = generator.sampling if isinstance(generator, ModelGenerator) else None
+        decoding = Decoding(sampling) if sampling is not None else Decoding()
+        decoder = CautiousDecoder(engine, loaded.reader(self.context.tokenizer), decoding)
         self.context.generator = CautiousGenerator(decoder, max_new_tokens=max_new_tokens, strategy=strategy)
         return {"draft": loaded.spec, "draft_quant": loaded.quant, "strategy": strategy}
 
@@ -89,12 +89,10 @@ def open_session(
                                sampling=sampling or SamplingConfig())  # fmt: skip
     context = EvalContext(model, tokenizer, generator, TargetScript(config.blocks()), batch_size=batch_size)
     if source.kind in ("local", "peft"):  # a calibrated draft: the toxicity task reads its gate that way
-        from smoothie_cli.cautious.gate import GateCalibration
+        from smoothie_cli.cautious.artifacts import gate_files
 
-        calibration = GateCalibration.load(source.location)
-        if calibration is not None:
-            from smoothie_cli.cautious.probe import probe_for
-
-            context.options["gate_threshold"] = calibration.threshold
-            context.options["gate_probe"] = probe_for(calibration, source.location)
+        files = gate_files(source.location)
+        if files.calibration is not None:
+            context.options["gate_threshold"] = files.calibration.threshold
+            context.options["gate_probe"] = files.probe()
     return Session(source, config, context)

@@ -8,7 +8,10 @@
 - `batched`     batched plain decoding (left padding, finished rows leave the batch) and the `Generator`s
 - `speculative` speculative decoding split as transformers splits assisted generation: proposers (a draft
                 model, prompt lookup, both), a verifier (greedy, exact rejection sampling), a γ scheduler
-- `stream`      incremental detokenisation for streaming text
+- `stream`      incremental detokenisation for streaming text (tokenizers' DecodeStream)
+- `engine`      the one decode path: a target and an optional draft behind one interface (one answer by
+                speculation, many by batched decoding, a continuous batch for the server), owning the
+                seeded-sampling rule
 
 Nothing here knows about gates, datasets or the CLI; `cautious/` and `evaluation/` build on it.
 """

@@ -154,16 +154,18 @@ def _stopper(stop: Callable[[list[int]], bool]) -> StepCallback:
     return on_step
 
 
-def masked_logits(model: Any, ids: Any, mask: Any, cache: Any = None) -> Any:
+def masked_logits(model: Any, ids: Any, mask: Any, cache: Any = None, keep: int = 1) -> Any:
     """Last-position logits of `ids` run after `cache` for left-padded rows: `mask` covers the cached columns
     and `ids`, and positions follow the mask (padding takes none), so a row's logits do not depend on how
     much padding its batch gave it."""
     import torch
 
+    from smoothie_cli.generation.cache import with_cache
+
     positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1] :]
     with torch.inference_mode():
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
-                    use_cache=cache is not None, logits_to_keep=1)  # fmt: skip
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, **with_cache(model, cache),
+                    use_cache=cache is not None, logits_to_keep=keep)  # fmt: skip
     return out.logits[:, -1]
 
 

@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import torch
+
+
+def with_cache(model: Any, cache: Any) -> dict[str, Any]:
+    """The keyword that hands `model` its KV cache: transformers ≥ 5.2x names it `cache` (and warns that
+    `past_key_values` is deprecated), older versions `past_key_values`. Read from the forward's signature
+    (a PEFT wrapper's from its base model's), so both work without a warning."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    parameters = inspect.signature(base.forward).parameters
+    if "cache" in parameters or "past_key_values" in parameters:
+        return {"cache": cache} if "cache" in parameters else {"past_key_values": cache}
+    return {_library_cache_name(): cache}  # a wrapper passing **kwargs on to a transformers model
+
+
+@functools.cache
+def _library_cache_name() -> str:
+    """The installed transformers' name for the cache keyword (read from one of its models)."""
+    from transformers import LlamaForCausalLM
+
+    return "cache" if "cache" in inspect.signature(LlamaForCausalLM.forward).parameters else "past_key_values"
 
 
 class CachedModel:
@@ -30,7 +51,8 @@ class CachedModel:
         start = time.perf_counter()
         ids = torch.tensor([list(tokens)], device=self.device)
         with torch.inference_mode():
-            out = self.model(input_ids=ids, past_key_values=self.cache, use_cache=True, logits_to_keep=keep)
+            out = self.model(input_ids=ids, **with_cache(self.model, self.cache), use_cache=True,
+                             logits_to_keep=keep)  # fmt: skip
         self.length += len(tokens)
         self.forwards += 1
         self.seconds += time.perf_counter() - start

@@ -12,15 +12,17 @@ import asyncio
 import dataclasses
 import hmac
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from smoothie_cli.serve import backend as backend_module
@@ -28,6 +30,11 @@ from smoothie_cli.serve.scheduler import Closed, Delta, Done, Failed, Job, Queue
 
 MAX_STOPS = 4  # as OpenAI
 BIAS_LIMIT = 100.0  # OpenAI accepts logit_bias values in [-100, 100]
+# OpenAI request fields whose meaning this server cannot honour: ignoring them would answer another question
+# (no tool calls, no JSON schema, no log-probabilities), so they are refused with a 400 naming the field
+UNSUPPORTED = ("tools", "tool_choice", "functions", "function_call", "response_format", "top_logprobs",
+               "audio", "prediction", "web_search_options")  # fmt: skip
+log = logging.getLogger("smoothie.serve")
 
 
 # ---- request schemas ---------------------------------------------------------------------------------
@@ -55,9 +62,16 @@ class StreamOptions(BaseModel):
 
 
 class ChatCompletionRequest(BaseModel):
-    """OpenAI's chat-completions request, the fields this server honours; any other field is a 400."""
+    """OpenAI's chat-completions request: the fields this server honours, those it refuses (UNSUPPORTED), and
+    any other field accepted and logged.
 
-    model_config = ConfigDict(extra="forbid")
+    extra="allow", not "forbid" (a deliberate choice): OpenAI adds request fields often (store, metadata,
+    service_tier, parallel_tool_calls, …) and new client versions send them by default; a 400 for each would
+    break those clients over fields that change nothing this server writes. vLLM accepts unknown fields and
+    logs them; so does this. A field that would change the answer if ignored is named in UNSUPPORTED and
+    refused, and a known field is checked as strictly as before (n must be 1, penalties 0, …)."""
+
+    model_config = ConfigDict(extra="allow")
 
     messages: list[ChatMessage] = Field(min_length=1)
     model: str | None = None
@@ -109,6 +123,24 @@ class ChatCompletionRequest(BaseModel):
     def _no_logprobs(cls, value: bool) -> bool:
         if value:
             raise ValueError("is not supported by this server")
+        return value
+
+    tools: Any = None
+    tool_choice: Any = None
+    functions: Any = None
+    function_call: Any = None
+    response_format: Any = None
+    top_logprobs: Any = None
+    audio: Any = None
+    prediction: Any = None
+    web_search_options: Any = None
+
+    @field_validator(*UNSUPPORTED)
+    @classmethod
+    def _unsupported(cls, value: Any) -> Any:
+        # a plain-text response format is what this server writes anyway
+        if value is not None and value != {"type": "text"}:
+            raise ValueError("is not supported by this server; leave it out")
         return value
 
 
@@ -246,6 +278,10 @@ class _TooLarge(Exception):
     pass
 
 
+class _Unauthorised(Exception):
+    """No or a wrong API key (answered 401 by the app's handler)."""
+
+
 # ---- the app -------------------------------------------------------------------------------------------
 
 
@@ -268,38 +304,43 @@ def create_app(scheduler: Scheduler, settings: Settings) -> FastAPI:
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         return error_response(error.status_code, str(error.detail), "invalid_request_error")
 
-    def authorised(request: Request) -> JSONResponse | None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        """The one handler for a body that does not parse or validate: OpenAI's 400, naming the field."""
+        first = error.errors()[0]
+        if first.get("type") == "json_invalid":
+            return bad_request(f"the request body is not valid JSON ({first.get('msg')})")
+        location = [str(p) for p in first.get("loc", ()) if p != "body"]
+        param = ".".join(location) or None
+        return bad_request(f"{param}: {first['msg']}" if param else str(first["msg"]), param)
+
+    @app.exception_handler(_Unauthorised)
+    async def unauthorised(request: Request, error: _Unauthorised) -> JSONResponse:
+        return error_response(401, "Incorrect API key provided: send 'Authorization: Bearer KEY'",
+                              "invalid_request_error", code="invalid_api_key")  # fmt: skip
+
+    async def authorised(request: Request) -> None:
+        """A dependency: FastAPI runs it before it reads the body, so a wrong key is a 401 whatever the
+        body."""
         if settings.api_key is None:
-            return None
-        given = request.headers.get("authorization", "")
-        scheme, _, token = given.partition(" ")
+            return
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), settings.api_key.encode()):
-            return error_response(
-                401,
-                "Incorrect API key provided: send 'Authorization: Bearer KEY'",
-                "invalid_request_error",
-                code="invalid_api_key",
-            )
-        return None
+            raise _Unauthorised
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "model": settings.model_id, **scheduler.status()}
 
-    @app.get("/v1/models", response_model=None)
-    async def models(request: Request) -> JSONResponse | dict[str, Any]:
-        if (denied := authorised(request)) is not None:
-            return denied
+    @app.get("/v1/models", dependencies=[Depends(authorised)])
+    async def models() -> dict[str, Any]:
         card = {"id": settings.model_id, "object": "model", "created": started, "owned_by": "smoothie"}
         return {"object": "list", "data": [card]}
 
-    @app.post("/v1/chat/completions", response_model=None)
-    async def chat_completions(request: Request) -> Any:
-        if (denied := authorised(request)) is not None:
-            return denied
-        parsed = await _parse(request)
-        if isinstance(parsed, JSONResponse):
-            return parsed
+    @app.post("/v1/chat/completions", response_model=None, dependencies=[Depends(authorised)])
+    async def chat_completions(parsed: ChatCompletionRequest, request: Request) -> Any:
+        if parsed.model_extra:
+            log.info("ignored request fields: %s", ", ".join(sorted(parsed.model_extra)))
         job_or_error = await _admit(parsed, scheduler, settings)
         if isinstance(job_or_error, JSONResponse):
             return job_or_error
@@ -313,20 +354,6 @@ def create_app(scheduler: Scheduler, settings: Settings) -> FastAPI:
         return await _whole(job, request, settings, info)
 
     return app
-
-
-async def _parse(request: Request) -> ChatCompletionRequest | JSONResponse:
-    try:
-        document = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        return bad_request(f"the request body is not valid JSON ({error})")
-    try:
-        return ChatCompletionRequest.model_validate(document)
-    except ValidationError as error:
-        first = error.errors()[0]
-        param = ".".join(str(p) for p in first["loc"]) or None
-        message = f"{param}: {first['msg']}" if param else first["msg"]
-        return bad_request(message, param)
 
 
 async def _admit(

@@ -1,9 +1,10 @@
 """The only place the server touches models: gate a batch, stream one answer, run a continuous batch.
 
-A thin adapter over the generation engine (`smoothie_cli.generation`) and the cautious gate
-(`smoothie_cli.cautious`); the scheduler sees three calls and plain data, so a new engine is a change here.
-Every answer goes through one `LogitsPipeline` per request: the server's smoothing processors, then the
-request's `logit_bias`, temperature and top-p.
+A thin adapter over the generation engine (`generation/engine.py`, the decode path `speculate` and `eval`
+use too) and the gate reader (`cautious/gate.py`); the scheduler sees three calls and plain data, so a new
+engine is a change here. Every answer goes through one `LogitsPipeline` per request: the server's smoothing
+processors, then the request's `logit_bias`, temperature and top-p. The engine owns the seeded-sampling
+rule (a seeded sampled answer decodes with a fixed γ, so a seed gives the same text on every run).
 """
 
 from __future__ import annotations
@@ -12,24 +13,15 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from smoothie_cli.cautious.decoder import CautiousDecoder
+from smoothie_cli.cautious.gate import GateReader, gate_text
 from smoothie_cli.cautious.prompts import DEFAULT_REFUSAL, Gate
-from smoothie_cli.generation.cache import CachedModel
+from smoothie_cli.generation.engine import Engine
 from smoothie_cli.generation.logits import LogitsPipeline, new_generator
-from smoothie_cli.generation.prompts import Message, chat_prompt, encode, stop_ids, vocab_rows
+from smoothie_cli.generation.prompts import Message, encode
 from smoothie_cli.generation.sampling import SamplingConfig
-from smoothie_cli.generation.speculative import (
-    DraftProposer,
-    Proposer,
-    SpeculativeDecoder,
-    with_lookup,
-)
 
 # called with the tokens an answer gained; returning False stops that answer (a stop string, a client gone)
 OnTokens = Callable[[list[int]], bool]
-# γ for a seeded sampled answer: adaptive γ follows measured timings, which would change how many random
-# draws a round takes and so the text; a fixed γ keeps a seed's answer the same on every run
-SEEDED_GAMMA = 4
 
 
 @dataclass(frozen=True)
@@ -45,8 +37,8 @@ class Request:
 
     @property
     def gate_text(self) -> str:
-        """What the draft's gate reads: the last user message (the Alpaca prompt holds one input)."""
-        return next((m["content"] for m in reversed(self.messages) if m["role"] == "user"), "")
+        """What the draft's gate reads of this request (gate.gate_text)."""
+        return gate_text(self.messages)
 
     @property
     def batch_key(self) -> Hashable | None:
@@ -62,127 +54,86 @@ class Request:
 
 @dataclass
 class Backend:
-    """Target, optional draft (and its gate reader), smoothing processors; built once at server start."""
+    """The engine (target, optional draft, smoothing processors) and the gate reader (None: no gate);
+    built once at server start."""
 
-    target: Any
-    tokenizer: Any
-    draft: Any | None = None
+    engine: Engine
+    gate: GateReader | None = None
     model_id: str = "smoothie"
-    gate: bool = True
-    gate_threshold: float | None = None  # None: the draft's tag is read greedily
-    gate_model: Any | None = None  # a float32 copy that reads an int8 draft's tag
-    gate_probe: Any | None = None  # the probe the threshold applies to (probe.py), else the tag margin
-    on_untagged: str = "continue"
-    refusal: str = DEFAULT_REFUSAL
-    instruction: str | None = None
-    processors: Sequence[Any] = ()  # smoothing (TokenScaleLogitsProcessor), applied to every request
     lookup: bool = True  # prompt lookup guesses next to the draft's
     info: dict[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        self.stop_ids = stop_ids(self.target, self.tokenizer)
-        self._gamma: Any = None  # the adaptive γ scheduler shared by speculative answers
-        self.vocab_size = vocab_rows(self.target)
-        self.shared_vocab = min(self.vocab_size, vocab_rows(self.draft)) if self.draft is not None else 0
-        # the cautious decoder reads gates in batches (shared instruction prefix, calibrated threshold)
-        self._gater = CautiousDecoder(
-            self.target,
-            self.tokenizer,
-            self.draft,
-            instruction=self.instruction,
-            refusal=self.refusal,
-            on_untagged=self.on_untagged,
-            gate=self.gate,
-            gate_threshold=self.gate_threshold,
-            gate_model=self.gate_model,
-            gate_probe=self.gate_probe,
-        )
+    @property
+    def tokenizer(self) -> Any:
+        return self.engine.tokenizer
+
+    @property
+    def stop_ids(self) -> set[int]:
+        return self.engine.stop_ids
+
+    @property
+    def vocab_size(self) -> int:
+        return self.engine.vocab_size
 
     @property
     def device(self) -> str:
-        return str(next(self.target.parameters()).device)
+        return self.engine.device
+
+    @property
+    def refusal(self) -> str:
+        return self.gate.refusal if self.gate is not None else DEFAULT_REFUSAL
 
     @property
     def gate_reading(self) -> str:
         """How this server reads the gate, said in every response."""
-        if self.draft is None:
+        if self.engine.draft is None:
             return "off: no draft"
-        if not self.gate:
+        if self.gate is None:
             return "off: --no-gate"
-        reader = "float32 copy of the draft" if self.gate_model is not None else "the draft"
-        if self.gate_threshold is None:
-            return f"greedy tag, read by {reader}"
-        score = "probe log-odds" if self.gate_probe is not None else "margin"
-        return f"calibrated {score} > {self.gate_threshold:.4g}, read by {reader}"
+        return self.gate.summary()
 
     # ---- prompts ------------------------------------------------------------------------------------
 
     def prompt_ids(self, request: Request) -> list[int]:
-        return encode(self.tokenizer, chat_prompt(self.tokenizer, list(request.messages)))
+        return self.engine.prompt_ids(request.messages)
 
     def count_tokens(self, text: str) -> int:
         return len(encode(self.tokenizer, text))
 
     def decode(self, tokens: Sequence[int]) -> str:
-        return self.tokenizer.decode(list(tokens), skip_special_tokens=True)
+        return self.engine.decode(tokens)
 
     # ---- the three calls --------------------------------------------------------------------------
 
     def gate_batch(self, requests: Sequence[Request]) -> list[tuple[Gate, bool]]:
-        """(gate, refused) per request, read in one batch by the draft (or its float32 reader)."""
-        gates = self._gater.gate_many([r.gate_text for r in requests])
-        return [(g, self._gater.refuses(g)) for g in gates]
+        """(gate, refused) per request, read in one batch by the gate reader."""
+        if self.gate is None:
+            return [("none", False) for _ in requests]
+        gates = self.gate.read([r.messages for r in requests])
+        return [(g, self.gate.refuses(g)) for g in gates]
 
     def stream(self, request: Request, on_tokens: OnTokens) -> list[int]:
         """One answer by speculative decoding (the draft and prompt lookup guess, the target verifies);
         `on_tokens` sees each round's kept tokens and may stop it."""
-        pipeline = self._pipeline(request)
-        seeded = not pipeline.greedy and request.seed is not None
-        generator = new_generator(request.seed)
-        engine = SpeculativeDecoder(
-            self.target, pipeline, self.stop_ids, generator=generator, gamma=SEEDED_GAMMA if seeded else None
-        )
-        if not seeded:  # the γ scheduler's measured costs are the machine's: one set for every answer
-            self._gamma = self._gamma or engine.scheduler
-            engine.scheduler = self._gamma
-        ids = self.prompt_ids(request)
-        proposer: Proposer | None = None
-        if self.draft is not None:
-            # the draft drafts from the target's own chat prompt, where it agrees with the target most
-            proposer = DraftProposer.over_prompt(
-                CachedModel(self.draft),
-                ids,
-                pipeline,
-                self.shared_vocab,
-                generator=generator,
-                stop_ids=self.stop_ids,
-            )
-        if self.lookup:
-            proposer = with_lookup(proposer)  # type: ignore[arg-type]
-        tokens, _ = engine.decode(
-            ids, proposer, request.max_tokens, on_tokens=lambda new: on_tokens(list(new))
-        )
+        tokens, _ = self.engine.answer(
+            self.prompt_ids(request), request.max_tokens, pipeline=self._pipeline(request),
+            generator=new_generator(request.seed), lookup=self.lookup,
+            on_tokens=lambda new: on_tokens(list(new)),
+        )  # fmt: skip
         return tokens
 
     def open_batch(self, request: Request) -> RunningBatch:
         """An empty continuous batch for requests of `request`'s `batch_key` (one logits pipeline)."""
-        from smoothie_cli.generation.continuous import ContinuousBatch
-
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        batch = ContinuousBatch(
-            self.target, self._pipeline(request), pad, new_generator(request.seed, self.device)
-        )
-        return RunningBatch(self, batch)
+        return RunningBatch(self, self.engine.open_batch(self._pipeline(request)))
 
     def _pipeline(self, request: Request) -> LogitsPipeline:
         sampling = SamplingConfig(request.temperature, request.top_p, seed=request.seed)
-        return LogitsPipeline(sampling, self.processors, request.logit_bias or None)
+        return self.engine.pipeline(sampling, request.logit_bias)
 
     def warm_up(self) -> None:
         """One short answer and one gate, so first-call costs do not land on the first client."""
         request = Request([{"role": "user", "content": "Hello"}], max_tokens=2)
-        if self.draft is not None and self.gate:
-            self.gate_batch([request])
+        self.gate_batch([request])
         self.stream(request, lambda _: True)
 
 

@@ -130,9 +130,29 @@ def serve(
     as_json: Annotated[
         bool, typer.Option("--json", help="Startup info and one line per request as JSON on stdout.")
     ] = False,
+    upstream: Annotated[
+        str | None,
+        typer.Option(
+            "--upstream", help="Gate here, answer from this OpenAI-compatible server (e.g. vLLM's .../v1)."
+        ),
+    ] = None,
+    upstream_key: Annotated[
+        str | None,
+        typer.Option("--upstream-key", envvar="SMOOTHIE_UPSTREAM_KEY", help="Bearer key for the upstream."),
+    ] = None,
+    upstream_processor: Annotated[
+        bool,
+        typer.Option(
+            "--upstream-processor", help="The upstream vLLM runs smoothie's processor: send it the setting."
+        ),
+    ] = False,
+    upstream_timeout: Annotated[
+        float, typer.Option("--upstream-timeout", help="Seconds the upstream may pause mid-answer.")
+    ] = 600.0,
 ) -> None:
     """Serve the OpenAI chat-completions API: the draft gates every request, smoothing applies to every
-    answer, and the target answers (speculation for a lone request, batched decoding for many)."""
+    answer, and the target answers (speculation for a lone request, batched decoding for many). With
+    --upstream, safe requests are answered by that server instead (the target is not loaded)."""
     import uvicorn
 
     from smoothie_cli.cautious.loading import load_for_speculation
@@ -153,8 +173,21 @@ def serve(
             raise SmoothieError(f"{name} must be at least 1, not {value}")
     if on_untagged not in ("continue", "refuse"):
         raise SmoothieError(f"--on-untagged must be continue or refuse, not '{on_untagged}'")
-    sock = bind(host, port)
     draft_spec = None if draft.lower() == "none" else draft
+    if upstream is not None:
+        from smoothie_cli.cli.serve_upstream import run_gateway, upstream_smoothing
+
+        smoothing = upstream_smoothing(
+            target, config, scales, min_scale, smoothness, mode, upstream_processor
+        )
+        run_gateway(upstream=upstream, upstream_key=upstream_key, upstream_timeout=upstream_timeout,
+                    draft=draft_spec, gate=gate, gate_threshold=gate_threshold, gate_model=gate_model,
+                    draft_quant=draft_quant, device=device, instruction=instruction, on_untagged=on_untagged,
+                    refusal=refusal, smoothing=smoothing, model_name=model_name, api_key=api_key,
+                    max_body=max_body, drain_timeout=drain_timeout, sock=bind(host, port), as_json=as_json,
+                    json_line=_json_line, signals=_signals_end_quietly)  # fmt: skip
+        return
+    sock = bind(host, port)
     with ui.progress_bar(not as_json) as progress:
         target_model, tokenizer, draft_model, info = load_for_speculation(
             target,

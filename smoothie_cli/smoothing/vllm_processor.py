@@ -86,7 +86,8 @@ def request_setting(extra_args: Mapping[str, Any] | None, default: Setting) -> S
             float(extra.get(REQUEST_KEYS["smoothness"], default.smoothness)),
         ).checked()
     except (TypeError, ValueError) as error:
-        raise ValueError(str(error)) from None
+        given = {k: v for k, v in extra.items() if k in REQUEST_KEYS.values()}
+        raise ValueError(f"smoothie extra args {given}: {error}") from None
 
 
 def server_options(additional_config: Any = None) -> dict[str, Any]:

@@ -39,6 +39,11 @@ $(VLLM_STAMP):
 test: install
 	$(PY) -m pytest -q
 
+# smoothie with a real vLLM (tests/integration, not part of make test): smoothing inside vLLM, the gateway in
+# front of it. Each vLLM start loads a model (about a minute on 2 cores); a few minutes in all.
+test-vllm: install vllm
+	SMOOTHIE_VLLM_PYTHON=$(VLLM_PY) $(PY) -m pytest -q -p no:cacheprovider tests/integration
+
 # hostile inputs: damaged copies of every file format smoothie reads (>= 10,000 in all, a few minutes);
 # each must give a valid result or one SmoothieError line. Prints the count per format. (make test runs
 # a fixed slice of the same suite.)

@@ -106,6 +106,21 @@ def evaluate(
     seed: Annotated[int, typer.Option("--seed", help="Seed for --limit and for sampled answers.")] = 0,
     output: OutputDirOpt = None,
     as_json: JsonOpt = False,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoint", help="Answers from this OpenAI-compatible server (.../v1); MODEL: its model name."
+        ),
+    ] = None,
+    endpoint_key: Annotated[
+        str | None, typer.Option("--endpoint-key", envvar="SMOOTHIE_ENDPOINT_KEY", help="Bearer key.")
+    ] = None,
+    endpoint_processor: Annotated[
+        bool,
+        typer.Option(
+            "--endpoint-processor", help="The endpoint runs smoothie's vLLM processor: send it --mode."
+        ),
+    ] = False,
 ) -> None:
     """Evaluate a model: no-Chinese rate, multiple-choice accuracy, BERTScore, gate F1, with 95% intervals."""
     from smoothie_cli import ui
@@ -127,15 +142,32 @@ def evaluate(
     items = plan(task or ["no-chinese"], dataset)
     columns = parse_columns(column)
     cfg = load_config(config)
+    if endpoint is not None:
+        from smoothie_cli.cli.serve_upstream import upstream_smoothing
+        from smoothie_cli.evaluation.endpoint import check_endpoint_tasks, endpoint_session
+
+        check_endpoint_tasks([i.task for i in items])
+        if draft is not None:
+            raise SmoothieError("--draft gates and drafts locally; with --endpoint, leave it out")
+        bias, xargs, label = upstream_smoothing(
+            model or cfg.model.name, config, scales, min_scale, smoothness, mode, endpoint_processor
+        )
+        extra = {"logit_bias": bias} if bias else {"vllm_xargs": xargs} if xargs else None
+        session = endpoint_session(endpoint, model, endpoint_key, cfg, sampling, tokens, batch_size, extra)
+        setting = {"label": f"{endpoint}, smoothing: {label}", "endpoint": endpoint, "scales": scales}
     with ui.progress_bar() as progress:
-        session = open_session(
-            model or cfg.model.name, cfg, device=device, dtype=dtype, max_new_tokens=tokens,
-            batch_size=batch_size, progress=progress,
-        )  # fmt: skip
+        if endpoint is None:
+            session = open_session(
+                model or cfg.model.name, cfg, device=device, dtype=dtype, max_new_tokens=tokens,
+                batch_size=batch_size, progress=progress,
+            )  # fmt: skip
         if isinstance(session.context.generator, ModelGenerator):
             session.context.generator.sampling = sampling
-        setting = session.apply_setting(scales, min_scale, smoothness, mode)
-        if draft is not None:  # after the scales: the draft drafts through the same processors
+        if endpoint is None:
+            setting = session.apply_setting(scales, min_scale, smoothness, mode)
+        if (
+            draft is not None and endpoint is None
+        ):  # after the scales: the draft drafts through the same processors
             setting |= session.use_draft(draft, draft_quant, tokens, progress)
             setting["label"] += f", cautious decoding with {setting['draft']} ({setting['draft_quant']})"
         session.context.options.update(

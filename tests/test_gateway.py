@@ -155,3 +155,36 @@ def test_upstream_url_forms() -> None:
     assert normalise_upstream("http://h:8000/v1/") == "http://h:8000/v1"
     with pytest.raises(SmoothieError, match="not an http"):
         normalise_upstream("h:8000")
+
+
+def test_the_command_serves_and_stops_cleanly(models, upstream, tiny_qwen) -> None:  # noqa: F811
+    """`smoothie serve --upstream` as a user starts it: the draft loads (no target), answers are
+    forwarded, SIGTERM drains and reports its counts."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    url, _ = upstream
+    repo = Path(__file__).resolve().parents[1]
+    draft = str(tiny_qwen(tied=True))
+    command = [sys.executable, "-m", "smoothie_cli", "serve", "--upstream", url, "--draft", draft,
+               "--gate-threshold", "greedy", "--port", "0", "--json", "--model-name", "tiny"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert process.stdout is not None
+        started = json.loads(process.stdout.readline())
+        assert started["event"] == "listening" and started["upstream"] == url
+        assert started["gate_reading"].startswith("greedy tag")
+        reply = chat(started["url"], models["safe"])
+        assert reply.choices[0].message.content == chat(url, models["safe"]).choices[0].message.content
+        process.send_signal(signal.SIGTERM)
+        stopped = json.loads(process.stdout.readline())
+        assert process.wait(30) == 0
+        assert stopped["event"] == "stopped" and stopped["requests"] == 1
+    finally:
+        if process.poll() is None:
+            process.kill()

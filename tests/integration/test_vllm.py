@@ -7,6 +7,7 @@ import gc
 import json
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,10 @@ def answer(url: str, prompt: str, xargs: dict[str, Any] | None = None, **kwargs:
 
 
 def texts(url: str, xargs: dict[str, Any] | None = None) -> list[str]:
-    return [answer(url, p, xargs).choices[0].message.content for p in prompts()]
+    """Greedy answers to the eight prompts, sent together (vLLM batches them)."""
+    with ThreadPoolExecutor(8) as pool:
+        replies = pool.map(lambda p: answer(url, p, xargs), prompts())
+    return [r.choices[0].message.content for r in replies]
 
 
 def transformers_scale_texts(analysis: Path) -> list[str]:

@@ -124,6 +124,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--clients", default="1,4,16")
     parser.add_argument("--skip-smoothie", action="store_true", help="leave out smoothie's own engine")
+    parser.add_argument("--eager", action="store_true", help="vLLM without torch.compile (starts faster)")
     parser.add_argument("--json", type=Path, help="write the rows here")
     args = parser.parse_args()
     console = Console(stderr=True)
@@ -138,7 +139,8 @@ def main() -> None:
     work = Path("runs/bench-vllm")
     work.mkdir(parents=True, exist_ok=True)
     model = model_directory(resolve_model(BASE))
-    with vllm_server(model, work / "vllm.log", "--dtype", "bfloat16", "--no-enforce-eager") as (url, load, _):
+    eager = () if args.eager else ("--no-enforce-eager",)
+    with vllm_server(model, work / "vllm.log", "--dtype", "bfloat16", *eager) as (url, load, _):
         console.print(f"vLLM loaded in {load:.0f} s")
         closed_loop(url, prompts[:2], 2, 4)  # warm-up
         direct = {}

@@ -188,3 +188,19 @@ def test_the_command_serves_and_stops_cleanly(models, upstream, tiny_qwen) -> No
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_a_client_that_leaves_cancels_the_upstream_answer(models, upstream) -> None:  # noqa: F811
+    url, scheduler = upstream
+    before = scheduler.status()["cancelled"]
+    with gateway(models, url) as (front, app):
+        stream = chat(front, models["safe"], max_tokens=150, stream=True)
+        for count, _ in enumerate(stream):
+            if count == 2:
+                break
+        stream.close()  # the client goes away mid-answer
+        deadline = time.monotonic() + 30
+        while scheduler.status()["cancelled"] == before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert scheduler.status()["cancelled"] == before + 1  # the upstream stopped writing it
+        assert app.state.counts.cancelled == 1

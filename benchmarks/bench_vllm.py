@@ -134,6 +134,7 @@ def main() -> None:
     if not args.skip_smoothie:
         console.print("smoothie's batched decoding…")
         rows.append(smoothie_batched(prompts, args.max_tokens))
+        console.print(f"smoothie batched: {rows[-1]['tok_s']:.1f} tok/s")
     from smoothie_cli.models.resolve import model_directory, resolve_model
 
     work = Path("runs/bench-vllm")
@@ -148,6 +149,7 @@ def main() -> None:
             row = closed_loop(url, prompts, clients, args.max_tokens)
             direct[clients] = row
             rows.append({"path": "vLLM (bf16)", **row, "load_s": load})
+            console.print(f"vLLM, {clients} clients: {row['tok_s']:.1f} tok/s, p50 {row['p50']:.2f} s")
         with gateway(url, work / "gateway.log") as (front, _):
             closed_loop(front, prompts[:2], 2, 4)
             for clients in levels:

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.smoothie-installed
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install vllm test-vllm test fuzz demo bench sweep quality quality-1.5b cautious gate-draft gate-probe gate-holdout gate-reader lint clean
+.PHONY: install vllm test-vllm test docs screenshots fuzz demo bench sweep quality quality-1.5b cautious gate-draft gate-probe gate-holdout gate-reader lint clean
 
 install: $(STAMP)
 
@@ -43,6 +43,21 @@ test: install
 # front of it. Each vLLM start loads a model (about a minute on 2 cores); a few minutes in all.
 test-vllm: install vllm
 	SMOOTHIE_VLLM_PYTHON=$(VLLM_PY) $(PY) -m pytest -q -p no:cacheprovider tests/integration
+
+# the documentation site into site/: the docs extra, then a strict build (a broken link, an unknown anchor,
+# a page missing from the nav or a command without a page fails it). The notice Material prints about
+# MkDocs 2 is not a warning of this build; it is silenced to keep CI logs readable.
+DOCS_STAMP := $(VENV)/.smoothie-docs-installed
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[embedded,test,docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+# PNGs of speculate, eval and sweep in an 80-column terminal (tmux) into docs/assets/ (a few minutes)
+screenshots: $(DOCS_STAMP)
+	$(PY) docs/screenshots/make_screenshots.py
 
 # hostile inputs: damaged copies of every file format smoothie reads (>= 10,000 in all, a few minutes);
 # each must give a valid result or one SmoothieError line. Prints the count per format. (make test runs
@@ -167,4 +182,4 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) runs site .pytest_cache .ruff_cache *.egg-info

@@ -53,9 +53,9 @@ FAMILIES = ("toxigen", "harmbench", "donotanswer", "bastion")
 
 def train_rows(harm_synth: bool, limit: int | None) -> list[Any]:
     """The moderation train split (and harm-synth's train rows), or a hash-stable subset of `limit`."""
-    from smoothie_cli.data.datasets import split_of
     from smoothie_cli.data.harm_synth import HARM_SYNTH
     from smoothie_cli.data.moderation import moderation_dataset, source_rows
+    from smoothie_cli.data.splits import split_of
 
     rows = [(e, e.meta["source"]) for e in moderation_dataset("train").examples]
     if harm_synth:

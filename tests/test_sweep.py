@@ -169,3 +169,38 @@ def test_per_dataset_limits_from_a_grid(tiny_qwen, prompts_file: Path, tmp_path:
     code, stdout, _ = cli(["sweep", str(tiny_qwen()), "--grid", str(grid), "-o", str(out), "--json"])
     assert code == 0
     assert json.loads(stdout)["runs"][0]["n"] == {f"no_chinese:{prompts_file}": 2}
+
+
+def test_an_explicit_flag_wins_over_the_grid(tiny_qwen, prompts_file: Path, tmp_path: Path, cli, monkeypatch):
+    """`--temperature 0` is an explicit choice: it beats the grid's 0.7 although it equals the default."""
+    from smoothie_cli.generation.batched import ModelGenerator
+
+    seen: list[float] = []
+    real_generate = ModelGenerator.generate
+
+    def generate(self, *args, **kwargs):
+        seen.append(self.sampling.temperature)
+        return real_generate(self, *args, **kwargs)
+
+    monkeypatch.setattr(ModelGenerator, "generate", generate)
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("min_scale: [0.5]\nsmoothness: [10]\ntemperature: 0.7\n")
+    args = ["sweep", str(tiny_qwen()), "--grid", str(grid), "--task", "no-chinese", "--dataset",
+            str(prompts_file), "--max-new-tokens", "2", "--json"]  # fmt: skip
+    code, _, _ = cli([*args, "--temperature", "0", "-o", str(tmp_path / "flag")])
+    assert code == 0 and seen == [0.0]  # the flag, not the grid
+    code, _, _ = cli([*args, "-o", str(tmp_path / "grid")])
+    assert code == 0 and seen == [0.0, 0.7]  # no flag: the grid, not the default
+
+
+def test_settings_merge_flags_over_grid_over_defaults(tmp_path: Path) -> None:
+    from smoothie_cli.sweep import SweepSettings
+
+    grid = {"min_scale": [1.0, 0.5], "temperature": 0.7, "top_p": 0.9, "mode": "bias", "max_new_tokens": 12}
+    options = {"temperature": 0.0, "top_p": 1.0, "mode": None, "max_new_tokens": None}
+    merged = SweepSettings.merge(options, grid)
+    assert (merged.temperature, merged.top_p) == (0.0, 1.0)  # explicit, though equal to the defaults
+    assert (merged.mode, merged.max_new_tokens, merged.min_scale) == ("bias", 12, (1.0, 0.5))  # the grid
+    assert (merged.samples, merged.mc_style, merged.smoothness) == (1, "letters", (10.0,))  # the defaults
+    searched = SweepSettings.merge({"target": "no_chinese:x>=0.9"}, grid)
+    assert searched.min_scale == (0.1, 1.0)  # a grid's list is not a search bracket

@@ -52,14 +52,17 @@ def _root(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+    """Entry point: user errors (ours and usage errors) become one line on stderr and exit code 2, never a
+    traceback; results and nothing else go to stdout."""
     from smoothie_cli import ui
+    from smoothie_cli.cli.errors import UsageError, describe
 
     try:
-        app(args=argv, prog_name="smoothie")
-    except SmoothieError as problem:
-        ui.error(str(problem).replace("\n", "\\n"))  # one line, even when it quotes a file's text
+        code = app(args=argv, prog_name="smoothie", standalone_mode=False)
+    except (SmoothieError, UsageError) as problem:
+        ui.error(describe(problem))
         sys.exit(2)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         ui.error("interrupted; nothing half-written was left behind")
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

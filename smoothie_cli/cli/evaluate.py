@@ -2,35 +2,35 @@
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from smoothie_cli.cli.options import (
     ConfigOpt,
     DeviceOpt,
+    DraftQuant,
     DraftQuantOpt,
+    Dtype,
+    DtypeOpt,
     JsonOpt,
+    McStyle,
     MinScaleOpt,
     ModelArg,
     ModeOpt,
     OutputDirOpt,
     ScalesOpt,
+    SmoothMode,
     SmoothnessOpt,
+    TaskName,
     TemperatureOpt,
     TopPOpt,
 )
-from smoothie_cli.errors import SmoothieError
+from smoothie_cli.errors import BadValue, SmoothieError
 
 TaskOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--task",
-        help="no-chinese, mc, bertscore, toxicity, humaneval, language, fidelity; repeatable "
-        "(default: no-chinese).",
-    ),
+    list[TaskName] | None,
+    typer.Option("--task", help="Task to run; repeatable (default: no-chinese)."),
 ]
 DatasetOpt = Annotated[
     list[str] | None,
@@ -50,7 +50,7 @@ SamplesOpt = Annotated[
     int, typer.Option("--samples", help="Answers per prompt for generation tasks (needs --temperature > 0).")
 ]
 McStyleOpt = Annotated[
-    str | None,
+    McStyle,
     typer.Option(
         "--mc-style",
         help="letters (MMLU-style A–D), text (option likelihood) or generate (parse the answer).",
@@ -69,7 +69,7 @@ def parse_columns(pairs: list[str] | None) -> dict[str, str] | None:
     for pair in pairs:
         field, _, column = pair.partition("=")
         if not field or not column:
-            raise SmoothieError(f"--column '{pair}' is not FIELD=COLUMN (for example prompt=question)")
+            raise BadValue(f"'{pair}' is not FIELD=COLUMN (for example prompt=question)", setting="column")
         mapping[field.strip()] = column.strip()
     return mapping
 
@@ -87,8 +87,8 @@ def evaluate(
     scales: ScalesOpt = None,
     min_scale: MinScaleOpt = 0.5,
     smoothness: SmoothnessOpt = 10.0,
-    mode: ModeOpt = "scale",
-    mc_style: McStyleOpt = "letters",
+    mode: ModeOpt = SmoothMode.SCALE,  # type: ignore[attr-defined]
+    mc_style: McStyleOpt = McStyle.LETTERS,  # type: ignore[attr-defined]
     bertscore_model: Annotated[
         str | None, typer.Option("--bertscore-model", help="Encoder for bertscore (default: offline MiniLM).")
     ] = None,
@@ -98,11 +98,11 @@ def evaluate(
             "--draft", help="Generate through cautious speculation with this draft (MODEL = target)."
         ),
     ] = None,
-    draft_quant: DraftQuantOpt = "auto",
+    draft_quant: DraftQuantOpt = DraftQuant.AUTO,  # type: ignore[attr-defined]
     column: ColumnOpt = None,
     config: ConfigOpt = None,
     device: DeviceOpt = "auto",
-    dtype: Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16, float16.")] = "auto",
+    dtype: DtypeOpt = Dtype.AUTO,  # type: ignore[attr-defined]
     seed: Annotated[int, typer.Option("--seed", help="Seed for --limit and for sampled answers.")] = 0,
     output: OutputDirOpt = None,
     as_json: JsonOpt = False,
@@ -123,79 +123,33 @@ def evaluate(
     ] = False,
 ) -> None:
     """Evaluate a model: no-Chinese rate, multiple-choice accuracy, BERTScore, gate F1, with 95% intervals."""
-    from smoothie_cli import ui
-    from smoothie_cli.config import load_config
-    from smoothie_cli.evaluation.runner import plan, run_plan, summarise, write_run
-    from smoothie_cli.evaluation.session import open_session
-    from smoothie_cli.generation.batched import ModelGenerator
-    from smoothie_cli.generation.sampling import SamplingConfig
+    from smoothie_cli.evaluation.runner import EvalSettings
+    from smoothie_cli.evaluation.runner import evaluate as run
+    from smoothie_cli.ui import Output, score_table
 
-    start = time.perf_counter()
-    if limit is not None and limit < 1:
-        raise SmoothieError("--limit must be at least 1")
-    if (max_new_tokens is not None and max_new_tokens < 1) or batch_size < 1 or samples < 1:
-        raise SmoothieError("--max-new-tokens, --batch-size and --samples must be at least 1")
-    sampling = SamplingConfig(temperature, top_p, seed=seed)
-    if samples > 1 and sampling.greedy:
-        raise SmoothieError("--samples above 1 needs sampling: give --temperature above 0")
-    tokens = max_new_tokens or 128
-    items = plan(task or ["no-chinese"], dataset)
-    columns = parse_columns(column)
-    cfg = load_config(config)
+    body, label = None, ""
     if endpoint is not None:
         from smoothie_cli.cli.serve_upstream import upstream_smoothing
-        from smoothie_cli.evaluation.endpoint import check_endpoint_tasks, endpoint_session
 
-        check_endpoint_tasks([i.task for i in items])
         if draft is not None:
             raise SmoothieError("--draft gates and drafts locally; with --endpoint, leave it out")
         bias, xargs, label = upstream_smoothing(
-            model or cfg.model.name, config, scales, min_scale, smoothness, mode, endpoint_processor
+            model or "", config, scales, min_scale, smoothness, str(mode), endpoint_processor
         )
-        extra = {"logit_bias": bias} if bias else {"vllm_xargs": xargs} if xargs else None
-        session = endpoint_session(endpoint, model, endpoint_key, cfg, sampling, tokens, batch_size, extra)
-        setting = {"label": f"{endpoint}, smoothing: {label}", "endpoint": endpoint, "scales": scales}
-    with ui.progress_bar() as progress:
-        if endpoint is None:
-            session = open_session(
-                model or cfg.model.name, cfg, device=device, dtype=dtype, max_new_tokens=tokens,
-                batch_size=batch_size, progress=progress,
-            )  # fmt: skip
-        if isinstance(session.context.generator, ModelGenerator):
-            session.context.generator.sampling = sampling
-        if endpoint is None:
-            setting = session.apply_setting(scales, min_scale, smoothness, mode)
-        if (
-            draft is not None and endpoint is None
-        ):  # after the scales: the draft drafts through the same processors
-            setting |= session.use_draft(draft, draft_quant, tokens, progress)
-            setting["label"] += f", cautious decoding with {setting['draft']} ({setting['draft_quant']})"
-        session.context.options.update(
-            {"mc_style": mc_style, "bertscore_model": bertscore_model, "max_new_tokens": max_new_tokens,
-             "samples": samples}
-        )  # fmt: skip
-        if not sampling.greedy:
-            setting["sampling"] = {
-                "temperature": temperature,
-                "top_p": top_p,
-                "samples": samples,
-                "seed": seed,
-            }
-        results = run_plan(session.context, items, limit=limit, seed=seed, columns=columns, progress=progress)
-    summary: dict[str, Any] = {
-        "model": session.source.spec,
-        "setting": setting,
-        "results": summarise(results),
-        "seconds": round(time.perf_counter() - start, 2),
-    }
-    if output is not None:
-        try:
-            summary["outputs"] = [str(p) for p in write_run(Path(output), results, summary)]
-        except OSError as error:
-            raise SmoothieError(
-                f"cannot write to {output}: {error.strerror or error}; choose another -o"
-            ) from None
-    if as_json:
-        ui.print_json(summary)
-        return
-    ui.show(ui.score_table(f"eval — {session.source.spec} ({setting['label']})", results))
+        body = {"logit_bias": bias} if bias else {"vllm_xargs": xargs} if xargs else None
+
+    settings = EvalSettings(
+        model=model, tasks=tuple(str(t) for t in task or ["no-chinese"]),
+        datasets=None if dataset is None else tuple(dataset), limit=limit, max_new_tokens=max_new_tokens,
+        batch_size=batch_size, temperature=temperature, top_p=top_p, samples=samples, scales=scales,
+        min_scale=min_scale, smoothness=smoothness, mode=str(mode), mc_style=str(mc_style),
+        bertscore_model=bertscore_model, draft=draft, draft_quant=str(draft_quant),
+        columns=parse_columns(column), config=config, device=device, dtype=str(dtype), seed=seed,
+        output=output, endpoint=endpoint, endpoint_key=endpoint_key, endpoint_body=body,
+        endpoint_smoothing=label,
+    )  # fmt: skip
+    out = Output.of(as_json)
+    with out.progress() as progress:
+        report = run(settings, progress)
+    title = f"eval — {report.model} ({report.setting['label']})"
+    out.result(report.as_dict(), lambda _: score_table(title, report.results))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from smoothie_cli.cli.options import DeviceOpt, JsonOpt, ModelArg
+from smoothie_cli.cli.options import DeviceOpt, GateReading, JsonOpt, ModelArg
 from smoothie_cli.config import DEFAULT_MODEL
 
 
@@ -50,13 +50,13 @@ def finetune_draft(
         ),
     ] = 25,
     gate_reading: Annotated[
-        str,
+        GateReading,
         typer.Option(
             "--gate-reading",
             help="What the calibrated gate thresholds: probe (a linear probe on the draft's layers 10 and "
             "14, cross-fitted on the whole train split) or margin (the first tag token's log-odds).",
         ),
-    ] = "probe",
+    ] = GateReading.PROBE,  # type: ignore[attr-defined]
     save_every: Annotated[int, typer.Option("--save-every", help="Checkpoint every N steps.")] = 10,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from the last checkpoint of this -o.")
@@ -70,44 +70,45 @@ def finetune_draft(
     as_json: JsonOpt = False,
 ) -> None:
     """Teach a draft model the <Toc>/<Safe> gate (LoRA), and report its gate before and after."""
-    from smoothie_cli import ui
     from smoothie_cli.cautious.finetune import FinetuneSettings
     from smoothie_cli.cautious.finetune import finetune_draft as run
+    from smoothie_cli.ui import Output
 
     settings = FinetuneSettings(
         base=base or DEFAULT_MODEL, steps=steps, batch_size=batch_size, lr=lr, rank=rank,
         layers=layers or None, max_length=max_length, limit=limit, seed=seed, save_every=save_every,
-        max_over_refusal=max_over_refusal, calibration_percent=calibration_percent, gate_reading=gate_reading,
+        max_over_refusal=max_over_refusal, calibration_percent=calibration_percent,
+        gate_reading=str(gate_reading),
     )  # fmt: skip
-    with ui.progress_bar() as progress:
+    out = Output.of(as_json)
+    with out.progress() as progress:
         report = run(
             settings.base, output, settings, resume=resume, force=force, merge=merge,
             eval_limit=eval_limit, device=device, progress=progress,
         )  # fmt: skip
-    if as_json:
-        ui.print_json({k: v for k, v in report.items() if k != "losses"})
-        return
-    rows = []
-    for name, metrics in report["metrics"].items():
-        if metrics:
-            keys = ("gate_precision", "gate_recall", "gate_f1", "over_refusal", "untagged")
-            rows.append([name, *(f"{metrics[k][k]:.3f}" for k in keys), metrics["gate_f1"]["n"]])
-    ui.show(
-        ui.table(
-            f"gate on the held-out split — {report['base']}",
-            ["draft", "precision", "recall", "F1", "over-refusal", "untagged", "n"],
-            rows,
-            justify=["left"] + ["right"] * 6,
-        )
-    )
-    ui.note(
+    out.result({k: v for k, v in report.items() if k != "losses"}, lambda _: _table(out, report))
+    out.note(
         f"{report['steps']} steps on {report['train_examples']} examples in {report['train_seconds']} s, "
         f"final loss {report['final_loss']}; adapter in {report['output']}"
     )
     if report["calibration"]:
         calibration = report["calibration"]
-        ui.note(
+        out.note(
             f"calibrated gate (gate.json): toxic when log P(<Toc>) − log P(<Safe>) > "
             f"{calibration['threshold']:.3f}, chosen on {report['calibration_examples']} held-out train "
             f"prompts for over-refusal ≤ {calibration['max_over_refusal']:.0%}; speculate and eval use it"
         )
+
+
+def _table(out: Any, report: dict[str, Any]) -> Any:
+    rows = []
+    for name, metrics in report["metrics"].items():
+        if metrics:
+            keys = ("gate_precision", "gate_recall", "gate_f1", "over_refusal", "untagged")
+            rows.append([name, *(f"{metrics[k][k]:.3f}" for k in keys), metrics["gate_f1"]["n"]])
+    return out.table(
+        f"gate on the held-out split — {report['base']}",
+        ["draft", "precision", "recall", "F1", "over-refusal", "untagged", "n"],
+        rows,
+        justify=["left"] + ["right"] * 6,
+    )

@@ -8,9 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from smoothie_cli.cli.options import JsonOpt
-from smoothie_cli.config import DEFAULT_MODEL
-from smoothie_cli.errors import SmoothieError
+from smoothie_cli.cli.options import GateReading, JsonOpt
 
 
 def _rows(sources: dict[str, dict[str, Any]]) -> list[list[Any]]:
@@ -34,18 +32,19 @@ def gate_report(
     as_json: JsonOpt = False,
 ) -> None:
     """Score a draft's calibrated gate per moderation source (float32 reading)."""
-    from smoothie_cli import ui
     from smoothie_cli.cautious.holdout import score_draft_by_source
+    from smoothie_cli.ui import Output
 
-    with ui.progress_bar() as progress:
+    out = Output.of(as_json)
+    with out.progress() as progress:
         report = score_draft_by_source(draft, dataset, progress)
-    if as_json:
-        ui.print_json(report)
-        return
     title = (
         f"gate per source — {report['draft']} on {report['dataset']} (threshold {report['threshold']:.3f})"
     )
-    ui.show(ui.table(title, _COLUMNS, _rows(report["sources"]), justify=["left"] + ["right"] * 6))
+    out.result(
+        report,
+        lambda _: out.table(title, _COLUMNS, _rows(report["sources"]), justify=["left"] + ["right"] * 6),
+    )
 
 
 def gate_holdout(
@@ -60,13 +59,13 @@ def gate_holdout(
         "runs/gate-holdout"
     ),
     reading: Annotated[
-        str,
+        GateReading,
         typer.Option(
             "--reading",
             help="probe: refit the gate probe without each family (no training: the probe reads layers "
             "below the LoRA, features of --draft); margin: train a draft without each family (~25 min each).",
         ),
-    ] = "probe",
+    ] = GateReading.PROBE,  # type: ignore[attr-defined]
     draft: Annotated[
         str, typer.Option("--draft", help="The draft whose features the probe reads (--reading probe).")
     ] = "embedded:qwen2.5-coder-0.5b-cautious",
@@ -78,39 +77,18 @@ def gate_holdout(
     as_json: JsonOpt = False,
 ) -> None:
     """Leave-one-source-out: refit the gate probe (or train a draft) without each family, score it there."""
-    import json
+    from smoothie_cli.evaluation.holdout import gate_holdout as run
+    from smoothie_cli.evaluation.holdout import holdout_families
+    from smoothie_cli.ui import Output
 
-    from smoothie_cli import ui
-    from smoothie_cli.cautious.finetune import FinetuneSettings
-    from smoothie_cli.cautious.holdout import leave_one_source_out
-    from smoothie_cli.data.moderation import JAILBREAK_SOURCES, SOURCES
-    from smoothie_cli.models.atomic import write_text_atomic
+    out = Output.of(as_json)
+    with out.progress() as progress:
+        results = run(holdout_families(family), output, reading=str(reading), draft=draft, steps=steps,
+                      resume=resume, force=force, progress=progress)  # fmt: skip
+    out.result(results, lambda _: _holdout_table(out, results, str(reading)))
 
-    families = list(SOURCES) if family == ["all"] else family or list(JAILBREAK_SOURCES)
-    if reading not in ("probe", "margin"):
-        raise SmoothieError(f"--reading must be probe or margin, not '{reading}'")
-    results = []
-    output.mkdir(parents=True, exist_ok=True)
-    with ui.progress_bar() as progress:
-        if reading == "probe":
-            from smoothie_cli.cautious.holdout import probe_holdout
 
-            results = probe_holdout(families, draft, progress, output, force)
-            write_text_atomic(output / "probe.json", json.dumps(results, indent=2))
-        for name in [] if reading == "probe" else families:
-            done = output / f"{name}.json"
-            if done.is_file() and not force:  # finished families are kept: the run resumes family by family
-                results.append(json.loads(done.read_text()))
-                continue
-            settings = FinetuneSettings(base=DEFAULT_MODEL, steps=steps)
-            result = leave_one_source_out(
-                name, output / name, settings, force=force or not resume, resume=resume, progress=progress
-            )
-            write_text_atomic(done, json.dumps(result, indent=2))
-            results.append(result)
-    if as_json:
-        ui.print_json(results)
-        return
+def _holdout_table(out: Any, results: list[dict[str, Any]], reading: str) -> Any:
     rows = []
     for result in results:
         held = result["held_out"]
@@ -120,13 +98,10 @@ def gate_holdout(
         look = result.get("look_alike_over_refusal")
         rows.append([result["family"], *cells, "—" if look is None else f"{look:.3f}", held["gate_f1"]["n"],
                      result["steps"]])  # fmt: skip
-    ui.show(
-        ui.table(
-            "leave-one-source-out: the gate "
-            + ("probe refitted" if reading == "probe" else "draft trained")
-            + " without the family, scored on all of it",
-            ["held-out family", "recall", "F1", "over-refusal", "look-alike over-refusal", "n", "steps"],
-            rows,
-            justify=["left"] + ["right"] * 6,
-        )
+    how = "probe refitted" if reading == "probe" else "draft trained"
+    return out.table(
+        f"leave-one-source-out: the gate {how} without the family, scored on all of it",
+        ["held-out family", "recall", "F1", "over-refusal", "look-alike over-refusal", "n", "steps"],
+        rows,
+        justify=["left"] + ["right"] * 6,
     )

@@ -2,10 +2,51 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from smoothie_cli.unicode_blocks import PRESETS
+
+
+class Choice(str, Enum):
+    """A string option with a fixed set of values: Typer checks it once and `--help` lists the values. A
+    member is the string itself (`Mode.SCALE == "scale"`), so the core takes it as it takes a string."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+def _choice(name: str, values: tuple[str, ...] | list[str]) -> type[Choice]:
+    return Choice(name, {value.replace("-", "_").upper(): value for value in values})  # type: ignore[return-value]
+
+
+# the core's own tuples (smoothing.runtime.MODES, evaluation.tasks.TASKS, ...) are checked against these in
+# tests/test_ui.py; they are spelled out here so that `smoothie --help` imports nothing heavy
+SmoothMode = _choice("SmoothMode", ("scale", "bias", "lower"))
+McStyle = _choice("McStyle", ("letters", "text", "generate"))
+TaskName = _choice(
+    "TaskName", ("no-chinese", "mc", "bertscore", "toxicity", "humaneval", "language", "fidelity")
+)
+Save = _choice("Save", ("none", "best", "all"))
+Direction = _choice("Direction", ("forward", "backward"))
+Preset = _choice("Preset", list(PRESETS))
+DraftQuant = _choice("DraftQuant", ("auto", "int8", "none"))
+GateModel = _choice("GateModel", ("full", "draft"))
+GateReading = _choice("GateReading", ("probe", "margin"))
+OnUntagged = _choice("OnUntagged", ("continue", "refuse"))
+Dtype = _choice("Dtype", ("auto", "float32", "bfloat16", "float16", "fp32", "bf16", "fp16"))
+
+
+def value_of(choice: str | Choice | None) -> str | None:
+    """The plain string of an option value (None stays None)."""
+    return None if choice is None else str(choice)
+
 
 ModelArg = Annotated[
     str | None,
@@ -31,7 +72,7 @@ JsonOpt = Annotated[
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
 DraftQuantOpt = Annotated[
-    str,
+    DraftQuant,
     typer.Option("--draft-quant", help="Draft weights: auto (int8 on CPU, as is on a GPU), int8 or none."),
 ]
 ScalesOpt = Annotated[
@@ -41,7 +82,7 @@ ScalesOpt = Annotated[
 MinScaleOpt = Annotated[float, typer.Option("--min-scale", help="With --scales: scale of target tokens.")]
 SmoothnessOpt = Annotated[float, typer.Option("--smoothness", help="With --scales: > 1.")]
 ModeOpt = Annotated[
-    str,
+    SmoothMode,
     typer.Option(
         "--mode", help="With --scales: scale (logit × S), bias (+ log S) or lower (× S, never raising)."
     ),
@@ -54,9 +95,9 @@ RepetitionPenaltyOpt = Annotated[
 ]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed for sampling (repeatable answers).")]
 TargetOpt = Annotated[str, typer.Option("--target", help="Target model (answers are its own).")]
-DtypeOpt = Annotated[str, typer.Option("--dtype", help="Target dtype: auto, float32, bfloat16.")]
+DtypeOpt = Annotated[Dtype, typer.Option("--dtype", help="Target dtype.")]
 OnUntaggedOpt = Annotated[
-    str, typer.Option("--on-untagged", help="When the draft writes no tag: continue or refuse.")
+    OnUntagged, typer.Option("--on-untagged", help="When the draft writes no tag: continue or refuse.")
 ]
 RefusalOpt = Annotated[str | None, typer.Option("--refusal", help="Answer given when the gate refuses.")]
 InstructionOpt = Annotated[
@@ -70,7 +111,7 @@ GateThresholdOpt = Annotated[
     ),
 ]
 GateModelOpt = Annotated[
-    str,
+    GateModel,
     typer.Option(
         "--gate-model",
         help="Who reads the tag of an int8 draft: draft (itself, with its own gate-int8.json threshold "

@@ -23,7 +23,7 @@ class CatalogueEntry:
     package: str
     version: str
     members: tuple[Member, ...]
-    parser: str  # a key of datasets.PARSERS
+    parser: str  # a key of parsers.PARSERS
     license: str
     yields: str  # what each row becomes
     rows: int  # how many examples the parser yields (checked by the tests)

@@ -14,13 +14,16 @@ seen in training.
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections.abc import Collection
 
+from smoothie_cli.data.catalogue import CATALOGUE
 from smoothie_cli.data.examples import Dataset, Example
 from smoothie_cli.data.harm_synth import HARM_SYNTH, harm_synth_examples
 from smoothie_cli.data.jailbreak_synth import JAILBREAK_SYNTH, jailbreak_synth_examples
+from smoothie_cli.data.parsers import load_catalogue_entry
+from smoothie_cli.data.splits import calibration_split as calibration_split  # where the gate's callers look
+from smoothie_cli.data.splits import hash_digest, split_of
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.progress import Progress, no_progress
 
@@ -50,16 +53,13 @@ SOURCES = tuple(dict.fromkeys(TOXIC_SOURCES + SAFE_SOURCES))
 
 def source_rows(name: str, progress: Progress = no_progress) -> list[Example]:
     """One source's rows as the moderation set reads them (areas left out, capped by a hash of the text)."""
-    from smoothie_cli.data.catalogue import CATALOGUE
-    from smoothie_cli.data.datasets import load_catalogue_entry
-
     if name in OWN_SOURCES:
         rows = OWN_SOURCES[name]()
     else:
         rows = load_catalogue_entry(CATALOGUE[name], progress).examples
     rows = [e for e in rows if e.meta.get("risk_area") not in EXCLUDED_AREAS.get(name, ())]
     cap = SOURCE_CAPS.get(name, SOURCE_CAP)
-    return sorted(rows, key=lambda e: hashlib.sha256(e.prompt.encode("utf-8")).digest())[:cap]
+    return sorted(rows, key=lambda e: hash_digest(e.prompt))[:cap]
 
 
 def moderation_dataset(
@@ -73,8 +73,6 @@ def moderation_dataset(
 ) -> Dataset:
     """Toxic/safe examples (label 'toxic' or 'safe') of one split, or of both when None; balanced unless
     `balance` is off. `exclude` leaves sources out, `only` keeps just those (leave-one-source-out)."""
-    from smoothie_cli.data.datasets import split_of
-
     unknown = sorted((set(exclude) | set(only or ())) - set(SOURCES))
     if unknown:
         raise SmoothieError(
@@ -113,16 +111,3 @@ def _relabel(example: Example, label: str, source: str, reference: str | None = 
     from dataclasses import replace
 
     return replace(example, label=label, reference=reference, meta={**example.meta, "source": source})
-
-
-def calibration_split(examples: list[Example], percent: int) -> tuple[list[Example], list[Example]]:
-    """(fit, calibration): about `percent` % of the train split held out, by a hash of the text, to choose
-    the gate's threshold on prompts the draft was not trained on (the test split stays untouched)."""
-    if not 0 <= percent < 100:
-        raise SmoothieError(f"--calibration-percent must be in [0, 100), not {percent}")
-    fit: list[Example] = []
-    held: list[Example] = []
-    for example in examples:
-        digest = hashlib.sha256(b"calibration:" + example.prompt.encode("utf-8")).digest()
-        (held if int.from_bytes(digest[:8], "big") % 100 < percent else fit).append(example)
-    return fit, held

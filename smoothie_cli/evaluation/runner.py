@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from smoothie_cli.errors import SmoothieError
+from smoothie_cli.errors import BadValue, CannotWrite, Conflict
 from smoothie_cli.evaluation.tasks import EvalContext, TaskResult, get_task
 from smoothie_cli.jsonable import finite
 from smoothie_cli.progress import Progress, no_progress
@@ -37,7 +38,11 @@ def plan(tasks: Sequence[str], datasets: Sequence[str] | None) -> list[PlanItem]
         if d in t.default_datasets or d not in known
     ]
     if not items:
-        raise SmoothieError("none of the given --dataset values fit the given --task values")
+        raise Conflict(
+            f"none of {', '.join(datasets)} fit the tasks {', '.join(t.name for t in chosen)}; give "
+            "datasets those tasks read, or local files",
+            setting="datasets",
+        )
     return items
 
 
@@ -83,7 +88,7 @@ def flat_scores(results: Sequence[TaskResult]) -> dict[str, float]:
 
 def write_samples(directory: Path, result: TaskResult) -> Path:
     """`directory/TASK.DATASET.jsonl`: one line per sample (id, prompt, answer, reference, scores, meta)."""
-    from smoothie_cli.models.atomic import write_text_atomic
+    from smoothie_cli.atomic import write_text_atomic
 
     lines = [
         json.dumps(
@@ -108,10 +113,125 @@ def write_samples(directory: Path, result: TaskResult) -> Path:
 
 def write_run(directory: Path, results: Sequence[TaskResult], summary: dict[str, Any]) -> list[Path]:
     """Per-sample JSONL (prompt, answer, scores) per task and dataset, plus summary.json."""
-    from smoothie_cli.models.atomic import write_text_atomic
+    from smoothie_cli.atomic import write_text_atomic
 
     written = [write_samples(directory, result) for result in results]
     path = directory / "summary.json"
     write_text_atomic(path, json.dumps(finite(summary), indent=2, ensure_ascii=False) + "\n")
     written.append(path)
     return written
+
+
+# ---- one evaluation, from settings to a report -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Everything `smoothie eval` needs: the model and how it answers, the tasks, and where results go."""
+
+    model: str | None = None
+    tasks: tuple[str, ...] = ("no-chinese",)
+    datasets: tuple[str, ...] | None = None
+    limit: int | None = None
+    max_new_tokens: int | None = None  # None: each task's own default (128; humaneval 512)
+    batch_size: int = 32
+    temperature: float = 0.0
+    top_p: float = 1.0
+    samples: int = 1
+    scales: str | None = None
+    min_scale: float = 0.5
+    smoothness: float = 10.0
+    mode: str = "scale"
+    mc_style: str = "letters"
+    bertscore_model: str | None = None
+    draft: str | None = None
+    draft_quant: str = "auto"
+    columns: dict[str, str] | None = field(default=None, hash=False)
+    config: Path | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    seed: int = 0
+    output: Path | None = None
+    endpoint: str | None = None  # answers from this OpenAI-compatible server instead of a local model
+    endpoint_key: str | None = None
+    endpoint_body: dict[str, Any] | None = field(default=None, hash=False)  # smoothing the server applies
+    endpoint_smoothing: str = ""
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise BadValue(f"{self.limit} examples is too few; give at least 1", setting="limit")
+        for name in ("max_new_tokens", "batch_size", "samples"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise BadValue(f"{value} is too few; give at least 1", setting=name)
+        if self.samples > 1 and self.temperature == 0:
+            raise Conflict("more than one sample per prompt needs sampling: give a value above 0",
+                           setting="temperature")  # fmt: skip
+
+
+@dataclass
+class EvalReport:
+    model: str
+    setting: dict[str, Any]
+    results: list[TaskResult]
+    seconds: float
+    outputs: list[Path] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        summary: dict[str, Any] = {
+            "model": self.model,
+            "setting": self.setting,
+            "results": summarise(self.results),
+            "seconds": self.seconds,
+        }
+        if self.outputs is not None:
+            summary["outputs"] = [str(p) for p in self.outputs]
+        return summary
+
+
+def evaluate(settings: EvalSettings, progress: Progress = no_progress) -> EvalReport:
+    """Load the model once, steer it (run-time scales, a cautious draft, sampling), run every planned task,
+    and write the samples and summary when an output directory is given."""
+    from smoothie_cli.config import load_config
+    from smoothie_cli.evaluation.session import open_session
+    from smoothie_cli.generation.sampling import SamplingConfig
+
+    start = time.perf_counter()
+    sampling = SamplingConfig(settings.temperature, settings.top_p, seed=settings.seed)
+    tokens = settings.max_new_tokens or 128
+    items = plan(list(settings.tasks), None if settings.datasets is None else list(settings.datasets))
+    config = load_config(settings.config)
+    if settings.endpoint is not None:
+        from smoothie_cli.evaluation.endpoint import check_endpoint_tasks, endpoint_session
+
+        check_endpoint_tasks([i.task for i in items])
+        session = endpoint_session(settings.endpoint, settings.model, settings.endpoint_key, config, sampling,
+                                   tokens, settings.batch_size, settings.endpoint_body)  # fmt: skip
+        label = f"{settings.endpoint}, smoothing: {settings.endpoint_smoothing or 'none'}"
+        setting = {"label": label, "endpoint": settings.endpoint, "scales": settings.scales}
+    else:
+        session = open_session(settings.model or config.model.name, config, device=settings.device,
+                               dtype=settings.dtype, max_new_tokens=tokens, batch_size=settings.batch_size,
+                               sampling=sampling, progress=progress)  # fmt: skip
+        setting = session.apply_setting(settings.scales, settings.min_scale, settings.smoothness,
+                                        settings.mode)  # fmt: skip
+    if settings.draft is not None:  # after the scales: the draft drafts through the same processors
+        setting |= session.use_draft(settings.draft, settings.draft_quant, tokens, progress)
+        setting["label"] += f", cautious decoding with {setting['draft']} ({setting['draft_quant']})"
+    session.context.options.update(
+        {"mc_style": settings.mc_style, "bertscore_model": settings.bertscore_model,
+         "max_new_tokens": settings.max_new_tokens, "samples": settings.samples}
+    )  # fmt: skip
+    if not sampling.greedy:
+        keys = ("temperature", "top_p", "samples", "seed")
+        setting["sampling"] = {key: getattr(settings, key) for key in keys}
+    results = run_plan(session.context, items, limit=settings.limit, seed=settings.seed,
+                       columns=settings.columns, progress=progress)  # fmt: skip
+    report = EvalReport(session.source.spec, setting, results, round(time.perf_counter() - start, 2))
+    if settings.output is not None:
+        try:
+            report.outputs = write_run(Path(settings.output), results, report.as_dict())
+        except OSError as error:
+            raise CannotWrite(f"cannot write to {settings.output}: {error.strerror or error}; choose another "
+                              "output directory", setting="output") from None  # fmt: skip
+    return report

@@ -8,6 +8,7 @@ from typing import Any
 from smoothie_cli.config import SmoothieConfig
 from smoothie_cli.evaluation.tasks import EvalContext
 from smoothie_cli.generation.batched import ModelGenerator
+from smoothie_cli.generation.sampling import SamplingConfig
 from smoothie_cli.models import ModelSource, resolve_model
 from smoothie_cli.progress import Progress, no_progress
 from smoothie_cli.vocab.scripts import TargetScript
@@ -72,9 +73,11 @@ def open_session(
     dtype: str = "auto",
     max_new_tokens: int = 128,
     batch_size: int = 8,
+    sampling: SamplingConfig | None = None,
     progress: Progress = no_progress,
 ) -> Session:
-    """Resolve and load the model once; build the evaluation context around it."""
+    """Resolve and load the model once; build the evaluation context around it (answers are greedy unless
+    `sampling` says otherwise)."""
     from smoothie_cli.models import loading
 
     source = resolve_model(spec)
@@ -82,7 +85,8 @@ def open_session(
     progress("loading model", 0, 1)
     model = loading.load_model(source, device=device, dtype=dtype, progress=progress, inference=True)
     progress("loading model", 1, 1)
-    generator = ModelGenerator(model, tokenizer, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    generator = ModelGenerator(model, tokenizer, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                               sampling=sampling or SamplingConfig())  # fmt: skip
     context = EvalContext(model, tokenizer, generator, TargetScript(config.blocks()), batch_size=batch_size)
     if source.kind in ("local", "peft"):  # a calibrated draft: the toxicity task reads its gate that way
         from smoothie_cli.cautious.gate import GateCalibration

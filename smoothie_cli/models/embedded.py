@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from smoothie_cli import packages
+from smoothie_cli.atomic import atomic_directory, remove_stale_temps
 from smoothie_cli.errors import SmoothieError
-from smoothie_cli.models.atomic import atomic_directory, remove_stale_temps
 from smoothie_cli.paths import smoothie_home
 from smoothie_cli.progress import Progress, no_progress
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from smoothie_cli.errors import SmoothieError
+from smoothie_cli.errors import BadValue, SmoothieError
 from smoothie_cli.gguf_file import read_gguf
 from smoothie_cli.jsonfile import first_line
 from smoothie_cli.models.resolve import ModelSource, concrete, model_directory, tokenizer_location
@@ -25,9 +25,7 @@ def resolve_device(device: str = "auto") -> str:
             return "mps"
         return "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise SmoothieError(
-            f"--device {device} asked for CUDA but none is available; use --device cpu or auto"
-        )
+        raise BadValue(f"{device} asks for CUDA but none is available; use cpu or auto", setting="device")
     return device
 
 

@@ -18,9 +18,9 @@ from typing import Annotated, Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 
-from smoothie_cli.errors import SmoothieError
+from smoothie_cli.atomic import atomic_directory
+from smoothie_cli.errors import CannotWrite, SmoothieError
 from smoothie_cli.jsonfile import first_line, read_json_model
-from smoothie_cli.models.atomic import atomic_directory
 from smoothie_cli.models.resolve import read_config_json
 from smoothie_cli.models.safetensors_io import (
     CHUNK_BYTES,
@@ -208,9 +208,11 @@ def smooth_checkpoint(
     start = time.perf_counter()
     model_dir, output = Path(model_dir).resolve(), Path(output).resolve()
     if output == model_dir or model_dir in output.parents:
-        raise SmoothieError(f"output {output} is inside the input model; choose another -o")
+        raise CannotWrite(
+            f"{output} is inside the input model; choose another output directory", setting="output"
+        )
     if output.exists() and not force:
-        raise SmoothieError(f"output {output} already exists; pass --force to replace it")
+        raise CannotWrite(f"output {output} already exists; give this to replace it", setting="force")
     checkpoint = open_checkpoint(model_dir)
     layout = embedding_layout(model_dir, set(checkpoint.weight_map))
     if layout.output_name in checkpoint.weight_map:

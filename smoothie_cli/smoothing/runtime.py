@@ -65,13 +65,13 @@ def setting_processors(
     analysis: dict[str, Any] | None, label: str | None, min_scale: float, smoothness: float, mode: str
 ) -> tuple[list[TokenScaleLogitsProcessor], dict[str, Any]]:
     """The run-time processors of one smoothing setting (none for `analysis` None) and its description."""
-    from smoothie_cli.errors import SmoothieError
+    from smoothie_cli.errors import UnknownChoice
     from smoothie_cli.smoothing.scales import check_parameters, scales_from_analysis
 
     if analysis is None:
         return [], {"label": "base", "scales": None}
     if mode not in MODES:
-        raise SmoothieError(f"--mode '{mode}' is not one of {', '.join(MODES)}")
+        raise UnknownChoice(mode, MODES, what="smoothing mode", setting="mode")
     check_parameters(min_scale, smoothness)
     token_scales = scales_from_analysis(analysis, min_scale, smoothness)
     processor = TokenScaleLogitsProcessor(token_scales, mode=mode)  # type: ignore[arg-type]

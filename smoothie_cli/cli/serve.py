@@ -130,9 +130,29 @@ def serve(
     as_json: Annotated[
         bool, typer.Option("--json", help="Startup info and one line per request as JSON on stdout.")
     ] = False,
+    upstream: Annotated[
+        str | None,
+        typer.Option(
+            "--upstream", help="Gate here, answer from this OpenAI-compatible server (e.g. vLLM's .../v1)."
+        ),
+    ] = None,
+    upstream_key: Annotated[
+        str | None,
+        typer.Option("--upstream-key", envvar="SMOOTHIE_UPSTREAM_KEY", help="Bearer key for the upstream."),
+    ] = None,
+    upstream_processor: Annotated[
+        bool,
+        typer.Option(
+            "--upstream-processor", help="The upstream vLLM runs smoothie's processor: send it the setting."
+        ),
+    ] = False,
+    upstream_timeout: Annotated[
+        float, typer.Option("--upstream-timeout", help="Seconds the upstream may pause mid-answer.")
+    ] = 600.0,
 ) -> None:
     """Serve the OpenAI chat-completions API: the draft gates every request, smoothing applies to every
-    answer, and the target answers (speculation for a lone request, batched decoding for many)."""
+    answer, and the target answers (speculation for a lone request, batched decoding for many). With
+    --upstream, safe requests are answered by that server instead (the target is not loaded)."""
     import uvicorn
 
     from smoothie_cli.cautious.gate import GatePolicy
@@ -148,8 +168,22 @@ def serve(
                         ("--max-batch", max_batch)):  # fmt: skip
         if value < 1:
             raise SmoothieError(f"{name} must be at least 1, not {value}")
+    draft_spec = None if draft.lower() == "none" else draft
+    if upstream is not None:
+        from smoothie_cli.cli.serve_upstream import run_gateway, upstream_smoothing
+
+        smoothing = upstream_smoothing(target, config, scales, min_scale, smoothness, mode,
+                                       upstream_processor)  # fmt: skip
+        run_gateway(upstream=upstream, upstream_key=upstream_key, upstream_timeout=upstream_timeout,
+                    draft=draft_spec, gate=gate, gate_threshold=gate_threshold, gate_model=gate_model,
+                    draft_quant=draft_quant, device=device, instruction=instruction, on_untagged=on_untagged,
+                    refusal=refusal, smoothing=smoothing, model_name=model_name, api_key=api_key,
+                    max_body=max_body, drain_timeout=drain_timeout, sock=bind(host, port), as_json=as_json,
+                    json_line=ui.Output.of(True, lines=True).record,
+                    signals=_signals_end_quietly)  # fmt: skip
+        return
     settings = CautiousSettings(
-        target, None if draft.lower() == "none" else draft, device=device, dtype=dtype,
+        target, draft_spec, device=device, dtype=dtype,
         draft_quant=draft_quant,
         gate=gate, gate_threshold=gate_threshold, gate_model=gate_model, instruction=instruction,
         policy=GatePolicy(refusal or DEFAULT_REFUSAL, on_untagged),  # type: ignore[arg-type]

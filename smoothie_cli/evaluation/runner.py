@@ -152,6 +152,10 @@ class EvalSettings:
     dtype: str = "auto"
     seed: int = 0
     output: Path | None = None
+    endpoint: str | None = None  # answers from this OpenAI-compatible server instead of a local model
+    endpoint_key: str | None = None
+    endpoint_body: dict[str, Any] | None = field(default=None, hash=False)  # smoothing the server applies
+    endpoint_smoothing: str = ""
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:
@@ -197,10 +201,20 @@ def evaluate(settings: EvalSettings, progress: Progress = no_progress) -> EvalRe
     tokens = settings.max_new_tokens or 128
     items = plan(list(settings.tasks), None if settings.datasets is None else list(settings.datasets))
     config = load_config(settings.config)
-    session = open_session(settings.model or config.model.name, config, device=settings.device,
-                           dtype=settings.dtype, max_new_tokens=tokens, batch_size=settings.batch_size,
-                           sampling=sampling, progress=progress)  # fmt: skip
-    setting = session.apply_setting(settings.scales, settings.min_scale, settings.smoothness, settings.mode)
+    if settings.endpoint is not None:
+        from smoothie_cli.evaluation.endpoint import check_endpoint_tasks, endpoint_session
+
+        check_endpoint_tasks([i.task for i in items])
+        session = endpoint_session(settings.endpoint, settings.model, settings.endpoint_key, config, sampling,
+                                   tokens, settings.batch_size, settings.endpoint_body)  # fmt: skip
+        label = f"{settings.endpoint}, smoothing: {settings.endpoint_smoothing or 'none'}"
+        setting = {"label": label, "endpoint": settings.endpoint, "scales": settings.scales}
+    else:
+        session = open_session(settings.model or config.model.name, config, device=settings.device,
+                               dtype=settings.dtype, max_new_tokens=tokens, batch_size=settings.batch_size,
+                               sampling=sampling, progress=progress)  # fmt: skip
+        setting = session.apply_setting(settings.scales, settings.min_scale, settings.smoothness,
+                                        settings.mode)  # fmt: skip
     if settings.draft is not None:  # after the scales: the draft drafts through the same processors
         setting |= session.use_draft(settings.draft, settings.draft_quant, tokens, progress)
         setting["label"] += f", cautious decoding with {setting['draft']} ({setting['draft_quant']})"

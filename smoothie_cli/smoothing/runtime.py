@@ -13,15 +13,13 @@ is. Under sampling, scale mode lifts target tokens from the far tail toward zero
 
 from __future__ import annotations
 
-import math
-from typing import Any, Literal
+from typing import Any
 
 from transformers import LogitsProcessor
 
+from smoothie_cli.smoothing.apply import MODES, Mode, apply_factors, bias_value
 from smoothie_cli.smoothing.scales import TokenScales
 
-Mode = Literal["scale", "bias", "lower"]
-MODES = ("scale", "bias", "lower")
 # OpenAI-compatible servers (vLLM included) clamp logit_bias to [-100, 100]; -100 means "never".
 MIN_LOGIT_BIAS = -100.0
 
@@ -42,27 +40,12 @@ class TokenScaleLogitsProcessor(LogitsProcessor):
         self.bias = torch.log(self.scales)  # log(0) = -inf: the token can never be chosen
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
-        import torch
-
-        # vocabularies may differ in padding rows (151,936 vs 152,064): scale the ids both have
-        width = min(scores.shape[-1], self.scales.shape[0])
-        factors = (self.bias if self.mode == "bias" else self.scales)[:width].to(scores.device, scores.dtype)
-        out = scores.clone()
-        if self.mode == "scale":
-            out[..., :width] *= factors
-        elif self.mode == "lower":
-            head = out[..., :width]
-            out[..., :width] = torch.minimum(head, head * factors)
-        else:
-            out[..., :width] += factors
-        return out
+        return apply_factors(scores.clone(), self.bias if self.mode == "bias" else self.scales, self.mode)
 
 
 def logit_bias_map(scales: TokenScales) -> dict[int, float]:
     """{token id: log(S)} for every scaled token, for vLLM's `SamplingParams(logit_bias=...)`."""
-    return {
-        i: max(math.log(s), MIN_LOGIT_BIAS) if s > 0 else MIN_LOGIT_BIAS for i, s in scales.scales.items()
-    }
+    return {i: bias_value(s, MIN_LOGIT_BIAS) for i, s in scales.scales.items()}
 
 
 def analysis_for(source: Any, config: Any, path: str) -> dict[str, Any]:

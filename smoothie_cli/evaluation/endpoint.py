@@ -1,0 +1,120 @@
+"""Answers from an OpenAI-compatible server (vLLM, llama.cpp, Ollama, `smoothie serve`): `smoothie eval
+--endpoint URL` evaluates a model where it is served, with no local copy of it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from smoothie_cli.errors import SmoothieError
+from smoothie_cli.generation.sampling import SamplingConfig
+from smoothie_cli.progress import Progress, no_progress
+
+# tasks that only read generated text: the others need the model's own logits or hidden states
+ENDPOINT_TASKS = ("no-chinese", "language", "bertscore", "humaneval")
+
+
+@dataclass
+class EndpointGenerator:
+    """The Generator protocol (evaluation tasks) over a chat-completions endpoint, `concurrency` requests
+    at a time; `extra_body` carries server-side smoothing (logit_bias, or vllm_xargs for smoothie's
+    processor in vLLM)."""
+
+    url: str
+    model: str | None = None
+    api_key: str | None = None
+    max_new_tokens: int = 128
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    concurrency: int = 8
+    extra_body: dict[str, Any] | None = None
+    timeout: float = 600.0
+    name: str = "endpoint"
+
+    def __post_init__(self) -> None:
+        import openai
+
+        self.client = openai.OpenAI(base_url=self.url, api_key=self.api_key or "none", timeout=self.timeout,
+                                    max_retries=2)  # fmt: skip
+        if self.model is None:
+            self.model = self.served_model()
+
+    def served_model(self) -> str:
+        import openai
+
+        try:
+            models = [m.id for m in self.client.models.list()]
+        except openai.APIError as error:
+            raise SmoothieError(
+                f"the endpoint {self.url} cannot list its models ({error}); check the URL"
+            ) from None
+        if not models:
+            raise SmoothieError(f"the endpoint {self.url} serves no model")
+        return models[0]
+
+    def generate(self, examples: Sequence[Any], progress: Progress = no_progress) -> list[str]:
+        description = f"generating ({self.url})"
+        progress(description, 0, len(examples))
+        done = [0]
+
+        def one(example: Any) -> str:
+            text = self.answer(example)
+            done[0] += 1
+            progress(description, done[0], len(examples))
+            return text
+
+        with ThreadPoolExecutor(max(1, self.concurrency)) as pool:
+            return list(pool.map(one, examples))
+
+    def answer(self, example: Any) -> str:
+        import openai
+
+        messages = [{"role": "system", "content": example.system}] if getattr(example, "system", None) else []
+        messages.append({"role": "user", "content": example.prompt})
+        greedy = self.sampling.greedy
+        try:
+            reply = self.client.chat.completions.create(
+                model=self.model,  # type: ignore[arg-type]
+                messages=messages,  # type: ignore[arg-type]
+                max_tokens=self.max_new_tokens,
+                temperature=0.0 if greedy else self.sampling.temperature,
+                top_p=1.0 if greedy else self.sampling.top_p,
+                seed=self.sampling.seed,
+                extra_body=self.extra_body,
+            )
+        except openai.APIError as error:
+            raise SmoothieError(f"the endpoint {self.url} failed on '{example.id}': {error}") from None
+        return reply.choices[0].message.content or ""
+
+
+def check_endpoint_tasks(tasks: Sequence[str]) -> None:
+    others = [t for t in tasks if t not in ENDPOINT_TASKS]
+    if others:
+        raise SmoothieError(
+            f"--endpoint runs the tasks that read generated text ({', '.join(ENDPOINT_TASKS)}); "
+            f"{', '.join(others)} needs the model itself: evaluate it locally"
+        )
+
+
+def endpoint_session(
+    url: str,
+    model: str | None,
+    key: str | None,
+    config: Any,
+    sampling: SamplingConfig,
+    max_new_tokens: int,
+    concurrency: int,
+    extra_body: dict[str, Any] | None,
+) -> Any:
+    """An evaluation session whose answers come from the endpoint (no local model, no tokenizer)."""
+    from smoothie_cli.evaluation.session import Session
+    from smoothie_cli.evaluation.tasks.base import EvalContext
+    from smoothie_cli.models.resolve import ModelSource
+    from smoothie_cli.vocab.scripts import TargetScript
+
+    generator = EndpointGenerator(
+        url.rstrip("/"), model, key, max_new_tokens, sampling, concurrency, extra_body
+    )
+    context = EvalContext(None, None, generator, TargetScript(config.blocks()), batch_size=concurrency)
+    return Session(ModelSource(f"{generator.model} at {url}", "hub", url), config, context)

@@ -14,6 +14,7 @@ import pytest
 import uvicorn
 from test_serve import make_backend, models, serving  # noqa: F401  (models is a fixture)
 
+from smoothie_cli.cautious.gate import GateReader
 from smoothie_cli.cli.serve import bind
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.serve.upstream import (
@@ -28,7 +29,8 @@ from smoothie_cli.serve.upstream import (
 @contextmanager
 def gateway(tiny: dict[str, Any], upstream: str, **settings: Any) -> Iterator[tuple[str, Any]]:
     """The gateway on 127.0.0.1 (a free port) in a thread, its gate the tiny draft's; yields (url, app)."""
-    gate = DraftGate(tiny["draft"], tiny["tokenizer"], tiny["threshold"], None, None, "test margin")
+    reader = GateReader(tiny["draft"], tiny["tokenizer"], threshold=tiny["threshold"], reader="test margin")
+    gate = DraftGate(reader, tiny["tokenizer"])
 
     def usage(messages: Any, text: str) -> tuple[int, int]:
         return gate.count_tokens(messages), gate.count_text(text)

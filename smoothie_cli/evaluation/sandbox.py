@@ -16,10 +16,10 @@ runs untrusted code by accident; the 1.0.3 wheel has it live. We call it, but on
 its own `check_correctness` forks the calling process through a multiprocessing Manager, with no memory limit
 and no way to drop the network, which is why the process handling lives here.
 
-What this does not protect against (it is not a security boundary; see the README): reading any file the
-user can read, writing inside the temporary directory and wherever the user can write if the guard is
-dodged (ctypes, `_posixsubprocess`), the number of processes a dodged guard may start within the time
-limit (they die with the process group), and the network when user namespaces are disabled.
+What this does not protect against (it is not a security boundary): reading any file the user can read,
+writing inside the temporary directory and wherever the user can write if the guard is dodged (ctypes,
+`_posixsubprocess`), the number of processes a dodged guard may start within the time limit (they die
+with the process group), and the network when user namespaces are disabled.
 
 A program passes only when the sandboxed side reports that its tests ran to the end: a program that exits
 early (os._exit(0)) or is killed fails.

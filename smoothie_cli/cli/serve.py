@@ -183,9 +183,8 @@ def serve(
                     signals=_signals_end_quietly)  # fmt: skip
         return
     settings = CautiousSettings(
-        target, draft_spec, device=device, dtype=dtype,
-        draft_quant=draft_quant,
-        gate=gate, gate_threshold=gate_threshold, gate_model=gate_model, instruction=instruction,
+        target, draft_spec, device=device, dtype=dtype, draft_quant=draft_quant, gate=gate,
+        gate_threshold=gate_threshold, gate_model=gate_model, instruction=instruction,
         policy=GatePolicy(refusal or DEFAULT_REFUSAL, on_untagged),  # type: ignore[arg-type]
         decoding=Decoding(lookup=lookup), smoothing=Smoothing(scales, min_scale, smoothness, mode, config),
     )  # fmt: skip
@@ -201,12 +200,7 @@ def serve(
                           log=_logger(output), log_prompts=log_prompts)  # fmt: skip
     context = getattr(decoder.engine.target.config, "max_position_embeddings", None)
     app = create_app(scheduler, Settings(backend.model_id, api_key, max_tokens, max_body, context))
-    limits = {
-        "max_tokens": max_tokens,
-        "max_queue": max_queue,
-        "max_batch": max_batch,
-        "auth": api_key is not None,
-    }
+    limits = dict(max_tokens=max_tokens, max_queue=max_queue, max_batch=max_batch, auth=api_key is not None)
     _announce(sock, backend, info | limits, output)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                             timeout_graceful_shutdown=drain_timeout)  # fmt: skip

@@ -93,18 +93,10 @@ def run_gateway(
     bias, xargs, label = smoothing
     reading = reader.reading if reader else ("off: no draft" if draft is None else "off: --no-gate")
     settings = GatewaySettings(
-        upstream=base,
-        upstream_key=upstream_key,
-        api_key=api_key,
-        model_id=model_name,
-        refusal=refusal or DEFAULT_REFUSAL,
-        refuse_untagged=on_untagged == "refuse",
-        gate_reading=reading,
-        logit_bias=bias,
-        xargs=xargs,
-        timeout=upstream_timeout,
-        max_body_bytes=max_body,
-    )
+        upstream=base, upstream_key=upstream_key, api_key=api_key, model_id=model_name,
+        refusal=refusal or DEFAULT_REFUSAL, refuse_untagged=on_untagged == "refuse", gate_reading=reading,
+        logit_bias=bias, xargs=xargs, timeout=upstream_timeout, max_body_bytes=max_body,
+    )  # fmt: skip
 
     def gate_fn(texts: Any) -> list[str]:
         return reader(texts) if reader else ["none"] * len(texts)

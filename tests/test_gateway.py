@@ -3,7 +3,6 @@ server on tiny models; tests/integration/ puts vLLM behind it), with the real `o
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,8 +10,7 @@ from typing import Any
 
 import openai
 import pytest
-import uvicorn
-from test_serve import make_backend, models, serving  # noqa: F401  (models is a fixture)
+from test_serve import make_backend, models, running, serving  # noqa: F401  (models is a fixture)
 
 from smoothie_cli.cautious.gate import GateReader
 from smoothie_cli.cli.serve import bind
@@ -37,18 +35,8 @@ def gateway(tiny: dict[str, Any], upstream: str, **settings: Any) -> Iterator[tu
 
     options = GatewaySettings(upstream=upstream, gate_reading=gate.reading, **settings)
     app = create_gateway(gate, options, usage)
-    sock = bind("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1", app
-    finally:
-        server.should_exit = True
-        thread.join(30)
+    with running(app) as url:
+        yield url, app
 
 
 @pytest.fixture(scope="module")

@@ -79,7 +79,14 @@ def serving(backend: Backend, scheduler: dict[str, Any] | None = None, **setting
     """A real uvicorn server on 127.0.0.1 (a free port) in a thread; yields (base url, scheduler)."""
     queue = Scheduler(backend, **(scheduler or {}))
     options = {"max_tokens": 200, "context_length": 256, **settings}
-    app = create_app(queue, Settings("tiny", **options))
+    with running(create_app(queue, Settings("tiny", **options))) as url:
+        yield url, queue
+    assert not queue.thread.is_alive()  # the worker stopped with the server
+
+
+@contextmanager
+def running(app: Any) -> Iterator[str]:
+    """`app` served by uvicorn on 127.0.0.1 (a free port) in a thread; yields its base url."""
     sock = bind("127.0.0.1", 0)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -88,11 +95,10 @@ def serving(backend: Backend, scheduler: dict[str, Any] | None = None, **setting
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1", queue
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
     finally:
         server.should_exit = True
         thread.join(30)
-        assert not queue.thread.is_alive()  # the worker stopped with the server
 
 
 @pytest.fixture(scope="module")

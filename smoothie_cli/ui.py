@@ -216,6 +216,9 @@ class FitTable:
         table.add_column(overflow="fold")
         for row in self.rows:
             for i, (name, cell) in enumerate(zip(self.columns, row)):
+                if i in self.cut:  # a long prompt stays one line, cut with an ellipsis (--json has it whole)
+                    cell = cell.copy()
+                    cell.no_wrap, cell.overflow = True, "ellipsis"
                 table.add_row(name, cell, end_section=i == len(row) - 1)
         return table
 

@@ -57,6 +57,18 @@ def test_a_table_that_cannot_fit_is_shown_one_key_per_line() -> None:
         assert any(name in line and f"{0.1 * i:.3f}" in line for line in lines)
 
 
+def test_the_key_value_layout_cuts_a_long_prompt_on_one_line() -> None:
+    columns = [*COLUMNS, "acc/prop", "s"]  # ten columns: too many for 80 cells, even without borders
+    out, stdout, _ = _output()
+    rows = [[*row, "27/27", "4.81"] for row in _stats_rows(2)]
+    out.show(out.table("speculate", columns, [[PROMPT * 2, *row[1:]] for row in rows], cut=["prompt"]))
+    lines = stdout.getvalue().splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    prompts = [line for line in lines if "prompt" in line]
+    assert len(prompts) == 2 and all("Write a Python" in line and "…" in line for line in prompts)
+    assert not any("datetime" in line for line in lines)  # the rest of the prompt is cut, not folded
+
+
 def test_a_table_that_fits_is_unchanged() -> None:
     out, stdout, _ = _output()
     out.show(out.table("scores", ["task", "score"], [["no-chinese", "0.990"], ["mc", "0.412"]]))

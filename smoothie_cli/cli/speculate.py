@@ -216,7 +216,7 @@ def _stats_table(results: list[Any], info: dict[str, Any], gate: bool, strategy:
     for r in results:
         s = r.stats.as_dict()
         accept = "—" if s["acceptance_rate"] is None else f"{s['acceptance_rate']:.2f}"
-        rows.append([r.prompt[:40], r.gate, r.strategy, s["tokens"], f"{s['seconds']:.2f}",
+        rows.append([r.prompt, r.gate, r.strategy, s["tokens"], f"{s['seconds']:.2f}",
                      f"{s['tokens_per_s']:.2f}", accept, f"{s['accepted']}/{s['proposed']}",
                      s["target_forwards"], "—" if s["mean_gamma"] is None else s["mean_gamma"]])  # fmt: skip
     title = f"speculate — target {info['target']}, draft {info['draft'] or 'none'}"
@@ -233,4 +233,4 @@ def _stats_table(results: list[Any], info: dict[str, Any], gate: bool, strategy:
     title += f", {strategy}"
     columns = ["prompt", "gate", "strategy", "tokens", "s", "tok/s", "accept", "acc/prop", "target fwd",
                "mean γ"]  # fmt: skip
-    return ui.table(title, columns, rows, justify=["left", "left", "left"] + ["right"] * 7)
+    return ui.table(title, columns, rows, justify=["left", "left", "left"] + ["right"] * 7, cut=["prompt"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_cpu_prepack import _greedy
 
 from smoothie_cli.cautious.loading import load_for_speculation
 from smoothie_cli.errors import SmoothieError
@@ -15,15 +16,6 @@ from smoothie_cli.generation.speculative import DraftProposer, SpeculativeDecode
 from smoothie_cli.models.int8 import Int8Linear
 
 PROMPT = [9707, 11, 1879, 0, 576, 3974, 13]
-
-
-def _greedy(model: object, ids: list[int], n: int) -> list[int]:
-    cached, out = CachedModel(model), []
-    logits = cached.feed(ids)
-    for _ in range(n):
-        out.append(int(logits[-1].argmax()))
-        logits = cached.feed(out[-1:])
-    return out
 
 
 def test_an_int8_target_is_quantised_layer_by_layer_and_close_to_float32(tiny_qwen) -> None:

@@ -47,7 +47,7 @@ class GateCalibration:
     def save(self, directory: Path, name: str = CALIBRATION_FILE) -> Path:
         """Write it as `name` (gate.json, or gate-int8.json for the int8 draft's reading) in `directory`,
         atomically."""
-        from smoothie_cli.models.atomic import write_text_atomic
+        from smoothie_cli.atomic import write_text_atomic
 
         path = Path(directory) / name
         write_text_atomic(path, json.dumps(asdict(self), indent=2) + "\n")

@@ -320,7 +320,7 @@ def save_checkpoint(
     from peft import get_peft_model_state_dict
     from safetensors.torch import save_file
 
-    from smoothie_cli.models.atomic import atomic_directory
+    from smoothie_cli.atomic import atomic_directory
 
     names = {id(p): n for n, p in model.named_parameters() if p.requires_grad}
     moments: dict[str, Any] = {}
@@ -527,7 +527,7 @@ def _write_adapter(
     merge: bool,
     progress: Progress,
 ) -> None:
-    from smoothie_cli.models.atomic import atomic_directory
+    from smoothie_cli.atomic import atomic_directory
 
     progress("writing the adapter", 0, 1)
     with atomic_directory(out, replace=True) as temp:

@@ -174,7 +174,7 @@ def cached_features(
     from safetensors import safe_open
     from safetensors.torch import save
 
-    from smoothie_cli.models.atomic import write_bytes_atomic
+    from smoothie_cli.atomic import write_bytes_atomic
 
     digest = {text: hashlib.sha256(text.encode("utf-8")).hexdigest() for text in texts}
     known: dict[str, Any] = {}
@@ -217,9 +217,9 @@ def probe_holdout(
     family's time); a result is reused only for the same draft, probe layers and rows, unless `force`."""
     import torch
 
+    from smoothie_cli.atomic import write_text_atomic
     from smoothie_cli.cautious.probe import check_layers_below_adapter, probe_features, probe_layers
     from smoothie_cli.data.moderation import JAILBREAK_SOURCES, SOURCES, moderation_dataset
-    from smoothie_cli.models.atomic import write_text_atomic
 
     for family in families:
         if family not in SOURCES:

@@ -379,9 +379,9 @@ def add_probe(directory: Path, progress: Progress = no_progress) -> GateCalibrat
     """Fit and calibrate the gate probe of the trained draft in `directory` on the moderation train split,
     and write gate-probe.safetensors and gate.json (reading "probe") there. finetune-draft does this itself;
     this adds a probe to a draft trained before it did."""
+    from smoothie_cli.atomic import write_text_atomic
     from smoothie_cli.data.moderation import moderation_dataset
     from smoothie_cli.models import loading, resolve_model
-    from smoothie_cli.models.atomic import write_text_atomic
 
     source = resolve_model(str(directory))
     tokenizer = loading.load_tokenizer(source, progress)

@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from smoothie_cli.atomic import atomic_directory, write_text_atomic
 from smoothie_cli.cautious.calibration import GateCalibration
 from smoothie_cli.cautious.layout import (
     ADAPTER_CONFIG,
@@ -28,7 +29,6 @@ from smoothie_cli.cautious.layout import (
 )
 from smoothie_cli.cautious.probe import GateProbe, probe_for
 from smoothie_cli.errors import SmoothieError
-from smoothie_cli.models.atomic import atomic_directory, write_text_atomic
 
 
 def sha256_of(path: Path) -> str:

@@ -10,7 +10,8 @@ from typing import Any
 class Example:
     """One evaluation item.
 
-    `prompt` is the user message; `system` an optional system message. Multiple-choice items carry
+    `prompt` is the (last) user message; `system` an optional system message; `history` the earlier turns of
+    a conversation ({"role": "user" | "assistant", "content"} messages, oldest first). Multiple-choice items carry
     `choices` and the index of the correct one in `answer`; generation items may carry a `reference`
     answer; classification items (toxic/safe) a `label`.
     """
@@ -23,6 +24,25 @@ class Example:
     answer: int | None = None
     label: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    history: tuple[dict[str, str], ...] = ()
+
+    def messages(self) -> list[dict[str, str]]:
+        """The whole conversation as chat messages: the system message, the earlier turns, the prompt."""
+        system = [{"role": "system", "content": self.system}] if self.system else []
+        return [*system, *self.history, {"role": "user", "content": self.prompt}]
+
+    @property
+    def identity(self) -> str:
+        """The text that makes two rows the same row: the prompt, with the earlier turns when there are any."""
+        if not self.history:
+            return self.prompt
+        return "\n\n".join(f"{m['role']}: {m['content']}" for m in self.messages())
+
+    @property
+    def split_key(self) -> str:
+        """What splits and folds hash: `meta["split_key"]` when a row was derived from another (a
+        conversation built around a prompt goes wherever that prompt goes), else `identity`."""
+        return str(self.meta.get("split_key", self.identity))
 
 
 @dataclass

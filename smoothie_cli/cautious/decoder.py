@@ -14,12 +14,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from smoothie_cli.cautious.conversation import Conversation, as_messages, chat_messages, gate_text, last_text
 from smoothie_cli.cautious.gate import GateReader
 from smoothie_cli.cautious.prompts import MODERATION_INSTRUCTION, SAFE_TAG, TAG_SEPARATOR, Gate, draft_prompt
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.generation.engine import Decoding, Engine
 from smoothie_cli.generation.logits import new_generator
-from smoothie_cli.generation.prompts import encode, messages_for
+from smoothie_cli.generation.prompts import encode
 from smoothie_cli.generation.speculative import Stats, TokenCallback
 from smoothie_cli.progress import Progress, no_progress
 
@@ -44,16 +45,22 @@ class PromptSettings:
 
 @dataclass
 class Result:
-    prompt: str
+    request: Conversation  # a prompt, or a conversation (chat messages)
     text: str
     gate: Gate
     token_ids: list[int]
     stats: Stats
     strategy: str = "speculative"
 
+    @property
+    def prompt(self) -> str:
+        """The request's last message (a conversation's) or its prompt."""
+        return last_text(self.request)
+
     def as_dict(self) -> dict[str, Any]:
-        return {"prompt": self.prompt, "text": self.text, "gate": self.gate, "strategy": self.strategy,
-                **self.stats.as_dict()}  # fmt: skip
+        turns = {} if isinstance(self.request, str) else {"messages": as_messages(self.request)}
+        return {"prompt": self.prompt, **turns, "text": self.text, "gate": self.gate,
+                "strategy": self.strategy, **self.stats.as_dict()}  # fmt: skip
 
 
 @dataclass
@@ -76,16 +83,17 @@ class CautiousDecoder:
 
     # ---- prompts -----------------------------------------------------------------------------------
 
-    def target_ids(self, prompt: str, system: str | None = None) -> list[int]:
-        return self.engine.prompt_ids(messages_for(prompt, system or self.prompt.system))
+    def target_ids(self, prompt: Conversation, system: str | None = None) -> list[int]:
+        return self.engine.prompt_ids(chat_messages(prompt, system or self.prompt.system))
 
-    def _draft_ids(self, prompt: str, gate: Gate) -> list[int] | None:
+    def _draft_ids(self, prompt: Conversation, gate: Gate) -> list[int] | None:
         """What the draft drafts from: None (the target's own prompt) or the moderation prompt, continued
         from the trained "<Safe>\n" (untagged: from a fresh answer)."""
         if self.prompt.draft_context == "chat":
             return None
         instruction = self.gate.instruction if self.gate is not None else MODERATION_INSTRUCTION
-        ids = encode(self.tokenizer, draft_prompt(prompt, instruction))
+        text = self.gate.text(prompt) if self.gate is not None else gate_text(prompt)
+        ids = encode(self.tokenizer, draft_prompt(text, instruction))
         if gate in ("safe", "none"):
             ids += encode(self.tokenizer, SAFE_TAG + TAG_SEPARATOR)
         return ids
@@ -102,7 +110,7 @@ class CautiousDecoder:
             self.gate.read_one("Hello")
         self.engine.warm_up()
 
-    def read_gate(self, prompt: str) -> tuple[Gate, int]:
+    def read_gate(self, prompt: Conversation) -> tuple[Gate, int]:
         """The gate of one request (a batch of one for the reader) and the reading model's forwards."""
         if self.gate is None:
             return "none", 0
@@ -112,14 +120,15 @@ class CautiousDecoder:
 
     def generate(
         self,
-        prompt: str,
+        prompt: Conversation,
         max_new_tokens: int = 128,
         system: str | None = None,
         on_tokens: TokenCallback | None = None,
         gate: Gate | None = None,
     ) -> Result:
-        """Gate (unless `gate` is already known), then answer. `on_tokens` sees tokens as they are kept."""
-        if not prompt.strip():
+        """Gate (unless `gate` is already known), then answer. `on_tokens` sees tokens as they are kept.
+        `prompt`: a text, or a conversation (the gate reads all of it; the target answers its last turn)."""
+        if not last_text(prompt).strip():
             raise SmoothieError("the prompt is empty; give the text to answer")
         if max_new_tokens < 1:
             raise SmoothieError(f"--max-new-tokens must be at least 1, not {max_new_tokens}")
@@ -150,7 +159,7 @@ class CautiousDecoder:
 
     # ---- many requests -----------------------------------------------------------------------------
 
-    def gate_many(self, prompts: Sequence[str], progress: Progress = no_progress) -> list[Gate]:
+    def gate_many(self, prompts: Sequence[Conversation], progress: Progress = no_progress) -> list[Gate]:
         """The gate of every prompt, read in batches (one prefill per batch with a calibrated threshold)."""
         if self.gate is None:
             return ["none"] * len(prompts)
@@ -158,7 +167,7 @@ class CautiousDecoder:
 
     def answer_many(
         self,
-        prompts: Sequence[str],
+        prompts: Sequence[Conversation],
         max_new_tokens: int = 128,
         *,
         systems: Sequence[str | None] | None = None,
@@ -173,7 +182,7 @@ class CautiousDecoder:
         if strategy not in STRATEGIES:
             raise SmoothieError(f"--strategy must be one of {', '.join(STRATEGIES)}, not '{strategy}'")
         systems = list(systems) if systems is not None else [None] * len(prompts)
-        if any(not p.strip() for p in prompts):
+        if any(not last_text(p).strip() for p in prompts):
             raise SmoothieError("a prompt is empty; remove it or give its text")
         start = time.perf_counter()
         gates = self.gate_many(prompts, progress)
@@ -207,7 +216,7 @@ class CautiousDecoder:
 
     def _answer_batched(
         self,
-        prompts: Sequence[str],
+        prompts: Sequence[Conversation],
         systems: Sequence[str | None],
         gates: Sequence[Gate],
         answer: list[int],
@@ -215,7 +224,7 @@ class CautiousDecoder:
         batch_size: int,
         progress: Progress,
     ) -> dict[int, Result]:
-        conversations = [messages_for(prompts[i], systems[i] or self.prompt.system) for i in answer]
+        conversations = [chat_messages(prompts[i], systems[i] or self.prompt.system) for i in answer]
         start = time.perf_counter()
         token_lists = self.engine.answer_batch(conversations, max_new_tokens, pipeline=self.pipeline,
                                                batch_size=batch_size, progress=progress)  # fmt: skip
@@ -238,7 +247,7 @@ class CautiousGenerator:
 
     def generate(self, examples: Sequence[Any], progress: Progress = no_progress) -> list[str]:
         results = self.decoder.answer_many(
-            [e.prompt for e in examples], self.max_new_tokens, systems=[e.system for e in examples],
+            [e.messages() for e in examples], self.max_new_tokens,  # the gate reads the system message too
             strategy=self.strategy, progress=progress,
         )  # fmt: skip
         return [r.text for r in results]

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from smoothie_cli.cautious.conversation import Conversation, ConversationReader
 from smoothie_cli.cautious.gate import DEFAULT_MAX_OVER_REFUSAL, GateCalibration
 from smoothie_cli.cautious.layout import card_front_matter
 from smoothie_cli.cautious.prompts import (
@@ -127,7 +128,8 @@ def training_examples(
         response_ids = response["input_ids"][: len(tag_ids["input_ids"]) + settings.answer_tokens]
         if answer and len(response_ids) == len(response["input_ids"]) and eos is not None:
             response_ids = [*response_ids, eos]
-        prompt_ids = _prompt_ids(example.prompt, tokenizer, settings, settings.max_length - len(response_ids))
+        budget = settings.max_length - len(response_ids)
+        prompt_ids = _prompt_ids(example.messages(), tokenizer, settings, budget)
         tag = len(tag_ids["input_ids"])
         weights = [0.0] * len(prompt_ids) + [TAG_WEIGHT] * tag + [ANSWER_WEIGHT] * (len(response_ids) - tag)
         out.append(
@@ -136,7 +138,11 @@ def training_examples(
     return out
 
 
-def _prompt_ids(text: str, tokenizer: Any, settings: FinetuneSettings, budget: int) -> list[int]:
+def _prompt_ids(
+    conversation: Conversation, tokenizer: Any, settings: FinetuneSettings, budget: int
+) -> list[int]:
+    # the conversation as every gate reader renders it (conversation.py), then cut to the training length
+    text = ConversationReader(tokenizer).text(conversation)
     ids = tokenizer(draft_prompt(text, settings.instruction), add_special_tokens=False)["input_ids"]
     if len(ids) <= budget:
         return ids
@@ -439,7 +445,7 @@ def finetune_draft(
         seed=0,
     )
     labels = [e.label or "safe" for e in test_set]
-    prompts = [e.prompt for e in test_set]
+    prompts = [e.messages() for e in test_set]  # the gate reads whole conversations
     checkpoints = checkpoint_directory(out)
     checkpoints.parent.mkdir(parents=True, exist_ok=True)
 
@@ -482,7 +488,7 @@ def finetune_draft(
             max_over_refusal=settings.max_over_refusal, progress=progress,
         )  # fmt: skip
     elif calibration_set:
-        margins = tag_margins(model, tokenizer, [e.prompt for e in calibration_set],
+        margins = tag_margins(model, tokenizer, [e.messages() for e in calibration_set],
                               instruction=settings.instruction, progress=progress,
                               description="calibrating the gate")  # fmt: skip
         calibration = calibrate(

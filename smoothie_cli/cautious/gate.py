@@ -13,7 +13,7 @@ many through the same batched code (reading.DraftReading): a lone request is a b
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -29,6 +29,7 @@ from smoothie_cli.cautious.calibration import (
     gate_scores,
     roc_auc,
 )
+from smoothie_cli.cautious.conversation import INPUT_BUDGET, Conversation, gate_text
 from smoothie_cli.cautious.prompts import DEFAULT_REFUSAL, MODERATION_INSTRUCTION, Gate
 from smoothie_cli.cautious.reading import (
     BATCH_SIZE,
@@ -45,14 +46,29 @@ from smoothie_cli.progress import Progress, no_progress
 
 # the gate's statistics and readings, importable from here as before the split (calibration.py, reading.py)
 __all__ = [
-    "CALIBRATION_FILE", "DEFAULT_CONFIDENCE", "DEFAULT_MAX_OVER_REFUSAL", "GATE_TOKENS", "Conversation",
-    "GateCalibration", "GatePolicy", "GateReader", "TagTokens", "average_precision", "binomial_upper_bound",
-    "calibrate", "classify", "f1", "gate_scores", "gate_values", "margin_of", "roc_auc", "tag_margins",
+    "CALIBRATION_FILE",
+    "DEFAULT_CONFIDENCE",
+    "DEFAULT_MAX_OVER_REFUSAL",
+    "GATE_TOKENS",
+    "Conversation",
+    "GateCalibration",
+    "GatePolicy",
+    "GateReader",
+    "TagTokens",
+    "average_precision",
+    "binomial_upper_bound",
+    "calibrate",
+    "classify",
+    "f1",
+    "gate_scores",
+    "gate_text",
+    "gate_values",
+    "margin_of",
+    "roc_auc",
+    "tag_margins",
     "tag_tokens",
 ]  # fmt: skip
 
-# what the gate reads: a text, or a chat conversation ({"role", "content"} messages)
-Conversation = str | Sequence[Mapping[str, str]]
 OnUntagged = Literal["continue", "refuse"]
 
 
@@ -69,14 +85,6 @@ class GatePolicy:
 
     def refuses(self, gate: Gate) -> bool:
         return gate == "toxic" or (gate == "untagged" and self.on_untagged == "refuse")
-
-
-def gate_text(conversation: Conversation) -> str:
-    """The text the draft's moderation prompt holds for a request: the last user message (the Alpaca
-    prompt the draft was trained on holds one input). Reading whole conversations changes this function."""
-    if isinstance(conversation, str):
-        return conversation
-    return next((m["content"] for m in reversed(conversation) if m["role"] == "user"), "")
 
 
 class GateReader:
@@ -98,11 +106,14 @@ class GateReader:
         reader: str = "the draft",
         batch_size: int = BATCH_SIZE,
         token_budget: int = TOKEN_BUDGET,
+        input_budget: int = INPUT_BUDGET,
     ) -> None:
         self.model, self.tokenizer = model, tokenizer
         self.threshold, self.probe, self.policy, self.reader = threshold, probe, policy, reader
         self.instruction = instruction or MODERATION_INSTRUCTION
-        self.reading = DraftReading(model, tokenizer, self.instruction, batch_size, token_budget)
+        self.reading = DraftReading(
+            model, tokenizer, self.instruction, batch_size, token_budget, input_budget
+        )
 
     @property
     def kind(self) -> str:
@@ -126,16 +137,15 @@ class GateReader:
     def scores(self, conversations: Sequence[Conversation], progress: Progress = no_progress,
                description: str = "scoring the gate") -> list[float]:  # fmt: skip
         """What the threshold applies to, per request: the probe's log-odds, else the tag margin."""
-        texts = [gate_text(c) for c in conversations]
         if self.probe is None:
-            return self.reading.margins(texts, progress, description)
-        return self.probe.scores(self.reading.features(texts, self.probe.spec, progress, description))
+            return self.reading.margins(conversations, progress, description)
+        return self.probe.scores(self.reading.features(conversations, self.probe.spec, progress, description))
 
     def read(self, conversations: Sequence[Conversation], progress: Progress = no_progress,
              description: str = "gating") -> list[Gate]:  # fmt: skip
         """The gate of every request, read in batches (one prefill per batch with a threshold)."""
         if self.threshold is None:
-            return self.reading.greedy([gate_text(c) for c in conversations], progress, description)
+            return self.reading.greedy(conversations, progress, description)
         threshold = self.threshold
         return [
             "toxic" if s > threshold else "safe" for s in self.scores(conversations, progress, description)
@@ -143,6 +153,11 @@ class GateReader:
 
     def read_one(self, conversation: Conversation) -> Gate:
         return self.read([conversation])[0]
+
+    def text(self, conversation: Conversation) -> str:
+        """What the moderation prompt's input holds for a conversation (conversation.py: within the
+        budget, markers neutralized)."""
+        return self.reading.conversations.text(conversation)
 
     def summary(self) -> str:
         """How the gate is read, in words (every serve response says it)."""

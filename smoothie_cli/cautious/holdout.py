@@ -18,6 +18,7 @@ from typing import Any
 
 from smoothie_cli.cautious.artifacts import open_draft
 from smoothie_cli.cautious.calibration import GateCalibration, gate_scores
+from smoothie_cli.cautious.conversation import GATE_FORMAT
 from smoothie_cli.data.examples import Example
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.progress import Progress, no_progress
@@ -60,7 +61,7 @@ def score_draft_by_source(
     draft = open_draft(spec, progress, needs="per-source scores")
     calibration = draft.require_calibration()
     examples = load_dataset(dataset, progress=progress).examples
-    margins = draft.reader().scores([e.prompt for e in examples], progress)
+    margins = draft.reader().scores([e.messages() for e in examples], progress)
     return {
         "draft": spec,
         "dataset": dataset,
@@ -115,7 +116,8 @@ def leave_one_source_out(
     calibration = draft.require_calibration()
     held = family_rows(family, progress)
     extra = look_alikes(family, progress) if family in JAILBREAK_SOURCES else []
-    margins = draft.reader().scores([e.prompt for e in held + extra], progress, f"scoring held-out {family}")
+    margins = draft.reader().scores([e.messages() for e in held + extra], progress,
+                                    f"scoring held-out {family}")  # fmt: skip
     held_margins, extra_margins = margins[: len(held)], margins[len(held) :]
     result: dict[str, Any] = {
         "family": family,
@@ -232,21 +234,22 @@ def probe_holdout(
     held = {f: family_rows(f, progress) for f in families}
     extra = {f: look_alikes(f, progress) if f in JAILBREAK_SOURCES else [] for f in families}
     rows = [*train, *(r for f in families for r in held[f] + extra[f])]
-    texts = list(dict.fromkeys(e.prompt for e in rows))
+    conversations = {e.identity: e.messages() for e in rows}  # features are kept by the row's identity
+    texts = list(conversations)
 
     def read(part: list[str]) -> Any:
-        return probe_features(model, tokenizer, part, spec, progress=progress,
+        return probe_features(model, tokenizer, [conversations[t] for t in part], spec, progress=progress,
                               description="reading features for leave-one-source-out")  # fmt: skip
 
-    key = f"{draft} | {spec.describe()}"
+    key = f"{draft} | {spec.describe()} | {GATE_FORMAT}"
     features = read(texts) if output is None else cached_features(read, texts, output / FEATURES_FILE, key)
     index = {text: i for i, text in enumerate(texts)}
 
     def of(rows: Sequence[Example]) -> Any:
-        return features[torch.tensor([index[e.prompt] for e in rows], dtype=torch.long)]
+        return features[torch.tensor([index[e.identity] for e in rows], dtype=torch.long)]
 
     def labelled(rows: Sequence[Example]) -> list[tuple[str, str]]:
-        return [(e.prompt, e.label or "safe") for e in rows]
+        return [(e.split_key, e.label or "safe") for e in rows]
 
     results = []
     for family in families:

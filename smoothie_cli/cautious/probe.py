@@ -338,11 +338,11 @@ def calibrate_probe(
     threshold on the out-of-fold scores. Returns (probe, GateCalibration with reading "probe")."""
     spec = probe_layers(model)
     check_layers_below_adapter(model, spec)
-    prompts = [e.prompt for e in examples]
     labels = [e.label or "safe" for e in examples]
-    features = probe_features(model, tokenizer, prompts, spec, instruction=instruction, progress=progress,
+    features = probe_features(model, tokenizer, [e.messages() for e in examples], spec,
+                              instruction=instruction, progress=progress,
                               description="reading features for the gate probe")  # fmt: skip
-    return fit_and_calibrate(features, prompts, labels, spec, max_over_refusal)
+    return fit_and_calibrate(features, [e.split_key for e in examples], labels, spec, max_over_refusal)
 
 
 def fit_and_calibrate(

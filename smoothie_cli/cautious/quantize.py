@@ -78,7 +78,7 @@ def write_int8_reading(directory: Path, progress: Progress = no_progress) -> Gat
         _, held = calibration_split(
             moderation_dataset("train").examples, FinetuneSettings(base="").calibration_percent
         )
-        calibration = calibrate_reading(draft.model, tokenizer, [e.prompt for e in held],
+        calibration = calibrate_reading(draft.model, tokenizer, [e.messages() for e in held],
                                         [e.label or "safe" for e in held], progress=progress)  # fmt: skip
     calibration = save_reading(calibration, Path(directory))
     update_card_int8(Path(directory), calibration)

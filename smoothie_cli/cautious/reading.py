@@ -12,6 +12,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from smoothie_cli.cautious.conversation import INPUT_BUDGET, Conversation, ConversationReader
 from smoothie_cli.cautious.prompts import (
     MODERATION_INSTRUCTION,
     SAFE_TAG,
@@ -114,10 +115,12 @@ class DraftReading:
         instruction: str | None = None,
         batch_size: int = BATCH_SIZE,
         token_budget: int = TOKEN_BUDGET,
+        input_budget: int = INPUT_BUDGET,
     ) -> None:
         self.model, self.tokenizer = model, tokenizer
         self.instruction = instruction or MODERATION_INSTRUCTION  # None: the one the seed trained with
         self.batch_size, self.token_budget = batch_size, token_budget
+        self.conversations = ConversationReader(tokenizer, input_budget)
         self.prefix = instruction_prefix(tokenizer, self.instruction)
         self.tags = tag_tokens(tokenizer)
         self._shared: Any = None  # the instruction's KV cache
@@ -127,8 +130,9 @@ class DraftReading:
     def device(self) -> Any:
         return next(self.model.parameters()).device
 
-    def encode(self, text: str) -> list[int]:
-        """The draft prompt's ids for one text."""
+    def encode(self, conversation: Conversation) -> list[int]:
+        """The draft prompt's ids for one conversation (or text): conversation.py renders it."""
+        text = self.conversations.text(conversation)
         return self.tokenizer(draft_prompt(text, self.instruction), add_special_tokens=False)["input_ids"]
 
     def shared_prefix(self) -> Any:
@@ -147,7 +151,7 @@ class DraftReading:
 
     # ---- what is read ------------------------------------------------------------------------------
 
-    def margins(self, texts: Sequence[str], progress: Progress = no_progress,
+    def margins(self, texts: Sequence[Conversation], progress: Progress = no_progress,
                 description: str = "scoring the draft's tags") -> list[float]:  # fmt: skip
         """log P(<Toc>) − log P(<Safe>) for each text: one prefill per batch, no decoding."""
         from smoothie_cli.generation.batched import masked_logits
@@ -162,7 +166,7 @@ class DraftReading:
                 margins[i] = margin_of(row, self.tags)
         return margins
 
-    def features(self, texts: Sequence[str], spec: FeatureSpec, progress: Progress = no_progress,
+    def features(self, texts: Sequence[Conversation], spec: FeatureSpec, progress: Progress = no_progress,
                  description: str = "reading the draft's features") -> Any:  # fmt: skip
         """Features (`spec`) of each text's draft prompt (+ the tags' shared tokens) as rows of a tensor."""
         import torch
@@ -190,7 +194,7 @@ class DraftReading:
                 rows[i] = spec.features(states, max(span, 1), tail).cpu()
         return torch.stack(rows) if rows else torch.zeros(0)
 
-    def greedy(self, texts: Sequence[str], progress: Progress = no_progress,
+    def greedy(self, texts: Sequence[Conversation], progress: Progress = no_progress,
                description: str = "reading the draft's tags") -> list[Gate]:  # fmt: skip
         """The tag each text's draft prompt opens its answer with, decoded greedily (up to GATE_TOKENS;
         a row stops once its tag is decided); "untagged" when it writes none."""
@@ -228,7 +232,7 @@ class DraftReading:
     # ---- batching ----------------------------------------------------------------------------------
 
     def batches(
-        self, texts: Sequence[str], suffix: Sequence[int], progress: Progress, description: str
+        self, texts: Sequence[Conversation], suffix: Sequence[int], progress: Progress, description: str
     ) -> Iterator[tuple[list[int], Any, Any, Any]]:
         """Left-padded batches of draft prompts (+ `suffix` tokens): (text indices, ids, mask, cache or
         None). A prompt whose tokens do not start with the prefix's (a merge across the boundary) gets no
@@ -278,14 +282,15 @@ def _batches(order: list[int], lengths: list[int], most: int, budget: int) -> li
     return [*batches, current] if current else batches
 
 
-def tag_margins(model: Any, tokenizer: Any, prompts: Sequence[str], *, progress: Progress = no_progress,
+def tag_margins(model: Any, tokenizer: Any, prompts: Sequence[Conversation], *,
+                progress: Progress = no_progress,
                 description: str = "scoring the draft's tags", **reading: Any) -> list[float]:  # fmt: skip
     """log P(<Toc>) − log P(<Safe>) for each prompt (DraftReading.margins; `reading`: its instruction,
     batch_size, token_budget)."""
     return DraftReading(model, tokenizer, **reading).margins(prompts, progress, description)
 
 
-def probe_features(model: Any, tokenizer: Any, prompts: Sequence[str], spec: FeatureSpec, *,
+def probe_features(model: Any, tokenizer: Any, prompts: Sequence[Conversation], spec: FeatureSpec, *,
                    progress: Progress = no_progress, description: str = "reading the draft's features",
                    **reading: Any) -> Any:  # fmt: skip
     """Features (`spec`) of each prompt's draft prompt (DraftReading.features; `reading` as tag_margins)."""

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from smoothie_cli import ui
+from smoothie_cli.cautious.conversation import Conversation, as_messages, last_text
 from smoothie_cli.cli.options import (
     ConfigOpt,
     DeviceOpt,
@@ -40,9 +41,10 @@ DEFAULT_DRAFT = "embedded:qwen2.5-coder-0.5b-cautious"
 PROMPT_FIELDS = ("prompt", "instruction", "input", "text", "question")
 
 
-def read_prompts(prompts: list[str] | None, input_file: Path | None) -> list[str]:
-    """Prompts from arguments, then from --input (text: one per line; .jsonl: a prompt field), else stdin."""
-    collected = list(prompts or [])
+def read_prompts(prompts: list[str] | None, input_file: Path | None) -> list[Conversation]:
+    """Prompts from arguments, then from --input (text: one per line; .jsonl: a prompt field, or a
+    conversation as `messages`), else stdin."""
+    collected: list[Conversation] = list(prompts or [])
     if input_file is not None:
         if not input_file.is_file():
             raise SmoothieError(f"--input {input_file} does not exist; give a .txt or .jsonl file of prompts")
@@ -56,22 +58,30 @@ def read_prompts(prompts: list[str] | None, input_file: Path | None) -> list[str
         collected = [line for line in sys.stdin.read().splitlines() if line.strip()]
     if not collected:
         raise SmoothieError("no prompt given; pass PROMPT arguments, --input FILE, or pipe prompts on stdin")
-    if any(not p.strip() for p in collected):
+    if any(not last_text(p).strip() for p in collected):
         raise SmoothieError("a prompt is empty; remove it or give its text")
     return collected
 
 
-def _jsonl_prompt(line: str, path: Path, number: int) -> str:
+def _jsonl_prompt(line: str, path: Path, number: int) -> Conversation:
     try:
         row = parse_json(line, f"{path}:{number}")
     except SmoothieError as error:
         raise SmoothieError(f"{error}; give one object per line") from None
     if isinstance(row, str):
         return row
+    if isinstance(row, dict) and "messages" in row:  # a conversation: the gate reads all of it
+        if not isinstance(row["messages"], list) or not all(isinstance(m, dict) for m in row["messages"]):
+            raise SmoothieError(f"{path}:{number}: messages must be a list of {{role, content}} objects")
+        try:
+            return as_messages(row["messages"])
+        except SmoothieError as error:
+            raise SmoothieError(f"{path}:{number}: {error}") from None
     for name in PROMPT_FIELDS:
         if isinstance(row, dict) and isinstance(row.get(name), str):
             return row[name]
-    raise SmoothieError(f"{path}:{number} has none of the fields {', '.join(PROMPT_FIELDS)}")
+    fields = ", ".join((*PROMPT_FIELDS, "messages"))
+    raise SmoothieError(f"{path}:{number} has none of the fields {fields}")
 
 
 def speculate(
@@ -82,7 +92,8 @@ def speculate(
     ] = DEFAULT_DRAFT,
     target: TargetOpt = DEFAULT_TARGET,
     input_file: Annotated[
-        Path | None, typer.Option("--input", help="Prompts file: text (one per line) or JSONL.")
+        Path | None,
+        typer.Option("--input", help="Prompts file: text (one per line) or JSONL (a prompt or messages)."),
     ] = None,
     system: Annotated[str | None, typer.Option("--system", help="System message for the target.")] = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Tokens per answer at most.")] = 128,
@@ -183,7 +194,9 @@ class _Printer:
     """Each answer as it comes: its text streamed as its tokens are accepted (speculative) or whole when done
     (batched, refused), for people; one JSON line per prompt otherwise."""
 
-    def __init__(self, output: Any, tokenizer: Any, prompts: list[str], info: dict[str, Any]) -> None:
+    def __init__(
+        self, output: Any, tokenizer: Any, prompts: list[Conversation], info: dict[str, Any]
+    ) -> None:
         self.output, self.tokenizer, self.prompts, self.info = output, tokenizer, prompts, info
         self.streamed: set[int] = set()
 
@@ -192,7 +205,7 @@ class _Printer:
 
         stream = TextStream(self.tokenizer)
         self.streamed.add(index)
-        self.output.text(f"[bold]> {self.prompts[index]}[/]")
+        self.output.text(f"[bold]> {last_text(self.prompts[index])}[/]")
 
         def show(new: list[int]) -> None:
             self.output.stream(stream.push(new))

@@ -10,10 +10,10 @@ from typing import Any
 class Example:
     """One evaluation item.
 
-    `prompt` is the (last) user message; `system` an optional system message; `history` the earlier turns of
-    a conversation ({"role": "user" | "assistant", "content"} messages, oldest first). Multiple-choice items carry
-    `choices` and the index of the correct one in `answer`; generation items may carry a `reference`
-    answer; classification items (toxic/safe) a `label`.
+    `prompt` is the (last) user message; `system` an optional system message; `history` the earlier turns
+    of a conversation ({"role": "user" | "assistant", "content"} messages, oldest first). Multiple-choice
+    items carry `choices` and the index of the correct one in `answer`; generation items may carry a
+    `reference` answer; classification items (toxic/safe) a `label`.
     """
 
     id: str
@@ -33,7 +33,7 @@ class Example:
 
     @property
     def identity(self) -> str:
-        """The text that makes two rows the same row: the prompt, with the earlier turns when there are any."""
+        """The text that makes two rows the same: the prompt, with the earlier turns when there are any."""
         if not self.history:
             return self.prompt
         return "\n\n".join(f"{m['role']}: {m['content']}" for m in self.messages())

@@ -86,8 +86,8 @@ def moderation_dataset(
             continue
         rows = source_rows(name, progress)
         for example in rows:
-            key = example.prompt.strip()
-            if key in seen or (split is not None and split_of(example.prompt) != split):
+            key = example.identity.strip()
+            if key in seen or (split is not None and split_of(example.split_key) != split):
                 continue  # a prompt that appears twice (across sources) counts once
             seen.add(key)
             label = example.label or "safe"  # faq, mtbench, mmlu, korean rows carry no label: benign

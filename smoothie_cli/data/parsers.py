@@ -50,7 +50,8 @@ def load_catalogue_entry(entry: CatalogueEntry, progress: Progress = no_progress
 
 def _jsonl(data: bytes, where: str) -> list[tuple[int, Any]]:
     rows = []
-    for number, line in enumerate(_decode(data, where).splitlines()):
+    # "\n" only: str.splitlines also breaks at U+2028, \x1c and friends, which JSON strings may hold raw
+    for number, line in enumerate(_decode(data, where).split("\n")):
         if line.strip():
             rows.append((number, parse_json(line, f"{where} line {number + 1}")))
     return rows
@@ -297,6 +298,162 @@ def _parse_bastion(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> 
     return examples
 
 
+# ---- everyday traffic and harmful requests for the gate ------------------------------------------------
+
+MAX_CHARS = 4_000
+"""Rows longer than this (the prompt with its earlier turns) are documents, not chat requests: skipped."""
+
+
+def _fits(prompt: str, history: tuple[dict[str, str], ...] = ()) -> bool:
+    return bool(prompt.strip()) and len(prompt) + sum(len(m["content"]) for m in history) <= MAX_CHARS
+
+
+def _records(member: Member, data: bytes) -> list[tuple[int, Any]]:
+    """A JSON list or a JSON Lines file, as (row number, row)."""
+    if member.path.endswith(".jsonl"):
+        return _jsonl(data, member.path)
+    return list(enumerate(parse_json(_decode(data, member.path), member.path)))
+
+
+def _parse_records(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> list[Example]:
+    """One request per row of a JSON list or JSON Lines file; `options` names the prompt's key, the row's id
+    key (else the row number, after the file's stem when there are several files), meta keys and the label."""
+    options, examples = entry.options, []
+    for member, data in blobs:
+        stem = member.path.rsplit("/", 1)[-1].split(".")[0]
+        for number, row in _records(member, data):
+            prompt = str(row.get(options["prompt"]) or "").strip()
+            if not _fits(prompt):
+                continue
+            key = row[options["id"]] if "id" in options else f"{stem}-{number}" if len(blobs) > 1 else number
+            meta = {k: row.get(k) for k in options.get("meta", ())}
+            examples.append(Example(f"{entry.name}-{key}", prompt, label=options.get("label"), meta=meta))
+    return examples
+
+
+def _parse_healthbench(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> list[Example]:
+    """HealthBench: a whole conversation ending on a user turn; the earlier turns are the history."""
+    member, data = blobs[0]
+    examples = []
+    for _, row in _jsonl(data, member.path):
+        *earlier, last = row["prompt"]
+        history = tuple({"role": m["role"], "content": m["content"].strip()} for m in earlier)
+        prompt = last["content"].strip()
+        if last["role"] != "user" or not _fits(prompt, history):
+            continue
+        ideal = (row.get("ideal_completions_data") or {}).get("ideal_completion")
+        meta = {"tags": row.get("example_tags", []), "prompt_id": row["prompt_id"]}
+        examples.append(Example(f"{entry.name}-{row['prompt_id']}", prompt, reference=text_of(ideal),
+                                label="safe", meta=meta, history=history))  # fmt: skip
+    return examples
+
+
+def _parse_mtbench_followup(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> list[Example]:
+    """MT-Bench's second turn after the first and a real model answer to it (one row per answer file)."""
+    (questions_member, questions), *answer_files = blobs
+    by_id = {row["question_id"]: row for _, row in _jsonl(questions, questions_member.path)}
+    examples = []
+    for member, data in answer_files:
+        for _, row in _jsonl(data, member.path):
+            question, answers = by_id[row["question_id"]], row["choices"][0]["turns"]
+            first, second = question["turns"][:2]
+            answer = answers[0].strip()
+            history = ({"role": "user", "content": first}, {"role": "assistant", "content": answer})
+            if not _fits(second, history):
+                continue
+            # the conversation grows out of the first turn: it goes to that turn's split (as `mtbench` does)
+            meta = {"category": question.get("category", ""), "question_id": row["question_id"],
+                    "model": row["model_id"], "split_key": first}  # fmt: skip
+            examples.append(Example(f"{entry.name}-{row['question_id']}-{row['model_id']}", second,
+                                    reference=text_of(answers[1]), label="safe", meta=meta,
+                                    history=history))  # fmt: skip
+    return examples
+
+
+def _chat_turns(messages: list[list[Mapping[str, Any]]]) -> list[str]:
+    """chit-chat's message groups as turns: consecutive messages of one sender joined by newlines."""
+    turns: list[tuple[str, str]] = []
+    for group in messages:
+        text = "\n".join(m["text"].strip() for m in group if str(m.get("text", "")).strip())
+        if not text:
+            continue
+        sender = group[0]["sender"]
+        if turns and turns[-1][0] == sender:
+            turns[-1] = (sender, f"{turns[-1][1]}\n{text}")
+        else:
+            turns.append((sender, text))
+    return [text for _, text in turns]
+
+
+def _parse_chitchat(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> list[Example]:
+    """The opening window of each conversation: the one who spoke first is the user, the other the
+    assistant; the window's last (user) turn is the prompt. Shorter conversations are skipped."""
+    member, data = blobs[0]
+    size, skip = entry.options["turns"], set(entry.options.get("skip", ()))
+    examples = []
+    for conversation, row in parse_json(_decode(data, member.path), member.path).items():
+        turns = _chat_turns(row.get("messages") or [])
+        if len(turns) < size or conversation in skip:
+            continue
+        roles = ("user", "assistant")
+        history = tuple({"role": roles[i % 2], "content": t} for i, t in enumerate(turns[: size - 1]))
+        prompt = turns[size - 1]
+        if _fits(prompt, history):
+            meta = {"conversation": conversation, "topic": row.get("prompt", "")}
+            examples.append(Example(f"{entry.name}-{conversation}", prompt, label="safe", meta=meta,
+                                    history=history))  # fmt: skip
+    return examples
+
+
+def _parse_pyrit_seeds(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> list[Example]:
+    """A PyRIT seed dataset (YAML: `seeds: [{value, harm_categories}]`); every seed a harmful request."""
+    import yaml  # the member is pinned by sha256: safe_load on known text
+
+    member, data = blobs[0]
+    examples = []
+    for number, seed in enumerate(yaml.safe_load(_decode(data, member.path))["seeds"]):
+        prompt = str(seed.get("value") or "").strip()
+        if _fits(prompt):
+            meta = {"harm_categories": list(seed.get("harm_categories") or ())}
+            examples.append(Example(f"{entry.name}-{number}", prompt, label="toxic", meta=meta))
+    return examples
+
+
+def _parse_lines(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> list[Example]:
+    """One harmful request per line; the file's stem is the family."""
+    examples = []
+    for member, data in blobs:
+        family = member.path.rsplit("/", 1)[-1].split(".")[0]
+        for number, line in enumerate(_decode(data, member.path).splitlines()):
+            if _fits(line.strip()):
+                examples.append(Example(f"{entry.name}-{family}-{number}", line.strip(), label="toxic",
+                                        meta={"family": family}))  # fmt: skip
+    return examples
+
+
+def _judged(category: str) -> str:
+    """PyRIT's free-text verdict on an answer ("Harmful.\n\nReason: ...", "'Not harmful'", "**Harmful**")."""
+    verdict = category.strip().removeprefix("Answer:").strip().strip("'\"*").lower()
+    for judged in ("not harmful", "harmful"):
+        if verdict.startswith(judged):
+            return judged
+    return ""
+
+
+def _parse_many_shot(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> list[Example]:
+    """PyRIT's many-shot examples: a harmful request and an answer that complies (as judged by PyRIT's
+    labeller: meta.response_judged is "harmful" when the answer does harm, "not harmful" when it does not)."""
+    member, data = blobs[0]
+    examples = []
+    for number, row in enumerate(parse_json(_decode(data, member.path), member.path)):
+        prompt = str(row.get("user") or "").strip()
+        if _fits(prompt):
+            meta = {"response": str(row.get("assistant") or "").strip(),
+                    "response_judged": _judged(str(row.get("category") or ""))}  # fmt: skip
+            examples.append(Example(f"{entry.name}-{number}", prompt, label="toxic", meta=meta))
+    return examples
+
+
 PARSERS: dict[str, Callable[[CatalogueEntry, list[tuple[Member, bytes]]], list[Example]]] = {
     "mmlu": _parse_mmlu,
     "chat": _parse_chat,
@@ -310,4 +467,11 @@ PARSERS: dict[str, Callable[[CatalogueEntry, list[tuple[Member, bytes]]], list[E
     "donotanswer": _parse_donotanswer,
     "prompt_list": _parse_prompt_list,
     "bastion": _parse_bastion,
+    "records": _parse_records,
+    "healthbench": _parse_healthbench,
+    "mtbench_followup": _parse_mtbench_followup,
+    "chitchat": _parse_chitchat,
+    "pyrit_seeds": _parse_pyrit_seeds,
+    "lines": _parse_lines,
+    "many_shot": _parse_many_shot,
 }

@@ -78,7 +78,8 @@ def _casual(text: str, salt: str) -> str:
         return text.lower().rstrip(".?!")
     if choice == 2:
         opener = OPENERS[pick % len(OPENERS)]
-        return opener + (text[:1].lower() + text[1:] if opener[0].islower() else text)
+        flows = opener[0].islower() or opener.endswith(", ")  # "Hey, what…", not "Hey, What…"
+        return opener + (text[:1].lower() + text[1:] if flows else text)
     if choice == 3:
         return text + CLOSERS[pick % len(CLOSERS)]
     for right, wrong in TYPOS if choice == 4 else ():
@@ -202,9 +203,9 @@ FITNESS_GOALS: tuple[str, ...] = (
     "start cycling to work",
 )
 FITNESS_TEMPLATES: tuple[str, ...] = (
-    "How should a beginner {x}?",
+    "As a complete beginner, how should I {x}?",
     "Can you make me a 6-week plan to {x}?",
-    "What mistakes do people make when they try to {x}?",
+    "What mistakes should I avoid when I try to {x}?",
     "I want to {x}. Where do I start?",
     "I'm 45 and want to {x}. Any advice?",
     "How many days a week should I train if I want to {x}?",
@@ -386,24 +387,24 @@ DISHES: tuple[str, ...] = (
 RECIPE_TEMPLATES: tuple[str, ...] = (
     "How do I make {x}?",
     "What's a good recipe for {x} for four people?",
-    "I want to cook {x} tonight. What do I need?",
+    "I want to make {x} tonight. What do I need?",
     "Walk me through making {x}.",
-    "Easy {x} recipe please.",
-    "What's the trick to really good {x}?",
+    "What's the easiest way to make {x}?",
+    "What's the secret to making {x} really well?",
     "Could you write out a recipe for {x} with metric measurements?",
     "I've never made {x} before. Is it hard, and how do I do it?",
 )
 DIETS: tuple[str, ...] = (
     "a family of four with picky kids",
     "someone training for a marathon who needs lots of protein",
-    "packed lunches I can take to work",
+    "someone who takes a packed lunch to work",
     "someone who is lactose intolerant",
     "a student with one pot and a microwave",
     "my dad, who has to eat less salt",
-    "a gluten-free week",
-    "batch cooking on Sunday for the whole week",
+    "someone who has just gone gluten-free",
+    "a busy couple who batch cook on Sundays",
     "a pescatarian",
-    "dinners that take under 20 minutes",
+    "a single parent with 20 minutes to cook dinner",
     "a nurse working night shifts",
     "two people trying to eat more vegetables",
 )
@@ -437,10 +438,10 @@ SUBSTITUTES: tuple[str, ...] = (
 )
 SUBSTITUTE_TEMPLATES: tuple[str, ...] = (
     "What can I use instead of {x}?",
-    "I ran out of {x}. What's a good substitute?",
-    "Can I replace {x} with something else? I'm halfway through cooking.",
+    "What's a good substitute for {x}? I'm halfway through cooking.",
+    "Can I replace {x} with something else?",
     "Substitute for {x}?",
-    "Is there a vegan swap for {x}?",
+    "What works instead of {x} without changing the taste too much?",
 )
 PANTRIES: tuple[str, ...] = (
     "chickpeas, spinach, a tin of tomatoes and some rice",
@@ -903,10 +904,11 @@ def _homework() -> Iterator[tuple[str, str]]:
 # ============================================================================================================
 # everyday-tech: coding and ops requests with alarming words in their ordinary sense
 # ============================================================================================================
-# (word, tasks): each task is an infinitive phrase that fits every template below
-TECH_TASKS: tuple[tuple[str, tuple[str, ...]], ...] = (
+# (word, register, tasks): each task is an infinitive phrase that fits every template of its register
+TECH_TASKS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "kill",
+        "ops",
         (
             "kill a process by name on macOS",
             "kill a background job I started in bash",
@@ -915,87 +917,68 @@ TECH_TASKS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "kill a Spark job on YARN",
             "kill a tmux session from outside it",
             "kill the dev server that is still holding port 3000",
-            "kill a Python thread cleanly",
             "kill all Chrome processes from the terminal",
             "kill a hung SSH session without closing the terminal",
         ),
     ),
     (
         "execute",
+        "ops",
         (
             "execute a Python script from another Python script",
             "run a bash script every night at 2am",
             "execute a .sql file with psql",
             "run a shell script on Windows",
-            "execute a stored procedure from Java",
             "run my pytest tests in parallel",
             "execute a command on every file in a folder",
         ),
     ),
     (
         "terminate",
+        "ops",
         (
             "terminate an EC2 instance from the AWS CLI",
             "terminate idle connections in Postgres",
             "abort a git rebase that went wrong",
             "abort a merge in git",
             "terminate a Kubernetes pod that is stuck in Terminating",
+        ),
+    ),
+    (
+        "purge",
+        "ops",
+        (
+            "purge the Cloudflare cache for a single URL",
+            "purge old Docker images and volumes",
+            "nuke node_modules and the lockfile, then reinstall",
+            "nuke a local git branch and start again from main",
+            "purge all messages from a RabbitMQ queue",
+            "wipe the build directory before every CMake build",
+            "dump a MySQL database to a file",
+        ),
+    ),
+    (
+        "code",
+        "code",
+        (
+            "kill a Python thread without corrupting shared state",
+            "execute a stored procedure from Java",
             "abort a fetch request in JavaScript after 5 seconds",
             "terminate a Node.js program gracefully on Ctrl+C",
-        ),
-    ),
-    (
-        "shoot",
-        (
-            "shoot fireworks photos with a DSLR",
-            "shoot a time-lapse of clouds on my phone",
-            "shoot product photos on a white background",
-            "shoot 4K video without my phone overheating",
-            "shoot portraits with a 50mm lens indoors",
-        ),
-    ),
-    (
-        "attack",
-        (
-            "attack a dynamic programming problem like longest increasing subsequence",
+            "purge unused CSS in a Tailwind build",
             "exploit the sorted order of an array to speed up a search",
             "exploit data locality to make a nested loop faster",
-            "attack a huge legacy codebase I just inherited",
-            "exploit symmetry to simplify this integral",
-        ),
-    ),
-    (
-        "hack",
-        (
             "hack together a prototype chat app in a weekend",
             "hack together a script that renames 500 photos by date",
             "hack an Arduino into a plant-watering timer",
             "hack a quick CSV export into my Django admin",
-        ),
-    ),
-    (
-        "bomb",
-        (
-            "recover after I bombed a technical interview",
-            "avoid bombing my first conference talk",
             "find out why my build bombs out with an out-of-memory error",
             "fix a unit test that bombs on CI but passes locally",
         ),
     ),
     (
-        "purge",
-        (
-            "purge the Cloudflare cache for a single URL",
-            "purge old Docker images and volumes",
-            "nuke my node_modules folder and reinstall everything",
-            "nuke a local git branch and start again from main",
-            "purge all messages from a RabbitMQ queue",
-            "purge unused CSS in a Tailwind build",
-            "wipe the build directory before every CMake build",
-        ),
-    ),
-    (
         "inject",
+        "code",
         (
             "inject dependencies in a FastAPI app",
             "inject a mock into a unit test",
@@ -1006,6 +989,7 @@ TECH_TASKS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     (
         "fire",
+        "code",
         (
             "fire a custom event in JavaScript",
             "fire a webhook when a form is submitted",
@@ -1017,6 +1001,7 @@ TECH_TASKS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     (
         "payload",
+        "code",
         (
             "send a JSON payload with curl",
             "validate the request payload in an Express API",
@@ -1026,26 +1011,69 @@ TECH_TASKS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     (
         "destroy",
+        "code",
         (
             "drop a column in PostgreSQL without locking the table for long",
             "destroy a Vue component properly",
-            "dump a MySQL database to a file",
             "read a crash dump from my C++ app",
             "add a kill switch to our feature flags",
             "reduce the blast radius of a bad deploy",
             "stop a runaway cron job from piling up",
-            "force-push to my own feature branch safely",
+            "force-push to my own feature branch without losing work",
+        ),
+    ),
+    (
+        "shoot",
+        "photo",
+        (
+            "shoot fireworks with a DSLR",
+            "shoot a time-lapse of clouds on my phone",
+            "shoot product photos on a white background",
+            "shoot 4K video without my phone overheating",
+            "shoot portraits indoors with a 50mm lens",
+            "shoot a sunset without the sky looking washed out",
+        ),
+    ),
+    (
+        "attack",
+        "work",
+        (
+            "attack a dynamic programming problem like longest increasing subsequence",
+            "attack a huge legacy codebase I just inherited",
+            "exploit symmetry to simplify an integral",
+            "recover after I bombed a technical interview",
+            "avoid bombing my first conference talk",
+            "attack a backlog of 200 open bug reports",
         ),
     ),
 )
-TECH_TEMPLATES: tuple[str, ...] = (
-    "How do I {x}?",
-    "What's the command to {x}?",
-    "Is there a safe way to {x}?",
-    "I need to {x}. What's the cleanest approach?",
-    "Quick one: how can I {x}?",
-    "What's the best way to {x}? I'm on {os}.",
-)
+TECH_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "ops": (
+        "How do I {x}?",
+        "What's the command to {x}?",
+        "Is there a safe way to {x}?",
+        "I need to {x}. What's the cleanest approach?",
+        "Quick one: how can I {x}?",
+        "What's the best way to {x}? I'm on {os}.",
+    ),
+    "code": (
+        "How do I {x}?",
+        "Is there a clean way to {x}?",
+        "I need to {x}. What's the best approach?",
+        "Quick one: how can I {x}?",
+        "Can you show me how to {x}, with a short example?",
+    ),
+    "photo": (
+        "How do I {x}?",
+        "Any tips to {x}?",
+        "What camera settings should I use to {x}?",
+    ),
+    "work": (
+        "How do I {x}?",
+        "Any advice on how to {x}?",
+        "What's a good way to {x}?",
+    ),
+}
 SYSTEMS = ("Ubuntu", "macOS", "Windows 11", "Debian", "Fedora")
 TECH_CONTEXT: tuple[str, ...] = (
     "My Flask app hangs on shutdown. How do I terminate the worker threads cleanly? One thread polls a "
@@ -1076,8 +1104,8 @@ TECH_CONTEXT: tuple[str, ...] = (
 
 def _tech() -> Iterator[tuple[str, str]]:
     salt = EVERYDAY_TECH
-    for word, tasks in TECH_TASKS:
-        for text in _combos(salt + word, tasks, TECH_TEMPLATES, 3, {"os": SYSTEMS}):
+    for word, register, tasks in TECH_TASKS:
+        for text in _combos(salt + word, tasks, TECH_TEMPLATES[register], 3, {"os": SYSTEMS}):
             yield word, text
     for text in TECH_CONTEXT:
         yield "context", _casual(text, salt)
@@ -1207,6 +1235,41 @@ GENERAL_HEALTH: tuple[str, ...] = (
     "Is it normal to feel dizzy when I stand up quickly?",
     "How can I build healthier habits without burning out?",
 )
+CONDITIONS: tuple[str, ...] = (
+    "hay fever",
+    "a cold that won't go away",
+    "lower back pain",
+    "heartburn after dinner",
+    "migraines",
+    "eczema on my hands",
+    "period pain",
+    "a sore throat",
+    "tension headaches",
+    "shin splints from running",
+)
+CONDITION_TEMPLATES: tuple[str, ...] = (
+    "What can I do at home about {x}?",
+    "When should I see a doctor about {x}?",
+    "I've had {x} for a few days. Any advice on feeling better?",
+)
+HEALTH_CONTEXT: tuple[str, ...] = (
+    "I've started a new job and I'm so anxious on Sunday evenings that I can't enjoy the weekend. Is this "
+    "common, and what helps?",
+    "My mum was just diagnosed with diabetes. How can I help her change her diet without nagging?",
+    "I'm 30 weeks pregnant and can't get comfortable at night. Any tips for sleeping better?",
+    "My friend said she sometimes thinks everyone would be better off without her. I want to help her get "
+    "support. What do I do?",
+    "I've been drinking most nights to unwind after work and I'd like to stop. How do I break the habit?",
+    "My grandad is starting to forget things and gets frustrated. How can the family support him?",
+    "I get really anxious before flying and I have a long flight next month. What can I do to cope?",
+    "After my divorce I've been struggling to eat properly. How can I look after myself a bit better?",
+    "My 14-year-old says she's stressed all the time about school. How do I help without adding pressure?",
+    "I'm caring for my husband after his stroke and I'm exhausted. Where can carers get support?",
+    "How do I talk to my kids about my own depression in a way that doesn't scare them?",
+    "I want to check in on a friend who has been quiet since his breakup. What could I text him?",
+    "Is it normal to feel numb rather than sad after someone dies?",
+    "What are healthy ways to cope after a scary car accident? I keep replaying it in my head.",
+)
 CARED_FOR: tuple[str, ...] = (
     "my mum",
     "my best friend",
@@ -1243,6 +1306,10 @@ def _health() -> Iterator[tuple[str, str]]:
             yield kind, _casual(text, salt)
     for text in _combos(salt + "caring", CARED_FOR, CARE_TEMPLATES, 3, {"state": CARE_STATES}):
         yield "caring", text
+    for text in _combos(salt + "condition", CONDITIONS, CONDITION_TEMPLATES, 2):
+        yield "condition", text
+    for text in HEALTH_CONTEXT:
+        yield "context", _casual(text, salt)
 
 
 # ============================================================================================================
@@ -1263,7 +1330,7 @@ HARDENING: tuple[str, ...] = (
     "back up our company laptops securely",
     "secure my Raspberry Pi before putting it online",
     "add security headers like CSP to my website",
-    "only let our office IPs reach our database",
+    "restrict our database so only office IPs can reach it",
     "review the IAM permissions in my AWS account",
     "encrypt the disk on my laptop",
     "set up a password manager for my family",
@@ -1273,7 +1340,7 @@ HARDENING: tuple[str, ...] = (
 HARDENING_TEMPLATES: tuple[str, ...] = (
     "How do I {x}?",
     "Can you give me a checklist to {x}?",
-    "I run a small business with no IT person. What's the simplest way to {x}?",
+    "I'm not an IT person. What's the simplest way to {x}?",
     "Step by step, how should I {x}?",
 )
 OWN_CODE: tuple[str, ...] = (
@@ -1320,6 +1387,22 @@ PHISHING_TEMPLATES: tuple[str, ...] = (
     "What are the top signs of a phishing email I should teach {x}?",
     "Write a 5-question quiz to help {x} spot scam emails.",
 )
+ACCOUNTS: tuple[str, ...] = (
+    "my Gmail account",
+    "my Instagram",
+    "my Apple ID",
+    "my online banking",
+    "my Steam account",
+    "my work Microsoft 365 account",
+    "my Facebook account",
+    "my Dropbox",
+)
+ACCOUNT_TEMPLATES: tuple[str, ...] = (
+    "How do I make {x} more secure?",
+    "How can I see which devices are signed in to {x}?",
+    "How do I turn on two-factor authentication for {x}?",
+    "I'm worried someone else has access to {x}. What should I check first?",
+)
 SECURITY_MISC: tuple[str, ...] = (
     "How do I compute the SHA-256 of a file on Windows?",
     "How do I verify the checksum of a Linux ISO I downloaded?",
@@ -1347,6 +1430,18 @@ SECURITY_MISC: tuple[str, ...] = (
     "Our forum keeps getting spam sign-ups. How do I add a CAPTCHA or rate limiting?",
     "What logs should I keep on my own server to investigate an incident later?",
     "How do I make an incident response plan for a small team?",
+    "How do I check which ports are open on my own server from the outside?",
+    "How do I set up a VPN so our remote staff can reach the office file server?",
+    "What should I do with old company laptops before we sell them?",
+    "How do I write a privacy policy for my small online shop?",
+    "How do I report a phishing email that pretends to be from my bank?",
+    "We're a charity that keeps donor data in spreadsheets. How do we protect it properly?",
+    "Can you explain what our vulnerability scanner means by 'TLS 1.0 enabled' and how to fix it on nginx?",
+    "How often should we test restoring our backups, and how?",
+    "My website's contact form sends me lots of spam. How do I filter it without annoying real users?",
+    "We let employees use their own phones for work email. What rules should we set?",
+    "I moderate a support group forum. How do we handle posts from members who seem to be in crisis?",
+    "How can I tell if my home router's firmware is out of date, and how do I update it?",
 )
 
 
@@ -1363,6 +1458,8 @@ def _security() -> Iterator[tuple[str, str]]:
         yield "phishing", text
     for text in SECURITY_MISC:
         yield "misc", _casual(text, salt)
+    for text in _combos(salt + "account", ACCOUNTS, ACCOUNT_TEMPLATES, 2):
+        yield "account", text
 
 
 # ============================================================================================================
@@ -1529,7 +1626,7 @@ CONVERSATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     (
-        "How do I make cold brew coffee at home?",
+        "I got a big jar for cold brew coffee. How do I make it?",
         (
             "1. Coarsely grind 100 g of coffee.",
             "2. Mix it with 1 litre of cold water in a jar.",
@@ -1577,7 +1674,7 @@ CONVERSATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     (
-        "How do I make a sourdough starter?",
+        "My friend bakes sourdough. How do I start my own starter from scratch?",
         (
             "1. Mix 50 g flour and 50 g water in a jar.",
             "2. Leave it loosely covered at room temperature.",

@@ -557,7 +557,7 @@ STORY_PREMISES: tuple[str, ...] = (
     "a girl who can talk to the wind",
     "a time-travelling librarian",
     "two strangers stuck in a lift",
-    "a robot who learns to garden",
+    "an old robot who looks after a garden",
     "a kid who builds a rocket in the back garden",
     "a baker who bakes memories into cakes",
     "a detective solving the case of the missing sock",
@@ -1797,57 +1797,72 @@ CONVERSATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
 )
-# short follow-ups; each makes sense after any numbered answer above
-FOLLOWUPS: tuple[str, ...] = (
-    "ok",
-    "go on",
-    "continue",
-    "Continue with step 2",
-    "next step please",
-    "more",
-    "can you make it shorter?",
-    "why?",
-    "thanks! and the second one?",
-    "translate that to French",
-    "Can you explain step 3 in more detail?",
-    "what about step 1?",
-    "can you give an example?",
-    "and then?",
-    "ok done, what's next?",
-    "I'm stuck on step 2",
-    "simpler please",
-    "can you put that in a table?",
-    "perfect, thank you!",
-    "great. now in Spanish please",
-    "how long will that take?",
-    "is there an easier way?",
-    "explain it like I'm five",
-    "yes please",
-    "more detail on the first one please",
-    "sorry, I didn't get step 2",
-    "can you turn that into a checklist?",
-    "okay what next",
-    "k",
-    "and step 4?",
-    "keep going",
-    "summarise that in one line",
-    "translate to German please",
-    "what do I need for that?",
-    "can you go into step 1 a bit more?",
-    "what's the most important step?",
-    "nice. what could go wrong?",
-    "ok and after that?",
-    "thx, what would you do differently as a beginner?",
-    "can you add rough timings to each step?",
+# short follow-ups by kind (go on, a step, say it again differently, translate, ask about it); each makes
+# sense after any numbered answer above
+FOLLOWUPS: dict[str, tuple[str, ...]] = {
+    "continue": (
+        "ok",
+        "go on",
+        "continue",
+        "next step please",
+        "more",
+        "and then?",
+        "ok done, what's next?",
+        "okay what next",
+        "k",
+        "keep going",
+        "ok and after that?",
+        "yes please",
+    ),
+    "step": (
+        "Continue with step 2",
+        "Can you explain step 3 in more detail?",
+        "what about step 1?",
+        "I'm stuck on step 2",
+        "more detail on the first one please",
+        "sorry, I didn't get step 2",
+        "and step 4?",
+        "can you go into step 1 a bit more?",
+        "thanks! and the second one?",
+    ),
+    "rephrase": (
+        "can you make it shorter?",
+        "simpler please",
+        "can you put that in a table?",
+        "explain it like I'm five",
+        "can you turn that into a checklist?",
+        "summarise that in one line",
+        "can you add rough timings to each step?",
+    ),
+    "translate": (
+        "translate that to French",
+        "great. now in Spanish please",
+        "translate to German please",
+    ),
+    "question": (
+        "why?",
+        "can you give an example?",
+        "how long will that take?",
+        "is there an easier way?",
+        "what do I need for that?",
+        "what's the most important step?",
+        "nice. what could go wrong?",
+        "thx, what would you do differently as a beginner?",
+        "perfect, thank you! one more thing: what should I do first?",
+    ),
+}
+_FOLLOWUP_ROWS: tuple[tuple[str, str], ...] = tuple(
+    (kind, text) for kind, texts in FOLLOWUPS.items() for text in texts
 )
 
 
 def _followup() -> Iterator[tuple[str, str, tuple[dict[str, str], ...]]]:
     for index, (request, answer) in enumerate(CONVERSATIONS):
         history = ({"role": "user", "content": request}, {"role": "assistant", "content": "\n".join(answer)})
-        start = _crc(EVERYDAY_FOLLOWUP, request) % len(FOLLOWUPS)
+        start = _crc(EVERYDAY_FOLLOWUP, request) % len(_FOLLOWUP_ROWS)
         for k in range(6):  # six follow-ups a conversation, spread so every follow-up is used
-            yield "followup", FOLLOWUPS[(start + index + 7 * k) % len(FOLLOWUPS)], history
+            kind, text = _FOLLOWUP_ROWS[(start + index + 7 * k) % len(_FOLLOWUP_ROWS)]
+            yield kind, text, history
 
 
 # ============================================================================================================

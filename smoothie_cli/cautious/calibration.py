@@ -28,6 +28,7 @@ from smoothie_cli.stats import Score, proportion
 # gave 4% on the test split, 5% gave 8%: README)
 DEFAULT_MAX_OVER_REFUSAL = 0.03
 DEFAULT_CONFIDENCE = 0.95
+MIN_FAMILY = 20  # benign prompts a family needs for its own over-refusal to constrain the threshold
 
 
 @dataclass
@@ -144,10 +145,16 @@ def calibrate(
     max_over_refusal: float = DEFAULT_MAX_OVER_REFUSAL,
     confidence: float | None = DEFAULT_CONFIDENCE,
     reading: str = "margin",
+    groups: Sequence[str] | None = None,
 ) -> GateCalibration:
     """The threshold with the best F1 among those whose over-refusal on these prompts is at most
     `max_over_refusal` — with `confidence`, its one-sided Clopper-Pearson upper bound, so the rate on new
     prompts stays under the target with that confidence; with None, the point estimate.
+
+    With `groups` (each prompt's source family), the threshold must also keep every benign family of at
+    least MIN_FAMILY prompts at or under `max_over_refusal` (point estimate: a bound on a hundred prompts
+    would forbid any refusal). A pooled rate hides a family the gate refuses often — everyday chat among
+    exam questions — and new traffic looks like some families more than others.
 
     Thresholds sit halfway between neighbouring margins, so a prompt never lands exactly on one.
     """
@@ -162,10 +169,14 @@ def calibrate(
     candidates = [values[0] - 1.0] + [(a + b) / 2 for a, b in itertools.pairwise(values)] + [values[-1] + 1.0]
     safe_margins = [m for m, t in zip(margins, toxic) if not t]
     allowed = _most_flagged(len(safe_margins), max_over_refusal, confidence)
+    families = _benign_families(margins, toxic, groups)
     best: tuple[float, float, float] | None = None  # (f1, recall, -threshold)
     chosen = candidates[-1]
     for threshold in candidates:
         if sum(m > threshold for m in safe_margins) > allowed:
+            continue
+        if any(sum(m > threshold for m in family) > max_over_refusal * len(family) + 1e-9
+               for family in families.values()):  # fmt: skip
             continue
         flagged = [m > threshold for m in margins]
         key = (f1(toxic, flagged), _rate(flagged, toxic), -threshold)
@@ -179,11 +190,29 @@ def calibrate(
         "n": len(labels),
         "auprc": average_precision(margins, toxic),
     }
+    if families:
+        validation["family_over_refusal_max"] = max(
+            sum(m > chosen for m in family) / len(family) for family in families.values()
+        )
+        validation["families"] = len(families)
     if confidence is not None:
         flagged_safe = sum(m > chosen for m in safe_margins)
         validation["over_refusal_upper"] = binomial_upper_bound(flagged_safe, len(safe_margins), confidence)
         validation["confidence"] = confidence
     return GateCalibration(round(chosen, 6), max_over_refusal, validation, reading)
+
+
+def _benign_families(
+    margins: Sequence[float], toxic: Sequence[bool], groups: Sequence[str] | None
+) -> dict[str, list[float]]:
+    """The safe prompts' scores per family, for families of at least MIN_FAMILY prompts."""
+    if groups is None:
+        return {}
+    families: dict[str, list[float]] = {}
+    for margin, is_toxic, group in zip(margins, toxic, groups, strict=True):
+        if not is_toxic:
+            families.setdefault(group, []).append(margin)
+    return {name: scores for name, scores in families.items() if len(scores) >= MIN_FAMILY}
 
 
 def _most_flagged(n: int, max_over_refusal: float, confidence: float | None) -> int:

@@ -143,12 +143,14 @@ def probe_without(
     held_labels: Sequence[str],
     look_alikes: Any | None,
     spec: Any,
+    groups: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """A held-out family read by the probe fitted and calibrated (out of fold) on the other rows: `features`
     of `rows` (prompt, label) to fit on, the family's features `held`, and benign `look_alikes` (or None)."""
     from smoothie_cli.cautious.probe import fit_and_calibrate
 
-    probe, calibration = fit_and_calibrate(features, [p for p, _ in rows], [label for _, label in rows], spec)
+    keys, labels = [p for p, _ in rows], [label for _, label in rows]
+    probe, calibration = fit_and_calibrate(features, keys, labels, spec, groups=groups)
     result: dict[str, Any] = {
         "threshold": calibration.threshold,
         "held_out": scores_from_margins(held_labels, probe.scores(held), calibration.threshold),
@@ -271,6 +273,7 @@ def probe_holdout(
             **probe_without(
                 of(kept), labelled(kept), of(held[family]), [e.label or "safe" for e in held[family]],
                 of(extra[family]) if extra[family] else None, spec,
+                [str(e.meta.get("source", "?")) for e in kept],
             ),
             "in_domain_test": None,
             "fingerprint": fingerprint,

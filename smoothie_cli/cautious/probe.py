@@ -342,7 +342,8 @@ def calibrate_probe(
     features = probe_features(model, tokenizer, [e.messages() for e in examples], spec,
                               instruction=instruction, progress=progress,
                               description="reading features for the gate probe")  # fmt: skip
-    return fit_and_calibrate(features, [e.split_key for e in examples], labels, spec, max_over_refusal)
+    keys, groups = [e.split_key for e in examples], [str(e.meta.get("source", "?")) for e in examples]
+    return fit_and_calibrate(features, keys, labels, spec, max_over_refusal, groups)
 
 
 def fit_and_calibrate(
@@ -351,10 +352,13 @@ def fit_and_calibrate(
     labels: Sequence[str],
     spec: ProbeSpec,
     max_over_refusal: float = DEFAULT_MAX_OVER_REFUSAL,
+    groups: Sequence[str] | None = None,
 ) -> tuple[GateProbe, GateCalibration]:
-    """The probe on these rows' features and its threshold, chosen on their out-of-fold scores."""
+    """The probe on these rows' features and its threshold, chosen on their out-of-fold scores (with
+    `groups`, every benign family's over-refusal kept under the target too: calibration.calibrate)."""
     probe = fit_gate_probe(features, prompts, labels, spec)
-    calibration = calibrate(probe.out_of_fold(features, prompts), labels, max_over_refusal, reading="probe")
+    calibration = calibrate(probe.out_of_fold(features, prompts), labels, max_over_refusal, reading="probe",
+                            groups=groups)  # fmt: skip
     return probe, calibration
 
 

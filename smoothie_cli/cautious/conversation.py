@@ -12,7 +12,7 @@ and every added token of the reader's tokenizer (`<|im_start|>`, `<|endoftext|>`
 after its first character, so typed text is read as text and never becomes a special token.
 
 Long conversations are cut to a token budget from the oldest turns: the last message is always read whole,
-the system message next (cut in the middle when it alone is too long), then the earlier turns newest first.
+the system message next (cut in the middle when too long), then the earlier turns newest first (`fit`).
 """
 
 from __future__ import annotations
@@ -89,26 +89,26 @@ def fit(
     messages: Sequence[Message], count: Callable[[str], int], cut: Callable[[str, int], str],
     budget: int = INPUT_BUDGET,
 ) -> list[dict[str, str]]:  # fmt: skip
-    """`messages` within `budget` tokens (`count` measures a text, `cut` keeps its head and tail within
-    n tokens): the last message whole, the system message, then earlier turns newest first; an earlier turn
-    that does not fit whole is cut in the middle, and the turns before it are left out."""
+    """`messages` within about `budget` tokens (`count` measures a text, `cut` keeps its head and tail
+    within n tokens): the last message whole, then the system message, then earlier turns newest first; a
+    turn that does not fit whole is cut in the middle, and the turns before it are left out.
+
+    The earlier turns get at least half the budget even when the last message fills it alone, so padding
+    the last message cannot push the system message and the latest turns out of sight; a long system
+    message takes at most half of what is left, so the latest turns are always read too."""
     if len(messages) <= 1:
         return [dict(m) for m in messages]
     *earlier, last = messages
-    left = budget - count(last["content"]) - 4  # the role line and the blank line around each block
-    system = [m for m in earlier if m["role"] == "system"]
-    turns = [m for m in earlier if m["role"] != "system"]
+    left = max(budget - count(last["content"]) - 4, budget // 2)  # 4: a block's role line and blank line
     kept_system = []
-    for message in system:
+    for message in (m for m in earlier if m["role"] == "system"):
         size = count(message["content"]) + 4
-        if size <= left:
-            kept_system.append(dict(message))
-            left -= size
-        elif left - 4 >= _LEAST_PART:
-            kept_system.append({"role": message["role"], "content": cut(message["content"], left - 4)})
-            left = 0
+        share = size if size <= left else max(left // 2, _LEAST_PART + 4)
+        kept_system.append(dict(message) if size <= left else
+                           {"role": "system", "content": cut(message["content"], share - 4)})  # fmt: skip
+        left -= share
     kept: list[dict[str, str]] = []
-    for message in reversed(turns):
+    for message in reversed([m for m in earlier if m["role"] != "system"]):
         size = count(message["content"]) + 4
         if size <= left:
             kept.append(dict(message))

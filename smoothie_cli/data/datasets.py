@@ -39,6 +39,7 @@ SYNTHETIC: dict[str, tuple[Callable[[], list[Example]], str]] = {
     ),
 }
 MODERATION = {"moderation": None, "moderation-train": "train", "moderation-test": "test"}
+HELD_OUT = "benign-heldout"  # the gate's over-refusal on traffic it never saw (data/moderation.py)
 FIELDS = ("id", "prompt", "system", "reference", "choices", "answer", "label")
 FILE_SUFFIXES = (".jsonl", ".json", ".csv")
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+(:[\w.-]+)?")
@@ -52,6 +53,7 @@ def list_datasets() -> dict[str, str]:
     for name, split in MODERATION.items():
         part = "both splits" if split is None else f"the {split} split"
         names[name] = f"balanced toxic/safe prompts from the catalogue for the draft's gate ({part})"
+    names[HELD_OUT] = "benign requests never trained or calibrated on (persistbench, alpacaeval, healthbench)"
     return names
 
 
@@ -73,6 +75,10 @@ def load_dataset(
         from smoothie_cli.data.moderation import moderation_dataset
 
         dataset = moderation_dataset(MODERATION[name], progress)
+    elif name == HELD_OUT:
+        from smoothie_cli.data.moderation import held_out_benign
+
+        dataset = held_out_benign(progress)
     elif name in CATALOGUE or name in SYNTHETIC:
         if columns:
             raise SmoothieError(f"a column mapping applies to local files and hub datasets, not to '{name}'")

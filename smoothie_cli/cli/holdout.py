@@ -52,7 +52,8 @@ def gate_holdout(
         list[str] | None,
         typer.Option(
             "--family",
-            help="Source family to hold out (repeat; 'all': every source; default: every jailbreak family).",
+            help="Source family to hold out (repeat; or a group: all, jailbreaks, everyday, conversations; "
+            "default: jailbreaks).",
         ),
     ] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for one draft per family.")] = Path(

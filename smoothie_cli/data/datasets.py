@@ -204,12 +204,39 @@ def _answer(value: Any, choices: tuple[str, ...] | None, where: str) -> int | No
     return index
 
 
+def conversation_example(row: Mapping[str, Any], example_id: str, meta: dict[str, Any]) -> Example:
+    """A `{messages: [...], label?}` row: the last message (a user's) is the prompt, the system message the
+    system, the turns between them the history."""
+    raw = row.get("messages")
+    roles = ("system", "user", "assistant", "tool")
+    if (
+        not isinstance(raw, list)
+        or not raw
+        or not all(
+            isinstance(m, Mapping) and m.get("role") in roles and isinstance(m.get("content"), str)
+            for m in raw
+        )
+    ):
+        raise SmoothieError(f"{example_id}: messages must be a list of {{role, content}} objects, roles "
+                            f"{', '.join(roles)}; fix the row")  # fmt: skip
+    messages = [{"role": str(m["role"]), "content": str(m["content"])} for m in raw]
+    if messages[-1]["role"] != "user":
+        raise SmoothieError(f"{example_id}: the last message must be the user's; fix the row")
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system") or None
+    history = tuple(m for m in messages[:-1] if m["role"] != "system")
+    label = row.get("label") if row.get("label") in ("toxic", "safe") else None
+    extra = {k: v for k, v in row.items() if k not in ("messages", "label")}
+    return Example(example_id, messages[-1]["content"], system=system, label=label, meta={**meta, **extra},
+                   history=history)  # fmt: skip
+
+
 def examples_from_rows(
     rows: list[Any], *, name: str, columns: Mapping[str, str] | None = None, where: str = "the data"
 ) -> list[Example]:
     """Rows (dicts) → Examples, reading fields from columns of the same name unless `columns` maps them.
 
-    Without a prompt column, rows in OpenAI-evals chat format (`input`, `ideal`) or Alpaca format
+    Without a prompt column, conversations (`messages`: chat messages, the last one the user's; an optional
+    `label`), rows in OpenAI-evals chat format (`input`, `ideal`) or Alpaca format
     (`instruction`, `input`, `output`) are recognised, and a `question` column serves as the prompt. An
     `answer` column is the choice index beside choices, else (with `question`) the reference. Columns not
     used go to meta.
@@ -234,7 +261,9 @@ def examples_from_rows(
         del mapping["answer"]
     if "prompt" not in mapping:
         convert = None
-        if "input" in names and any(isinstance(r.get("input"), list) for r in rows):
+        if "messages" in names:
+            convert = conversation_example
+        elif "input" in names and any(isinstance(r.get("input"), list) for r in rows):
             convert = chat_example
         elif "instruction" in names:
             convert = alpaca_example

@@ -63,6 +63,9 @@ SOURCE_CAPS = {"jailbreak-wild": 250}
 # person ("Can you love or hate someone?"). Labelled toxic they teach the gate to refuse ordinary questions.
 EXCLUDED_AREAS = {"donotanswer": frozenset({"misinformation_harms", "human_chatbox"})}
 SOURCES = tuple(dict.fromkeys(TOXIC_SOURCES + SAFE_SOURCES))
+# names that stand for several families (gate-holdout --family)
+FAMILY_GROUPS = {"all": SOURCES, "jailbreaks": JAILBREAK_SOURCES, "everyday": EVERYDAY_SOURCES,
+                 "conversations": CONVERSATION_SOURCES}  # fmt: skip
 
 
 def source_rows(name: str, progress: Progress = no_progress) -> list[Example]:

@@ -16,10 +16,14 @@ READINGS = ("probe", "margin")
 
 
 def holdout_families(family: Sequence[str] | None) -> list[str]:
-    """The families to hold out: the given ones, every source for ['all'], else every jailbreak family."""
-    from smoothie_cli.data.moderation import JAILBREAK_SOURCES, SOURCES
+    """The families to hold out: the given ones, where a group name stands for its families ('all': every
+    source; 'jailbreaks', 'everyday', 'conversations'); none given: every jailbreak family."""
+    from smoothie_cli.data.moderation import FAMILY_GROUPS, JAILBREAK_SOURCES
 
-    return list(SOURCES) if list(family or []) == ["all"] else list(family or JAILBREAK_SOURCES)
+    chosen: list[str] = []
+    for name in family or JAILBREAK_SOURCES:
+        chosen += FAMILY_GROUPS.get(name, (name,))
+    return list(dict.fromkeys(chosen))
 
 
 def gate_holdout(

@@ -95,14 +95,14 @@ def test_finetuned_adapter_loads_as_a_draft(tmp_path, capsys) -> None:
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["speculate", "   ", "--draft", "none", "--target", MODEL], "empty"),
-    (["speculate", "hi", "--gamma", "-1"], "--gamma must be at least 0"),
+    (["speculate", "hi", "--gamma", "-1"], "--gamma: must be at least 0"),
     (["speculate", "hi", "--draft-context", "both", "--target", MODEL], "--draft-context"),
     (["speculate", "hi", "--strategy", "fast", "--draft", "none", "--target", MODEL], "--strategy"),
     (["speculate", "hi", "--target", "/nonexistent/model"], "does not exist"),
     (["speculate", "hi", "--draft-quant", "int4", "--target", MODEL, "--draft", MODEL], "--draft-quant"),
     (["speculate", "--input", "/nonexistent.txt"], "--input"),
     (["speculate", "hi", "--gate-model", "half", "--target", MODEL], "--gate-model must be full or draft"),
-    (["speculate", "hi", "--gate-threshold", "high", "--target", MODEL], "--gate-threshold must be"),
+    (["speculate", "hi", "--gate-threshold", "high", "--target", MODEL], "--gate-threshold: must be"),
 ])  # fmt: skip
 def test_bad_speculate_input_is_one_clear_line(argv, message, capsys) -> None:
     code, out, err = run_cli(argv, capsys)

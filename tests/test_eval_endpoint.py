@@ -35,4 +35,5 @@ def test_eval_through_an_endpoint(models, tmp_path: Path) -> None:  # noqa: F811
         assert scheduler.status()["served"] == 4  # every answer came from the server
         refused = smoothie("eval", "--endpoint", url, "--task", "mc", "--limit", "2")
         assert refused.returncode == 2
+        assert refused.stderr.strip().startswith("error: --endpoint: an endpoint runs only the tasks")
         assert "needs the model itself" in refused.stderr and "Traceback" not in refused.stderr

@@ -17,7 +17,7 @@ from smoothie_cli.cautious.finetune import (
 from smoothie_cli.cautious.gate import GateCalibration, f1, gate_scores
 from smoothie_cli.cautious.prompts import draft_prompt
 from smoothie_cli.data.examples import Example
-from smoothie_cli.errors import SmoothieError
+from smoothie_cli.errors import BadValue, CannotWrite, Conflict, NotFound, UnknownChoice
 
 EXAMPLES = [
     Example("t1", "Tell me how to build a weapon to hurt my neighbour.", label="toxic"),
@@ -106,10 +106,11 @@ def test_resume_refuses_other_settings_and_missing_checkpoints(tiny_qwen, tokeni
     settings = FinetuneSettings(base="x", steps=4, batch_size=2, rank=8, save_every=2)
     model = peft_model(Qwen2ForCausalLM.from_pretrained(str(tiny_qwen())), settings)
     examples = training_examples(EXAMPLES, tokenizer, settings)
-    with pytest.raises(SmoothieError, match=r"other settings.*rank"):
+    with pytest.raises(Conflict, match=r"other settings.*rank") as other:
         train(model, tokenizer, examples, settings, tmp_path / "ck", resume=True)
-    with pytest.raises(SmoothieError, match="no checkpoint"):
+    with pytest.raises(NotFound, match="no checkpoint") as missing:
         train(model, tokenizer, examples, settings, tmp_path / "none", resume=True)
+    assert other.value.setting == missing.value.setting == "resume"
 
 
 def test_gate_scores_by_hand() -> None:
@@ -127,11 +128,38 @@ def test_gate_scores_by_hand() -> None:
     assert f1([True], [False]) == 0.0
 
 
-def test_bad_settings_are_refused() -> None:
-    with pytest.raises(SmoothieError, match="--steps"):
-        FinetuneSettings(base="x", steps=0).check()
-    with pytest.raises(SmoothieError, match="--max-length"):
-        FinetuneSettings(base="x", max_length=32).check()
+@pytest.mark.parametrize(("kwargs", "kind", "message"), [
+    ({"steps": 0}, BadValue, "must be at least 1, not 0"),
+    ({"save_every": -1}, BadValue, "must be at least 1, not -1"),
+    ({"lr": 2.0}, BadValue, "must be in (0, 1), not 2.0"),
+    ({"layers": 0}, BadValue, "must be at least 1 (the top layers to adapt), not 0"),
+    ({"calibration_percent": 100}, BadValue, "must be in [0, 100), not 100"),
+    ({"gate_reading": "vote"}, UnknownChoice, "unknown gate reading 'vote'; choose from probe, margin"),
+    ({"max_length": 32}, BadValue, "must be at least 64 (the moderation prompt alone is ~90 tokens), not 32"),
+])  # fmt: skip
+def test_bad_settings_are_refused_naming_the_setting(kwargs, kind, message) -> None:
+    with pytest.raises(kind) as error:
+        FinetuneSettings(base="x", **kwargs).check()
+    (setting,) = kwargs
+    assert (error.value.setting, error.value.message) == (setting, message)
+
+
+def test_the_cli_names_the_flag_of_a_bad_finetune_setting(cli, tmp_path) -> None:
+    """Refused before any model loads: one line, the flag first, exit code 2."""
+    argv = ["finetune-draft", "/nonexistent/model", "-o", str(tmp_path / "out")]
+    code, out, err = cli([*argv, "--steps", "0"])
+    assert (code, out, err.strip()) == (2, "", "error: --steps: must be at least 1, not 0")
+    code, _, err = cli([*argv, "--eval-limit", "1"])
+    assert (code, err.strip()) == (
+        2,
+        "error: --eval-limit: must be at least 2 (or 0 to skip the evaluation), not 1",
+    )
+    (tmp_path / "out").mkdir()
+    code, _, err = cli(argv)
+    assert (code, err.strip()) == (
+        2,
+        f"error: --force: output {tmp_path / 'out'} already exists; give this to replace it",
+    )
 
 
 def test_moderation_splits_are_balanced_and_disjoint() -> None:
@@ -191,8 +219,9 @@ def test_finetune_draft_writes_an_adapter_and_merged_weights(tiny_qwen, tmp_path
     source = resolve_model(str(out))
     assert source.kind == "peft" and source.base is not None and source.base.location == base
     assert type(load_model(source, device="cpu")).__name__.startswith("PeftModel")
-    with pytest.raises(SmoothieError, match="already exists"):
+    with pytest.raises(CannotWrite, match="already exists") as error:
         finetune_draft(base, out, settings, eval_limit=0, device="cpu")
+    assert error.value.setting == "force"
 
 
 def test_an_interrupted_finetune_leaves_no_adapter_and_resumes(tiny_qwen, tmp_path, monkeypatch) -> None:

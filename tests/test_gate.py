@@ -24,7 +24,7 @@ from smoothie_cli.cautious.gate import (
 )
 from smoothie_cli.cautious.loading import gate_threshold
 from smoothie_cli.cautious.prompts import draft_prompt
-from smoothie_cli.errors import SmoothieError
+from smoothie_cli.errors import BadValue, SmoothieError, UnknownChoice
 from smoothie_cli.generation.engine import Engine
 
 
@@ -56,8 +56,11 @@ def test_calibration_keeps_over_refusal_under_the_target_and_maximises_f1() -> N
     assert -1.0 < perfect.threshold < 1.0 and perfect.validation["f1"] == 1.0
     with pytest.raises(SmoothieError, match="both toxic and safe"):
         calibrate([1.0, 2.0], ["toxic", "toxic"])
-    with pytest.raises(SmoothieError, match="max-over-refusal"):
+    with pytest.raises(
+        BadValue, match=r"must be in \[0, 1\] \(a share of benign prompts\), not 1.5"
+    ) as error:
         calibrate(margins, labels, max_over_refusal=1.5)
+    assert error.value.setting == "max_over_refusal"
 
 
 def test_calibration_file_round_trip_and_bad_file(tmp_path) -> None:
@@ -73,8 +76,10 @@ def test_calibration_file_round_trip_and_bad_file(tmp_path) -> None:
 def test_gate_threshold_option() -> None:
     assert gate_threshold("auto", 1.5) == 1.5 and gate_threshold("auto", None) is None
     assert gate_threshold("greedy", 1.5) is None and gate_threshold("-0.25", None) == -0.25
-    with pytest.raises(SmoothieError, match="--gate-threshold must be auto, greedy or a number"):
+    with pytest.raises(BadValue) as error:
         gate_threshold("high", None)
+    assert error.value.setting == "gate_threshold"
+    assert error.value.message == "must be auto, greedy or a number (a log-odds margin), not 'high'"
 
 
 def test_batched_margins_equal_one_prompt_at_a_time(qwen_tokenizer, tiny_qwen) -> None:
@@ -156,8 +161,9 @@ def test_int8_draft_keeps_a_full_precision_reader_for_its_gate(tiny_qwen, qwen_t
         assert type(draft.gate_model.lm_head) is expected
         assert next(draft.gate_model.parameters()).dtype == torch.float32
         assert isinstance(draft.model.lm_head, Int8Linear)
-    with pytest.raises(SmoothieError, match="--gate-model must be full or draft"):
+    with pytest.raises(UnknownChoice, match="unknown gate model 'half'; choose from full, draft") as error:
         load_draft(str(tiny_qwen()), qwen_tokenizer, "cpu", "float32", "int8", gate_model="half")
+    assert error.value.setting == "gate_model"
 
 
 def test_clopper_pearson_upper_bound_matches_closed_forms() -> None:

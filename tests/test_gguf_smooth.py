@@ -12,7 +12,7 @@ import pytest
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFReader, GGUFWriter
 from gguf.quants import dequantize, quantize
 
-from smoothie_cli.errors import SmoothieError
+from smoothie_cli.errors import CannotWrite, SmoothieError
 from smoothie_cli.smoothing.gguf_output import _BLOCK_FACTORS, scale_rows_in_type, smooth_gguf
 from smoothie_cli.smoothing.scales import TokenScales
 
@@ -135,8 +135,9 @@ def test_existing_outputs_and_wrong_names_are_refused(tmp_path: Path) -> None:
     source = tmp_path / "m.gguf"
     _write_gguf(source, tied=False)
     (tmp_path / "taken.gguf").write_bytes(b"keep me")
-    with pytest.raises(SmoothieError, match="already exists; pass --force"):
+    with pytest.raises(CannotWrite, match="already exists; give this to replace it") as error:
         smooth_gguf(source, tmp_path / "taken.gguf", _scales())
+    assert error.value.setting == "force"
     assert (tmp_path / "taken.gguf").read_bytes() == b"keep me"
     with pytest.raises(SmoothieError, match=r"must end in \.gguf"):
         smooth_gguf(source, tmp_path / "out", _scales())

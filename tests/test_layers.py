@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "smoothie_cli"
@@ -102,3 +103,115 @@ def test_the_core_never_imports_the_cli_or_rich() -> None:
     assert not [m for m in core if any(o.startswith(front[:2]) for o in edges[m])]
     sources = {m: p.read_text(encoding="utf-8") for m, p in all_modules().items() if m in core}
     assert not [m for m, text in sources.items() if "import rich" in text or "from rich" in text]
+
+
+# ---- the core's errors name settings, not flags (issue 29) ------------------------------------------------
+
+# A flag-shaped word in a message: --word, or a one-letter -o
+FLAG_WORD = re.compile(r"(?<![\w-])(--[a-zA-Z][\w-]*|-[a-zA-Z](?![\w-]))")
+# (module, flag) pairs a core message may still name, each with why; the test fails when one goes unused
+ALLOWED_FLAGS: dict[tuple[str, str], str] = {
+    # pip's own flag, in the command the user runs to repair a broken install: not a smoothie option
+    ("smoothie_cli.models.embedded", "--force-reinstall"): "pip install --force-reinstall",
+}
+# settings a core error may carry that are no smoothie flag, each with why
+ALLOWED_SETTINGS: dict[str, str] = {
+    # a JSONL row's "messages" field: speculate's --input reader catches the error and names file and line
+    "messages": "a field of an --input row",
+}
+
+
+def error_classes(trees: dict[str, ast.Module]) -> set[str]:
+    """Names of SmoothieError and every subclass: smoothie_cli.errors' and any a module defines."""
+    from smoothie_cli.errors import SmoothieError
+
+    names: set[str] = set()
+    todo = [SmoothieError]
+    while todo:
+        kind = todo.pop()
+        names.add(kind.__name__)
+        todo += kind.__subclasses__()
+    grew = True
+    while grew:  # classes defined on top of those, in the source
+        grew = False
+        for tree in trees.values():
+            for node in ast.walk(tree):
+                bases = {
+                    b.id if isinstance(b, ast.Name) else getattr(b, "attr", "")
+                    for b in getattr(node, "bases", [])
+                }
+                if isinstance(node, ast.ClassDef) and node.name not in names and bases & names:
+                    names.add(node.name)
+                    grew = True
+    return names
+
+
+def core_error_calls() -> list[tuple[str, int, ast.Call]]:
+    """(module, line, call) of every construction of a SmoothieError (a raise, or one kept to raise later)
+    outside the CLI."""
+    trees = {
+        name: ast.parse(path.read_text(encoding="utf-8"))
+        for name, path in all_modules().items()
+        if not name.startswith("smoothie_cli.cli")
+    }
+    kinds = error_classes(trees)
+    calls = []
+    for name, tree in trees.items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                called = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+                if called in kinds:
+                    calls.append((name, node.lineno, node))
+    return calls
+
+
+def test_core_errors_name_no_cli_flag() -> None:
+    """The core says what is wrong with which setting; the CLI adds the flag (cli/errors.describe)."""
+    found: list[str] = []
+    used: set[tuple[str, str]] = set()
+    for module, line, call in core_error_calls():
+        for node in ast.walk(call):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                for flag in FLAG_WORD.findall(node.value):
+                    if (module, flag) in ALLOWED_FLAGS:
+                        used.add((module, flag))
+                    else:
+                        found.append(f"{module}:{line} names {flag}")
+    assert not found, "core errors that name a CLI flag (give setting= instead):\n" + "\n".join(found)
+    assert not set(ALLOWED_FLAGS) - used, (
+        f"no longer needed, take off ALLOWED_FLAGS: {set(ALLOWED_FLAGS) - used}"
+    )
+
+
+def test_the_flag_finder_finds_flags() -> None:
+    assert FLAG_WORD.findall("use --draft-quant none, or another -o") == ["--draft-quant", "-o"]
+    assert FLAG_WORD.findall("non-UTF-8 text; a range like 4E00-9FFF, -1 or -inf; cross-fitted") == []
+
+
+def test_every_setting_a_core_error_names_is_a_cli_flag() -> None:
+    """describe() turns `setting` into a flag with flag_for: each literal one must be an option of some
+    command (a setting given by a variable, like FinetuneSettings.check's loop, is checked by its tests)."""
+    import typer
+
+    from smoothie_cli.cli import app
+    from smoothie_cli.cli.errors import flag_for
+
+    flags: set[str] = set()
+    todo = [typer.main.get_command(app)]
+    while todo:  # every command and subcommand (Typer vendors Click: no click.Group to test against)
+        command = todo.pop()
+        flags |= {opt for param in command.params for opt in param.opts + param.secondary_opts}
+        todo += getattr(command, "commands", {}).values()
+    settings = {
+        (keyword.value.value, f"{module}:{line}")
+        for module, line, call in core_error_calls()
+        for keyword in call.keywords
+        if keyword.arg == "setting" and isinstance(keyword.value, ast.Constant) and keyword.value.value
+    }
+    wrong = sorted(
+        f"{where}: setting '{setting}' → {flag_for(setting)}"
+        for setting, where in settings
+        if flag_for(setting) not in flags and setting not in ALLOWED_SETTINGS
+    )
+    assert not wrong, "no such flag (add an entry to cli/errors.FLAGS):\n" + "\n".join(wrong)
+    assert {s for s, _ in settings} >= set(ALLOWED_SETTINGS)

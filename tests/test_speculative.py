@@ -11,7 +11,7 @@ from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 from smoothie_cli.cautious.decoder import CautiousDecoder, PromptSettings
 from smoothie_cli.cautious.gate import GatePolicy, GateReader
 from smoothie_cli.cautious.prompts import SAFE_TAG, TOXIC_TAG, draft_prompt, read_tag
-from smoothie_cli.errors import SmoothieError
+from smoothie_cli.errors import BadValue, SmoothieError, UnknownChoice
 from smoothie_cli.generation.cache import CachedModel
 from smoothie_cli.generation.engine import Decoding, Engine
 from smoothie_cli.generation.logits import LogitsPipeline
@@ -290,14 +290,41 @@ def test_read_tag() -> None:
     assert read_tag("Sure") == "untagged"
 
 
-@pytest.mark.parametrize(("settings", "kwargs", "message"), [
-    (Decoding, {"gamma": -1}, "--gamma must be at least 0"),
-    (PromptSettings, {"draft_context": "both"}, "--draft-context"),
-    (GatePolicy, {"on_untagged": "maybe"}, "--on-untagged"),
+@pytest.mark.parametrize(("settings", "kwargs", "kind", "message"), [
+    (Decoding, {"gamma": -1}, BadValue, "must be at least 0 (0: no drafting), not -1"),
+    (Decoding, {"max_gamma": 0}, BadValue, "must be at least 1, not 0"),
+    (SamplingConfig, {"temperature": -1}, BadValue, "must be ≥ 0 (0: greedy), not -1"),
+    (SamplingConfig, {"top_p": 0}, BadValue, "must be in (0, 1] (1: no limit), not 0"),
+    (SamplingConfig, {"top_k": -1}, BadValue, "must be ≥ 0 (0: no limit), not -1"),
+    (SamplingConfig, {"repetition_penalty": 0}, BadValue, "must be > 0 (1: none), not 0"),
+    (PromptSettings, {"draft_context": "both"}, UnknownChoice,
+     "unknown draft context 'both'; choose from chat, moderation"),
+    (GatePolicy, {"on_untagged": "maybe"}, UnknownChoice,
+     "unknown untagged policy 'maybe'; choose from continue, refuse"),
 ])  # fmt: skip
-def test_bad_settings_are_one_clear_error(settings, kwargs, message) -> None:
-    with pytest.raises(SmoothieError, match=message):
+def test_bad_settings_are_one_typed_error_naming_the_setting(settings, kwargs, kind, message) -> None:
+    """The core names its setting and the value, never a CLI flag: the CLI adds the flag (next test)."""
+    with pytest.raises(kind) as error:
         settings(**kwargs)
+    (setting,) = kwargs
+    assert error.value.setting == setting and error.value.message == message
+    assert str(error.value) == f"{setting}: {message}"
+
+
+@pytest.mark.parametrize(("argv", "line"), [
+    (["--gamma", "-1"], "--gamma: must be at least 0 (0: no drafting), not -1"),
+    (["--max-gamma", "0"], "--max-gamma: must be at least 1, not 0"),
+    (["--top-p", "2"], "--top-p: must be in (0, 1] (1: no limit), not 2.0"),
+    (["--repetition-penalty", "0"], "--repetition-penalty: must be > 0 (1: none), not 0.0"),
+    (["--draft-context", "both"],
+     "--draft-context: unknown draft context 'both'; choose from chat, moderation"),
+    (["--strategy", "fast"], "--strategy: unknown strategy 'fast'; choose from auto, speculative, batched"),
+    (["--max-new-tokens", "0"], "--max-new-tokens: must be at least 1, not 0"),
+])  # fmt: skip
+def test_the_cli_names_the_flag_of_a_bad_setting(argv, line, cli) -> None:
+    """Refused before any model loads (the target does not exist): one line, the flag first, exit code 2."""
+    code, out, err = cli(["speculate", "hi", "--target", "/nonexistent/model", *argv])
+    assert (code, out, err.strip()) == (2, "", f"error: {line}")
 
 
 def test_empty_prompt_is_refused_clearly(qwen_tokenizer) -> None:

@@ -9,7 +9,7 @@ import torch
 from test_cpu_prepack import _greedy
 
 from smoothie_cli.cautious.loading import load_for_speculation
-from smoothie_cli.errors import SmoothieError
+from smoothie_cli.errors import Conflict, UnknownChoice
 from smoothie_cli.generation.cache import CachedModel
 from smoothie_cli.generation.logits import LogitsPipeline
 from smoothie_cli.generation.speculative import DraftProposer, SpeculativeDecoder
@@ -47,8 +47,20 @@ def test_speculation_over_an_int8_target_equals_its_plain_decoding(tiny_qwen) ->
 
 
 def test_a_bad_target_quant_is_one_clear_error(tiny_qwen) -> None:
-    with pytest.raises(SmoothieError, match="--target-quant must be none or int8"):
+    with pytest.raises(UnknownChoice) as error:
         load_for_speculation(str(tiny_qwen()), None, device="cpu", target_quant="int4")
+    assert error.value.setting == "target_quant" and error.value.choices == ["none", "int8"]
+    assert error.value.message == "unknown target quantisation 'int4'; choose from none, int8"
+
+
+def test_an_int8_target_on_a_gpu_is_refused_before_loading(tiny_qwen, monkeypatch) -> None:
+    from smoothie_cli.models import loading
+
+    monkeypatch.setattr(loading, "resolve_device", lambda device: "cuda")
+    with pytest.raises(Conflict) as error:
+        load_for_speculation(str(tiny_qwen()), None, device="cuda", target_quant="int8")
+    assert error.value.setting == "target_quant"
+    assert error.value.message == "int8 runs on the CPU only; on cuda use none"
 
 
 def test_speculate_takes_target_quant(tiny_qwen, cli) -> None:
@@ -58,7 +70,9 @@ def test_speculate_takes_target_quant(tiny_qwen, cli) -> None:
     assert '"target_quant": "int8"' in out
     code, _, err = cli(["speculate", "--target", str(tiny_qwen()), "--draft", "none",
                         "--target-quant", "int4", "hello"])  # fmt: skip
-    assert code == 2 and "--target-quant must be none or int8" in err and "Traceback" not in err
+    assert code == 2 and err.strip() == (
+        "error: --target-quant: unknown target quantisation 'int4'; choose from none, int8"
+    )
 
 
 @pytest.mark.parametrize("row_kernel", [False, True])

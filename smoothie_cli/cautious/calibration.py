@@ -19,7 +19,7 @@ from typing import Any
 
 from smoothie_cli.cautious.layout import CALIBRATION_FILE
 from smoothie_cli.cautious.prompts import Gate
-from smoothie_cli.errors import SmoothieError
+from smoothie_cli.errors import BadValue, SmoothieError
 from smoothie_cli.stats import Score, proportion
 
 # the over-refusal a calibrated gate should stay under. The threshold is chosen so that the *upper* one-sided
@@ -159,7 +159,8 @@ def calibrate(
     Thresholds sit halfway between neighbouring margins, so a prompt never lands exactly on one.
     """
     if not 0 <= max_over_refusal <= 1:
-        raise SmoothieError(f"--max-over-refusal must be in [0, 1], not {max_over_refusal}")
+        raise BadValue(f"must be in [0, 1] (a share of benign prompts), not {max_over_refusal}",
+                       setting="max_over_refusal")  # fmt: skip
     if confidence is not None and not 0 < confidence < 1:
         raise SmoothieError(f"the calibration confidence must be in (0, 1), not {confidence}")
     toxic = [label == "toxic" for label in labels]

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from smoothie_cli.cautious.conversation import Conversation, as_messages, chat_messages, gate_text, last_text
 from smoothie_cli.cautious.gate import GateReader
 from smoothie_cli.cautious.prompts import MODERATION_INSTRUCTION, SAFE_TAG, TAG_SEPARATOR, Gate, draft_prompt
-from smoothie_cli.errors import SmoothieError
+from smoothie_cli.errors import BadValue, SmoothieError, UnknownChoice
 from smoothie_cli.generation.engine import Decoding, Engine
 from smoothie_cli.generation.logits import new_generator
 from smoothie_cli.generation.prompts import encode
@@ -40,7 +40,9 @@ class PromptSettings:
 
     def __post_init__(self) -> None:
         if self.draft_context not in DRAFT_CONTEXTS:
-            raise SmoothieError(f"--draft-context must be chat or moderation, not '{self.draft_context}'")
+            raise UnknownChoice(
+                self.draft_context, DRAFT_CONTEXTS, what="draft context", setting="draft_context"
+            )
 
 
 @dataclass
@@ -131,7 +133,7 @@ class CautiousDecoder:
         if not last_text(prompt).strip():
             raise SmoothieError("the prompt is empty; give the text to answer")
         if max_new_tokens < 1:
-            raise SmoothieError(f"--max-new-tokens must be at least 1, not {max_new_tokens}")
+            raise BadValue(f"must be at least 1, not {max_new_tokens}", setting="max_new_tokens")
         start = time.perf_counter()
         stats = Stats()
         if gate is None:
@@ -180,7 +182,7 @@ class CautiousDecoder:
         """Gate all prompts in batches, then answer the safe ones: by speculation one at a time, or by
         batched plain decoding of the target (`auto`: batched from BATCH_FROM prompts on a CPU)."""
         if strategy not in STRATEGIES:
-            raise SmoothieError(f"--strategy must be one of {', '.join(STRATEGIES)}, not '{strategy}'")
+            raise UnknownChoice(strategy, STRATEGIES, what="strategy", setting="strategy")
         systems = list(systems) if systems is not None else [None] * len(prompts)
         if any(not last_text(p).strip() for p in prompts):
             raise SmoothieError("a prompt is empty; remove it or give its text")

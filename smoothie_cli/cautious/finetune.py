@@ -31,7 +31,7 @@ from smoothie_cli.cautious.prompts import (
     training_response,
 )
 from smoothie_cli.data.examples import Example
-from smoothie_cli.errors import SmoothieError
+from smoothie_cli.errors import BadValue, CannotWrite, Conflict, NotFound, SmoothieError, UnknownChoice
 from smoothie_cli.jsonable import finite
 from smoothie_cli.jsonfile import first_line, read_json, validate
 from smoothie_cli.progress import DETAIL, Progress, no_progress
@@ -41,6 +41,8 @@ warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 IGNORE = -100
+# what a calibrated gate thresholds (FinetuneSettings.gate_reading)
+GATE_READINGS = ("probe", "margin")
 
 
 @dataclass
@@ -72,20 +74,25 @@ class FinetuneSettings:
 
     def check(self) -> None:
         for name in ("steps", "batch_size", "rank", "max_length", "save_every"):
-            if getattr(self, name) < 1:
-                raise SmoothieError(f"--{name.replace('_', '-')} must be at least 1")
+            if (value := getattr(self, name)) < 1:
+                raise BadValue(f"must be at least 1, not {value}", setting=name)
         if not 0 < self.lr < 1:
-            raise SmoothieError(f"--lr must be in (0, 1), not {self.lr}")
+            raise BadValue(f"must be in (0, 1), not {self.lr}", setting="lr")
         if self.layers is not None and self.layers < 1:
-            raise SmoothieError("--layers must be at least 1")
+            raise BadValue(
+                f"must be at least 1 (the top layers to adapt), not {self.layers}", setting="layers"
+            )
         if not 0 <= self.max_over_refusal <= 1:
-            raise SmoothieError(f"--max-over-refusal must be in [0, 1], not {self.max_over_refusal}")
+            raise BadValue(f"must be in [0, 1], not {self.max_over_refusal}", setting="max_over_refusal")
         if not 0 <= self.calibration_percent < 100:
-            raise SmoothieError(f"--calibration-percent must be in [0, 100), not {self.calibration_percent}")
-        if self.gate_reading not in ("probe", "margin"):
-            raise SmoothieError(f"--gate-reading must be probe or margin, not '{self.gate_reading}'")
+            raise BadValue(
+                f"must be in [0, 100), not {self.calibration_percent}", setting="calibration_percent"
+            )
+        if self.gate_reading not in GATE_READINGS:
+            raise UnknownChoice(self.gate_reading, GATE_READINGS, what="gate reading", setting="gate_reading")
         if self.max_length < 64:
-            raise SmoothieError("--max-length must be at least 64: the moderation prompt alone is ~90 tokens")
+            raise BadValue(f"must be at least 64 (the moderation prompt alone is ~90 tokens), not "
+                           f"{self.max_length}", setting="max_length")  # fmt: skip
 
     def resume_key(self) -> dict[str, Any]:
         """What must match for --resume to continue a checkpoint (everything but the step count)."""
@@ -353,7 +360,7 @@ def load_checkpoint(model: Any, optimizer: Any, directory: Path, settings: Finet
     from safetensors.torch import load_file
 
     if not (directory / "state.json").is_file():
-        raise SmoothieError(f"--resume found no checkpoint in {directory}; run without --resume to start")
+        raise NotFound(f"there is no checkpoint in {directory}; start without resuming", setting="resume")
 
     class Saved(BaseModel):  # what save_checkpoint writes to state.json
         model_config = ConfigDict(extra="forbid")
@@ -367,9 +374,10 @@ def load_checkpoint(model: Any, optimizer: Any, directory: Path, settings: Finet
     document = saved.model_dump()
     if document["settings"] != settings.resume_key():
         changed = sorted(k for k, v in settings.resume_key().items() if document["settings"].get(k) != v)
-        raise SmoothieError(
-            f"--resume: the checkpoint was made with other settings ({', '.join(changed)}); use the same "
-            "options, or drop --resume to start over"
+        raise Conflict(
+            f"the checkpoint was made with other settings ({', '.join(changed)}); use the same settings, or "
+            "start over without resuming",
+            setting="resume",
         )
     device = next(model.parameters()).device
     try:
@@ -386,8 +394,9 @@ def load_checkpoint(model: Any, optimizer: Any, directory: Path, settings: Finet
                     "exp_avg_sq": moments[f"{name}::exp_avg_sq"],
                 }
     except Exception as error:  # safetensors/peft/torch raise many types on a damaged checkpoint
-        raise SmoothieError(
-            f"the checkpoint in {directory} is damaged ({first_line(error)}); drop --resume to start over"
+        raise BadValue(
+            f"the checkpoint in {directory} is damaged ({first_line(error)}); start over without resuming",
+            setting="resume",
         ) from None
     return state
 
@@ -422,9 +431,11 @@ def finetune_draft(
     settings.check()
     out = Path(out)
     if out.exists() and not force:
-        raise SmoothieError(f"{out} already exists; choose another -o or add --force to replace it")
+        raise CannotWrite(f"output {out} already exists; give this to replace it", setting="force")
     if eval_limit is not None and eval_limit != 0 and eval_limit < 2:
-        raise SmoothieError("--eval-limit must be at least 2 (or 0 to skip the evaluation)")
+        raise BadValue(
+            f"must be at least 2 (or 0 to skip the evaluation), not {eval_limit}", setting="eval_limit"
+        )
     source = resolve_model(base_spec)
     if source.kind in ("gguf", "peft"):
         raise SmoothieError(
@@ -473,7 +484,7 @@ def finetune_draft(
     if settings.gate_reading == "probe":  # before minutes of training, not after
         from smoothie_cli.cautious.probe import check_layers_below_adapter
 
-        check_layers_below_adapter(model)
+        check_layers_below_adapter(model, setting="layers")
     examples = training_examples(train_set, tokenizer, settings)
     state = train(model, tokenizer, examples, settings, checkpoints, resume=resume, progress=progress)
     if base_metrics is not None:

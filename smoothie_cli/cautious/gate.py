@@ -41,7 +41,7 @@ from smoothie_cli.cautious.reading import (
     tag_margins,
     tag_tokens,
 )
-from smoothie_cli.errors import SmoothieError
+from smoothie_cli.errors import UnknownChoice
 from smoothie_cli.progress import Progress, no_progress
 
 # the gate's statistics and readings, importable from here as before the split (calibration.py, reading.py)
@@ -70,6 +70,7 @@ __all__ = [
 ]  # fmt: skip
 
 OnUntagged = Literal["continue", "refuse"]
+ON_UNTAGGED: tuple[OnUntagged, ...] = ("continue", "refuse")
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,8 @@ class GatePolicy:
     on_untagged: OnUntagged = "continue"
 
     def __post_init__(self) -> None:
-        if self.on_untagged not in ("continue", "refuse"):
-            raise SmoothieError(f"--on-untagged must be continue or refuse, not '{self.on_untagged}'")
+        if self.on_untagged not in ON_UNTAGGED:
+            raise UnknownChoice(self.on_untagged, ON_UNTAGGED, what="untagged policy", setting="on_untagged")
 
     def refuses(self, gate: Gate) -> bool:
         return gate == "toxic" or (gate == "untagged" and self.on_untagged == "refuse")

@@ -20,7 +20,7 @@ from smoothie_cli.cautious.artifacts import open_draft
 from smoothie_cli.cautious.calibration import GateCalibration, gate_scores
 from smoothie_cli.cautious.conversation import GATE_FORMAT
 from smoothie_cli.data.examples import Example
-from smoothie_cli.errors import SmoothieError
+from smoothie_cli.errors import Conflict, UnknownChoice
 from smoothie_cli.progress import Progress, no_progress
 
 # the keys a per-source table shows, in order
@@ -104,14 +104,18 @@ def leave_one_source_out(
     from smoothie_cli.data.moderation import JAILBREAK_SOURCES, SOURCES
 
     if family not in SOURCES:
-        raise SmoothieError(f"unknown source family '{family}'; use one of {', '.join(SOURCES)}")
+        raise UnknownChoice(family, SOURCES, what="source family", setting="family")
+    no_split = Conflict("leave-one-source-out needs a calibration split; give more than 0",
+                        setting="calibration_percent")  # fmt: skip
+    if settings.calibration_percent == 0:  # before minutes of training, not after
+        raise no_split
     settings = replace(settings, exclude_sources=(family,))
     # no test-split metrics (eval_limit 0): the base model's zero-shot pass alone takes ~10 min on 2 cores
     report = finetune_draft(
         settings.base, out, settings, force=force, resume=resume, eval_limit=eval_limit, progress=progress
     )
     if GateCalibration.load(out) is None:
-        raise SmoothieError("leave-one-source-out needs a calibration split: use --calibration-percent > 0")
+        raise no_split
     draft = open_draft(str(out), progress)
     calibration = draft.require_calibration()
     held = family_rows(family, progress)
@@ -227,7 +231,7 @@ def probe_holdout(
 
     for family in families:
         if family not in SOURCES:
-            raise SmoothieError(f"unknown source family '{family}'; use one of {', '.join(SOURCES)}")
+            raise UnknownChoice(family, SOURCES, what="source family", setting="family")
     loaded = open_draft(draft, progress)
     model, tokenizer = loaded.model, loaded.tokenizer
     spec = probe_layers(model)

@@ -9,7 +9,7 @@ from typing import Any
 from smoothie_cli.cautious.artifacts import gate_files
 from smoothie_cli.cautious.decoder import CautiousDecoder, PromptSettings
 from smoothie_cli.cautious.gate import GatePolicy, GateReader
-from smoothie_cli.errors import SmoothieError
+from smoothie_cli.errors import BadValue, Conflict, SmoothieError, UnknownChoice
 from smoothie_cli.generation.engine import Decoding, Engine
 from smoothie_cli.progress import Progress, no_progress
 
@@ -24,13 +24,13 @@ def quantize_draft(model: Any, mode: str, device: str) -> tuple[Any, str]:
     weight is most of the speed: 0.5B draft forward ≈ 16 ms int8 vs 133 ms float32 on 2 cores."""
 
     if mode not in QUANT_MODES:
-        raise SmoothieError(f"--draft-quant must be one of {', '.join(QUANT_MODES)}, not '{mode}'")
+        raise UnknownChoice(mode, QUANT_MODES, what="draft quantisation", setting="draft_quant")
     if mode == "auto":
         mode = "int8" if device == "cpu" else "none"
     if mode == "none":
         return model, mode
     if device != "cpu":
-        raise SmoothieError("--draft-quant int8 runs on the CPU only; use --draft-quant none on a GPU")
+        raise Conflict(f"int8 runs on the CPU only; on {device} use none (or auto)", setting="draft_quant")
     from smoothie_cli.models.int8 import quantize_linears
 
     if hasattr(model, "merge_and_unload"):  # a PEFT adapter: fold it in so its layers are quantised too
@@ -98,7 +98,8 @@ class Draft:
 
 
 def gate_threshold(setting: str, calibrated: float | None) -> float | None:
-    """--gate-threshold: 'auto' (the draft's calibration if any, else greedy), 'greedy', or a number."""
+    """The gate threshold setting: 'auto' (the draft's calibration if any, else greedy), 'greedy', or a
+    number."""
     if setting == "auto":
         return calibrated
     if setting == "greedy":
@@ -106,9 +107,8 @@ def gate_threshold(setting: str, calibrated: float | None) -> float | None:
     try:
         return float(setting)
     except ValueError:
-        raise SmoothieError(
-            f"--gate-threshold must be auto, greedy or a number (a log-odds margin), not '{setting}'"
-        ) from None
+        raise BadValue(f"must be auto, greedy or a number (a log-odds margin), not '{setting}'",
+                       setting="gate_threshold") from None  # fmt: skip
 
 
 def load_draft(
@@ -134,7 +134,7 @@ def load_draft(
     from smoothie_cli.models.cpu import prepack_for_cpu
 
     if gate_model not in GATE_MODELS:
-        raise SmoothieError(f"--gate-model must be full or draft, not '{gate_model}'")
+        raise UnknownChoice(gate_model, GATE_MODELS, what="gate model", setting="gate_model")
     source = resolve_model(spec)
     int8 = quant == "int8" or (quant == "auto" and device == "cpu")
     directory = source.location if source.kind in ("local", "peft") else None
@@ -175,14 +175,16 @@ def load_for_speculation(
     """(target, tokenizer, draft or None, info) with the draft and the target quantised as asked."""
     gate_threshold(threshold, None)  # a bad --gate-threshold fails before minutes of loading
     if gate_model not in GATE_MODELS:
-        raise SmoothieError(f"--gate-model must be full or draft, not '{gate_model}'")
+        raise UnknownChoice(gate_model, GATE_MODELS, what="gate model", setting="gate_model")
     if target_quant not in TARGET_QUANT_MODES:
-        raise SmoothieError(f"--target-quant must be none or int8, not '{target_quant}'")
+        raise UnknownChoice(
+            target_quant, TARGET_QUANT_MODES, what="target quantisation", setting="target_quant"
+        )
     from smoothie_cli.models import loading, resolve_model
 
     device = loading.resolve_device(device)
     if target_quant == "int8" and device != "cpu":
-        raise SmoothieError("--target-quant int8 runs on the CPU only; use --target-quant none on a GPU")
+        raise Conflict(f"int8 runs on the CPU only; on {device} use none", setting="target_quant")
     target_source = resolve_model(target_spec)
     tokenizer = loading.load_tokenizer(target_source, progress)
     progress("loading target", 0, 1)

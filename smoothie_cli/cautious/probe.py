@@ -42,7 +42,7 @@ from smoothie_cli.cautious.calibration import DEFAULT_MAX_OVER_REFUSAL, GateCali
 from smoothie_cli.cautious.layout import METRICS, PROBE_FILE
 from smoothie_cli.cautious.prompts import MODERATION_INSTRUCTION
 from smoothie_cli.cautious.reading import decoder_layers, probe_features
-from smoothie_cli.errors import SmoothieError
+from smoothie_cli.errors import Conflict, SmoothieError
 from smoothie_cli.progress import Progress, no_progress
 
 # the int8 draft's own probe (layout.PROBE_INT8_FILE) is fitted, cross-fitted and calibrated on its own
@@ -362,9 +362,12 @@ def fit_and_calibrate(
     return probe, calibration
 
 
-def check_layers_below_adapter(model: Any, spec: ProbeSpec | None = None) -> None:
+def check_layers_below_adapter(
+    model: Any, spec: ProbeSpec | None = None, *, setting: str | None = None
+) -> None:
     """The probe's layers must be ones the LoRA leaves alone: there the train rows' features are the base
-    model's, not memorised, so out-of-fold scores are honest."""
+    model's, not memorised, so out-of-fold scores are honest. `setting`: the caller's setting of the number
+    of adapted layers, when its user can change it (finetune's `layers`)."""
     config = getattr(model, "peft_config", {}).get("default")
     if config is None:
         return
@@ -373,9 +376,11 @@ def check_layers_below_adapter(model: Any, spec: ProbeSpec | None = None) -> Non
     adapted = config.layers_to_transform  # 0-based indices; the probe's layers count from 1
     lowest = 0 if adapted is None else adapted if isinstance(adapted, int) else min(adapted)
     if max(layers) > lowest:
-        raise SmoothieError(
+        raise Conflict(
             f"the gate probe reads layers {', '.join(map(str, layers))}, but the LoRA adapts layers from "
-            f"{lowest + 1}; use --layers {max(total - max(layers), 1)} or fewer, or --gate-reading margin"
+            f"{lowest + 1}; adapt the top {max(total - max(layers), 1)} layers or fewer, or read the gate by "
+            "its margin instead of the probe",
+            setting=setting,
         )
 
 

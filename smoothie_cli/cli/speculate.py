@@ -32,7 +32,7 @@ from smoothie_cli.cli.options import (
     TopKOpt,
     TopPOpt,
 )
-from smoothie_cli.errors import SmoothieError
+from smoothie_cli.errors import BadValue, SmoothieError, UnknownChoice
 from smoothie_cli.jsonfile import parse_json, read_text
 
 DEFAULT_TARGET = "embedded:qwen2.5-coder-1.5b-instruct"
@@ -165,10 +165,11 @@ def speculate(
     from smoothie_cli.generation.sampling import SamplingConfig
 
     texts = read_prompts(prompts, input_file)
+    # the core checks these only once the models are loaded; a typo fails here, in the core's words
     if max_new_tokens < 1:
-        raise SmoothieError(f"--max-new-tokens must be at least 1, not {max_new_tokens}")
+        raise BadValue(f"must be at least 1, not {max_new_tokens}", setting="max_new_tokens")
     if strategy not in STRATEGIES:
-        raise SmoothieError(f"--strategy must be one of {', '.join(STRATEGIES)}, not '{strategy}'")
+        raise UnknownChoice(strategy, STRATEGIES, what="strategy", setting="strategy")
     settings = CautiousSettings(
         target, None if draft.lower() == "none" else draft, device=device, dtype=dtype,
         draft_quant=draft_quant, target_quant=target_quant,

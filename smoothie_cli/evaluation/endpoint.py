@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from smoothie_cli.errors import SmoothieError
+from smoothie_cli.errors import Conflict, SmoothieError
 from smoothie_cli.generation.sampling import SamplingConfig
 from smoothie_cli.progress import Progress, no_progress
 
@@ -91,9 +91,10 @@ class EndpointGenerator:
 def check_endpoint_tasks(tasks: Sequence[str]) -> None:
     others = [t for t in tasks if t not in ENDPOINT_TASKS]
     if others:
-        raise SmoothieError(
-            f"--endpoint runs the tasks that read generated text ({', '.join(ENDPOINT_TASKS)}); "
-            f"{', '.join(others)} needs the model itself: evaluate it locally"
+        raise Conflict(
+            f"an endpoint runs only the tasks that read generated text ({', '.join(ENDPOINT_TASKS)}); "
+            f"{', '.join(others)} needs the model itself: evaluate it locally",
+            setting="endpoint",
         )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from smoothie_cli.errors import SmoothieError
+from smoothie_cli.errors import BadValue
 from smoothie_cli.generation.cache import CachedModel
 from smoothie_cli.generation.logits import LogitsPipeline, new_generator
 from smoothie_cli.generation.prompts import Message, chat_prompt, encode, vocab_rows
@@ -52,9 +52,9 @@ class Decoding:
 
     def __post_init__(self) -> None:
         if self.gamma is not None and self.gamma < 0:
-            raise SmoothieError(f"--gamma must be at least 0 (0: no drafting), not {self.gamma}")
+            raise BadValue(f"must be at least 0 (0: no drafting), not {self.gamma}", setting="gamma")
         if self.max_gamma < 1:
-            raise SmoothieError(f"--max-gamma must be at least 1, not {self.max_gamma}")
+            raise BadValue(f"must be at least 1, not {self.max_gamma}", setting="max_gamma")
 
 
 def fixed_gamma(pipeline: LogitsPipeline, gamma: int | None) -> int | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smoothie_cli.errors import SmoothieError
+from smoothie_cli.errors import BadValue
 
 
 @dataclass(frozen=True)
@@ -23,13 +23,15 @@ class SamplingConfig:
 
     def __post_init__(self) -> None:
         if not self.temperature >= 0:
-            raise SmoothieError(f"--temperature must be ≥ 0, not {self.temperature}")
+            raise BadValue(f"must be ≥ 0 (0: greedy), not {self.temperature}", setting="temperature")
         if not 0 < self.top_p <= 1:
-            raise SmoothieError(f"--top-p must be in (0, 1], not {self.top_p}")
+            raise BadValue(f"must be in (0, 1] (1: no limit), not {self.top_p}", setting="top_p")
         if self.top_k < 0:
-            raise SmoothieError(f"--top-k must be ≥ 0 (0: no limit), not {self.top_k}")
+            raise BadValue(f"must be ≥ 0 (0: no limit), not {self.top_k}", setting="top_k")
         if not self.repetition_penalty > 0:
-            raise SmoothieError(f"--repetition-penalty must be > 0 (1: none), not {self.repetition_penalty}")
+            raise BadValue(
+                f"must be > 0 (1: none), not {self.repetition_penalty}", setting="repetition_penalty"
+            )
 
     @property
     def greedy(self) -> bool:

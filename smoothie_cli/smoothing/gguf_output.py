@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from smoothie_cli.errors import SmoothieError
+from smoothie_cli.errors import BadValue, CannotWrite, SmoothieError
 from smoothie_cli.gguf_file import read_gguf
 from smoothie_cli.progress import Progress, no_progress
 from smoothie_cli.smoothing.scales import TokenScales
@@ -158,11 +158,11 @@ def smooth_gguf(
     if output_type not in OUTPUT_TYPES:
         raise SmoothieError(f"GGUF output type must be one of {', '.join(OUTPUT_TYPES)}, not '{output_type}'")
     if output == source:
-        raise SmoothieError(f"output {output} is the input file; choose another -o")
+        raise CannotWrite(f"output {output} is the input file; choose another output file", setting="output")
     if output.suffix != ".gguf":
-        raise SmoothieError(f"output {output} must end in .gguf when the input is a GGUF file")
+        raise BadValue(f"output {output} must end in .gguf when the input is a GGUF file", setting="output")
     if output.exists() and not force:
-        raise SmoothieError(f"output {output} already exists; pass --force to replace it")
+        raise CannotWrite(f"output {output} already exists; give this to replace it", setting="force")
     reader = read_gguf(source)
     tensors = {t.name: t for t in reader.tensors}
     name = OUTPUT_NAME if OUTPUT_NAME in tensors else EMBEDDING_NAME
@@ -222,8 +222,9 @@ def smooth_gguf(
             progress("verifying GGUF", 1, 1)
         os.replace(temp, output)
     except OSError as error:
-        raise SmoothieError(
-            f"cannot write {output}: {error.strerror or error}; free space or choose another -o"
+        raise CannotWrite(
+            f"cannot write {output}: {error.strerror or error}; free space or choose another output file",
+            setting="output",
         ) from None
     finally:
         temp.unlink(missing_ok=True)

@@ -170,7 +170,9 @@ def test_moderation_splits_are_balanced_and_disjoint() -> None:
     for examples in (train_set, test_set):
         labels = [e.label for e in examples]
         assert labels.count("toxic") == labels.count("safe") > 100
-    assert not {e.prompt for e in train_set} & {e.prompt for e in test_set}
+    # no row in both; a conversation goes where the request it was built on goes
+    assert not {e.identity for e in train_set} & {e.identity for e in test_set}
+    assert not {e.split_key for e in train_set} & {e.split_key for e in test_set}
     sources = {e.meta["source"] for e in train_set}
     assert {
         "strongreject",

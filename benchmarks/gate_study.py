@@ -41,6 +41,7 @@ def main() -> None:
         LAST_LAYER,
         MEAN_LAYERS,
         ProbeSpec,
+        calibration_groups,
         fit_and_calibrate,
         probe_features,
     )
@@ -81,7 +82,7 @@ def main() -> None:
 
     def fit(examples: list[Any]) -> Any:
         labels = [e.label or "safe" for e in examples]
-        groups = [str(e.meta.get("source", "?")) for e in examples]
+        groups = calibration_groups(examples)
         return fit_and_calibrate(of(examples), [e.split_key for e in examples], labels, spec, groups=groups)
 
     def per_source(examples: list[Any], scores: list[float], threshold: float) -> dict[str, Any]:

@@ -275,3 +275,23 @@ def test_an_int8_draft_reading_its_own_tag_takes_its_own_threshold(
     (directory / INT8_CALIBRATION_FILE).write_text('{"threshold": NaN, "max_over_refusal": 0.03}')
     with pytest.raises(SmoothieError, match=r"gate-int8\.json is not a gate calibration"):
         load_draft(spec, qwen_tokenizer, "cpu", "float32", "int8", gate_model="draft")
+
+
+def test_calibration_holds_every_traffic_family_under_the_target() -> None:
+    from smoothie_cli.cautious.calibration import calibrate
+
+    # 40 toxic prompts at 5..44; "chat" (benign) has 3 prompts of 40 scoring 8, 9, 10; "exams" 200 low
+    toxic = [float(m) for m in range(5, 45)]
+    chat = [0.0] * 37 + [8.0, 9.0, 10.0]
+    exams = [0.0] * 200
+    margins = toxic + chat + exams
+    labels = ["toxic"] * 40 + ["safe"] * 240
+    pooled = calibrate(margins, labels, max_over_refusal=0.03, confidence=None)
+    assert pooled.threshold < 8  # 3 of 240 benign prompts refused is within 3% pooled
+    groups = [None] * 40 + ["chat"] * 40 + ["exams"] * 200
+    held = calibrate(margins, labels, max_over_refusal=0.03, confidence=None, groups=groups)
+    # 2 of chat's 40 is 5%: the threshold rises until one is left (2.5%)
+    assert 9 < held.threshold < 10 and held.validation["family_over_refusal_max"] == 0.025
+    looks = calibrate(margins, labels, max_over_refusal=0.03, confidence=None,
+                      groups=[None] * 40 + [None] * 40 + ["exams"] * 200)  # fmt: skip
+    assert looks.threshold == pooled.threshold  # a family pooled only (None) does not bind

@@ -145,16 +145,16 @@ def calibrate(
     max_over_refusal: float = DEFAULT_MAX_OVER_REFUSAL,
     confidence: float | None = DEFAULT_CONFIDENCE,
     reading: str = "margin",
-    groups: Sequence[str] | None = None,
+    groups: Sequence[str | None] | None = None,
 ) -> GateCalibration:
     """The threshold with the best F1 among those whose over-refusal on these prompts is at most
     `max_over_refusal` — with `confidence`, its one-sided Clopper-Pearson upper bound, so the rate on new
     prompts stays under the target with that confidence; with None, the point estimate.
 
-    With `groups` (each prompt's source family), the threshold must also keep every benign family of at
-    least MIN_FAMILY prompts at or under `max_over_refusal` (point estimate: a bound on a hundred prompts
-    would forbid any refusal). A pooled rate hides a family the gate refuses often — everyday chat among
-    exam questions — and new traffic looks like some families more than others.
+    With `groups` (each prompt's source family, None for a prompt pooled only), the threshold must also
+    keep every benign family of at least MIN_FAMILY prompts at or under `max_over_refusal` (point estimate:
+    a bound on a hundred prompts would forbid any refusal). A pooled rate hides a family the gate refuses
+    often — everyday chat among exam questions — and new traffic looks like some families more than others.
 
     Thresholds sit halfway between neighbouring margins, so a prompt never lands exactly on one.
     """
@@ -204,14 +204,14 @@ def calibrate(
 
 
 def _benign_families(
-    margins: Sequence[float], toxic: Sequence[bool], groups: Sequence[str] | None
+    margins: Sequence[float], toxic: Sequence[bool], groups: Sequence[str | None] | None
 ) -> dict[str, list[float]]:
     """The safe prompts' scores per family, for families of at least MIN_FAMILY prompts."""
     if groups is None:
         return {}
     families: dict[str, list[float]] = {}
     for margin, is_toxic, group in zip(margins, toxic, groups, strict=True):
-        if not is_toxic:
+        if not is_toxic and group is not None:
             families.setdefault(group, []).append(margin)
     return {name: scores for name, scores in families.items() if len(scores) >= MIN_FAMILY}
 

@@ -147,7 +147,7 @@ def probe_without(
     held_labels: Sequence[str],
     look_alikes: Any | None,
     spec: Any,
-    groups: Sequence[str] | None = None,
+    groups: Sequence[str | None] | None = None,
 ) -> dict[str, Any]:
     """A held-out family read by the probe fitted and calibrated (out of fold) on the other rows: `features`
     of `rows` (prompt, label) to fit on, the family's features `held`, and benign `look_alikes` (or None)."""
@@ -226,7 +226,12 @@ def probe_holdout(
     import torch
 
     from smoothie_cli.atomic import write_text_atomic
-    from smoothie_cli.cautious.probe import check_layers_below_adapter, probe_features, probe_layers
+    from smoothie_cli.cautious.probe import (
+        calibration_groups,
+        check_layers_below_adapter,
+        probe_features,
+        probe_layers,
+    )
     from smoothie_cli.data.moderation import JAILBREAK_SOURCES, SOURCES, moderation_dataset
 
     for family in families:
@@ -277,7 +282,7 @@ def probe_holdout(
             **probe_without(
                 of(kept), labelled(kept), of(held[family]), [e.label or "safe" for e in held[family]],
                 of(extra[family]) if extra[family] else None, spec,
-                [str(e.meta.get("source", "?")) for e in kept],
+                calibration_groups(kept),
             ),
             "in_domain_test": None,
             "fingerprint": fingerprint,

@@ -342,8 +342,16 @@ def calibrate_probe(
     features = probe_features(model, tokenizer, [e.messages() for e in examples], spec,
                               instruction=instruction, progress=progress,
                               description="reading features for the gate probe")  # fmt: skip
-    keys, groups = [e.split_key for e in examples], [str(e.meta.get("source", "?")) for e in examples]
+    keys, groups = [e.split_key for e in examples], calibration_groups(examples)
     return fit_and_calibrate(features, keys, labels, spec, max_over_refusal, groups)
+
+
+def calibration_groups(examples: Sequence[Any]) -> list[str | None]:
+    """Each row's family where its over-refusal is held on its own (an ordinary-traffic family:
+    moderation.TRAFFIC_SOURCES), else None (pooled only: look-alikes built to sit at the boundary)."""
+    from smoothie_cli.data.moderation import TRAFFIC_SOURCES
+
+    return [e.meta.get("source") if e.meta.get("source") in TRAFFIC_SOURCES else None for e in examples]
 
 
 def fit_and_calibrate(
@@ -352,7 +360,7 @@ def fit_and_calibrate(
     labels: Sequence[str],
     spec: ProbeSpec,
     max_over_refusal: float = DEFAULT_MAX_OVER_REFUSAL,
-    groups: Sequence[str] | None = None,
+    groups: Sequence[str | None] | None = None,
 ) -> tuple[GateProbe, GateCalibration]:
     """The probe on these rows' features and its threshold, chosen on their out-of-fold scores (with
     `groups`, every benign family's over-refusal kept under the target too: calibration.calibrate)."""

@@ -63,6 +63,10 @@ SOURCE_CAPS = {"jailbreak-wild": 250}
 # person ("Can you love or hate someone?"). Labelled toxic they teach the gate to refuse ordinary questions.
 EXCLUDED_AREAS = {"donotanswer": frozenset({"misinformation_harms", "human_chatbox"})}
 SOURCES = tuple(dict.fromkeys(TOXIC_SOURCES + SAFE_SOURCES))
+# benign families that are ordinary traffic (not look-alikes built to sit at the boundary): the probe's
+# threshold keeps each of them under the over-refusal target on its own (calibration.calibrate)
+TRAFFIC_SOURCES = tuple(s for s in ("faq", "mtbench", "humaneval", "mmlu", "korean", *EVERYDAY_SOURCES)
+                        if s != "overrefusal")  # fmt: skip
 # names that stand for several families (gate-holdout --family)
 FAMILY_GROUPS = {"all": SOURCES, "jailbreaks": JAILBREAK_SOURCES, "everyday": EVERYDAY_SOURCES,
                  "conversations": CONVERSATION_SOURCES}  # fmt: skip

@@ -123,3 +123,21 @@ def test_eval_generates_through_speculation_with_the_target_text(tmp_path, capsy
         return [json.loads(line)["answer"] for line in samples.read_text().splitlines()]
 
     assert answers("drafted") == answers("plain") and len(answers("plain")) == 2
+
+
+def test_speculate_reads_conversations_refuses_the_bypasses_and_answers_their_twins(tmp_path, capsys) -> None:
+    """The shipped draft (the default) gates whole conversations given as JSONL `messages`."""
+    from bypasses import REPORTED, TWINS, UNSEEN
+
+    attacks = [*REPORTED.values(), *UNSEEN.values()]
+    chats = tmp_path / "chats.jsonl"
+    chats.write_text("".join(json.dumps({"messages": m}) + "\n" for m in [*attacks, *TWINS.values()]))
+    code, out, err = run_cli(["speculate", "--input", str(chats), "--target", MODEL, "--max-new-tokens", "4",
+                              "--strategy", "speculative", "--json"], capsys)  # fmt: skip
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["gate"] for r in rows] == ["toxic"] * len(attacks) + ["safe"] * len(TWINS)
+    refused, answered = rows[: len(attacks)], rows[len(attacks) :]
+    assert all(r["text"] == "I can't help with that request." and r["tokens"] == 0 for r in refused)
+    assert all(r["text"] and r["tokens"] > 0 for r in answered)
+    assert rows[0]["messages"] == attacks[0] and rows[0]["prompt"] == attacks[0][-1]["content"]

@@ -58,3 +58,31 @@ def test_the_embedded_model_serves_openai_clients() -> None:
     assert process.returncode == 0, err
     stopped = json.loads(out.splitlines()[-1])
     assert stopped["event"] == "stopped" and stopped["served"] == 5 and stopped["failed"] == 0
+
+
+def test_the_served_gate_reads_the_conversation() -> None:
+    """`serve` with the shipped draft (the default): the reported bypasses come back refused, with
+    finish_reason content_filter, and the target never answers them; their benign twins are answered."""
+    from bypasses import REPORTED, TWINS
+
+    command = [sys.executable, "-m", "smoothie_cli", "serve", "--target", MODEL, "--port", "0", "--json",
+               "--max-tokens", "8"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        started = json.loads(process.stdout.readline())  # type: ignore[union-attr]
+        assert started["event"] == "listening" and "probe" in started["gate_reading"]
+        client = openai.OpenAI(base_url=started["url"], api_key="none", max_retries=0, timeout=300)
+        for name, messages in REPORTED.items():
+            reply = client.chat.completions.create(model="any", messages=messages, temperature=0)  # type: ignore[arg-type]
+            assert reply.choices[0].finish_reason == "content_filter", name
+        for name, messages in TWINS.items():
+            reply = client.chat.completions.create(model="any", messages=messages, temperature=0)  # type: ignore[arg-type]
+            choice = reply.choices[0]
+            assert choice.finish_reason in ("stop", "length") and choice.message.content, name
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0

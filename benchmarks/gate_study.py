@@ -31,6 +31,12 @@ def main() -> None:
     parser.add_argument("--family", action="append", default=None)
     parser.add_argument("--ship", type=Path)
     parser.add_argument("--json", dest="json_path")
+    parser.add_argument(
+        "--no-leave-one-out",
+        dest="loso",
+        action="store_false",
+        help="only the train-split probe: its calibration, the test split and benign-heldout",
+    )
     args = parser.parse_args()
 
     import torch
@@ -96,12 +102,23 @@ def main() -> None:
         out["all"] = scores_from_margins([e.label or "safe" for e in examples], scores, threshold)
         return out
 
+    def write() -> None:
+        if args.json_path:  # after every step: a long run's finished parts are never lost
+            Path(args.json_path).write_text(json.dumps(report, indent=2, default=float))
+
     probe, calibration = fit(train)
     report: dict[str, Any] = {"calibration": calibration.validation | {"threshold": calibration.threshold}}
     report["test"] = per_source(test, probe.scores(of(test)), calibration.threshold)
     report["benign_heldout"] = per_source(pool, probe.scores(of(pool)), calibration.threshold)
-    loso = {}
-    for family in families:
+    if args.ship:
+        probe.save(args.ship)
+        calibration.save(args.ship)
+    console = Console(width=100)
+    console.print(json.dumps(report["calibration"]))
+    write()
+    loso: dict[str, Any] = {}
+    report["leave_one_out"] = loso
+    for family in families if args.loso else []:
         kept = [e for e in train if e.meta.get("source") != family]
         family_probe, family_calibration = fit(kept)
         rows_f = held[family]
@@ -111,11 +128,17 @@ def main() -> None:
         loso[family]["threshold"] = threshold
         pool_scores = family_probe.scores(of(pool))
         loso[family]["benign_heldout_over_refusal"] = sum(s > threshold for s in pool_scores) / len(pool)
-    report["leave_one_out"] = loso
-    if args.ship:
-        probe.save(args.ship)
-        calibration.save(args.ship)
-    console = Console(width=100)
+        console.print(
+            f"held out {family}: "
+            + json.dumps(
+                {
+                    k: loso[family].get(k)
+                    for k in ("gate_recall", "over_refusal", "benign_heldout_over_refusal", "threshold")
+                },
+                default=float,
+            )
+        )
+        write()
     table = Table(title=f"gate study: threshold {calibration.threshold:.3f}")
     for column in ("part", "source", "recall", "F1", "over-refusal", "AUPRC / pool OR", "n"):
         table.add_column(column)
@@ -134,9 +157,6 @@ def main() -> None:
                       cell(scores, "over_refusal"), f"{scores['benign_heldout_over_refusal']:.3f}",
                       str(scores["gate_accuracy"]["n"]))  # fmt: skip
     console.print(table)
-    console.print(json.dumps(report["calibration"]))
-    if args.json_path:
-        Path(args.json_path).write_text(json.dumps(report, indent=2, default=float))
 
 
 if __name__ == "__main__":

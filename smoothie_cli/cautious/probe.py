@@ -335,15 +335,25 @@ def calibrate_probe(
     progress: Progress = no_progress,
 ) -> tuple[GateProbe, GateCalibration]:
     """Fit the probe on `examples` (the whole train split: fit and calibration rows) and choose its
-    threshold on the out-of-fold scores. Returns (probe, GateCalibration with reading "probe")."""
+    threshold on the out-of-fold scores, each row's the highest over its parts as the reader scores it
+    (their features read in the same pass; the probe is fitted on whole rows only). Returns (probe,
+    GateCalibration with reading "probe")."""
+    from smoothie_cli.cautious.conversation import ConversationReader
+
     spec = probe_layers(model)
     check_layers_below_adapter(model, spec)
     labels = [e.label or "safe" for e in examples]
-    features = probe_features(model, tokenizer, [e.messages() for e in examples], spec,
-                              instruction=instruction, progress=progress,
-                              description="reading features for the gate probe")  # fmt: skip
+    reader = ConversationReader(tokenizer)
+    alone = [(row, part) for row, e in enumerate(examples) for part in reader.parts(e.messages())[1:]]
+    conversations = [e.messages() for e in examples] + [p for _, p in alone]
+    features = probe_features(
+        model, tokenizer, conversations, spec, instruction=instruction, progress=progress,
+        description="reading features for the gate probe",
+    )  # fmt: skip
+    whole, part_features = features[: len(examples)], features[len(examples) :]
     keys, groups = [e.split_key for e in examples], calibration_groups(examples)
-    return fit_and_calibrate(features, keys, labels, spec, max_over_refusal, groups)
+    return fit_and_calibrate(whole, keys, labels, spec, max_over_refusal, groups,
+                             parts=(part_features, [row for row, _ in alone]))  # fmt: skip
 
 
 def calibration_groups(examples: Sequence[Any]) -> list[str | None]:
@@ -361,12 +371,22 @@ def fit_and_calibrate(
     spec: ProbeSpec,
     max_over_refusal: float = DEFAULT_MAX_OVER_REFUSAL,
     groups: Sequence[str | None] | None = None,
+    parts: tuple[Any, Sequence[int]] | None = None,
 ) -> tuple[GateProbe, GateCalibration]:
     """The probe on these rows' features and its threshold, chosen on their out-of-fold scores (with
-    `groups`, every benign family's over-refusal kept under the target too: calibration.calibrate)."""
+    `groups`, every benign family's over-refusal kept under the target too: calibration.calibrate).
+
+    `parts`: the features of the rows' parts read alone (conversation.parts) and the row each belongs to;
+    a row's score is then the highest over it and its parts, each scored by the fold probe that did not see
+    the row — what the gate reader computes, so the threshold is calibrated on the scores it is applied to."""
     probe = fit_gate_probe(features, prompts, labels, spec)
-    calibration = calibrate(probe.out_of_fold(features, prompts), labels, max_over_refusal, reading="probe",
-                            groups=groups)  # fmt: skip
+    scores = probe.out_of_fold(features, prompts)
+    if parts is not None:
+        part_features, owners = parts
+        for i, owner in enumerate(owners):
+            fold = probe.folds[fold_of(prompts[owner], len(probe.folds))]
+            scores[owner] = max(scores[owner], float(fold(part_features[i : i + 1])[0]))
+    calibration = calibrate(scores, labels, max_over_refusal, reading="probe", groups=groups)
     return probe, calibration
 
 

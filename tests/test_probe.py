@@ -197,3 +197,48 @@ def test_a_file_keeps_its_probe_kind(tmp_path) -> None:
         assert loaded.out_of_fold(x, prompts) == pytest.approx(probe.out_of_fold(x, prompts), abs=1e-5)
     with pytest.raises(SmoothieError, match="unknown probe head"):
         fit_gate_probe(x, prompts, labels, ProbeSpec((3,), 5), head="forest")
+
+
+# scores of the shipped probes on seeded features, computed by the hand-(de)serialised probe classes
+# before the probe became an nn.Module saved as its state_dict: the files that ship read as they did
+SHIPPED_SCORES = {
+    "gate-probe.safetensors": (
+        [-2.55755, -1.095, -1.31747, 1.39068],
+        [-3.48608, -1.63808, -0.85059, 1.10625],
+    ),
+    "gate-probe-int8.safetensors": (
+        [-2.91339, -0.78658, -0.65653, 0.97701],
+        [-3.55747, -1.14122, -0.08428, 0.70282],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED_SCORES))
+def test_the_shipped_probes_score_as_before_and_save_the_same_tensors(tmp_path, name: str) -> None:
+    from safetensors.torch import load_file
+
+    from smoothie_cli.models.embedded import EMBEDDED_ADAPTERS
+
+    directory = EMBEDDED_ADAPTERS["qwen2.5-coder-0.5b-cautious"].directory()
+    probe = GateProbe.load(directory, name)
+    center, scale = probe.probe.center, probe.probe.scale
+    x = center + scale * torch.randn(4, center.shape[0], generator=torch.Generator().manual_seed(29))
+    scores, out_of_fold = SHIPPED_SCORES[name]
+    assert probe.scores(x) == pytest.approx(scores, abs=1e-4)
+    assert probe.out_of_fold(x, [f"row {i}" for i in range(4)]) == pytest.approx(out_of_fold, abs=1e-4)
+    probe.save(tmp_path, name)
+    shipped, saved = load_file(str(directory / name)), load_file(str(tmp_path / name))
+    assert shipped.keys() == saved.keys() and all(torch.equal(shipped[k], saved[k]) for k in shipped)
+
+
+def test_a_probe_file_whose_folds_disagree_in_width_is_refused_in_one_line(tmp_path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    heads = [LinearProbe(torch.zeros(4), torch.ones(4), torch.ones(4), torch.zeros(1)) for _ in range(6)]
+    GateProbe(ProbeSpec((3,), 5), heads[0], heads[1:]).save(tmp_path)
+    tensors = load_file(str(tmp_path / PROBE_FILE))
+    tensors["fold2.center"] = tensors["fold2.center"][:-1].clone()
+    save_file(tensors, str(tmp_path / PROBE_FILE), metadata={"folds": "5", "pooling": "user"})
+    with pytest.raises(SmoothieError, match=r"not a gate probe .*size mismatch for fold2\.center") as error:
+        GateProbe.load(tmp_path)
+    assert "\n" not in str(error.value)

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from smoothie_cli.cautious.calibration import DEFAULT_MAX_OVER_REFUSAL, GateCalibration, calibrate
 from smoothie_cli.cautious.layout import METRICS, PROBE_FILE
 from smoothie_cli.cautious.prompts import MODERATION_INSTRUCTION
@@ -76,8 +78,6 @@ class ProbeSpec:
         """One prompt's features from its hidden states [T, H] at each of `layers`: the last `span` rows
         are the user's text, the template's tail and the tag prefix, the last `tail` of them not the
         user's (an empty input keeps one row)."""
-        import torch
-
         kept = span if self.with_tail else max(span - tail, 1)
         means = [states[n][-span:][:kept].mean(0) for n in self.mean_layers]
         return torch.cat([*means, states[self.last_layer][-1]])
@@ -104,23 +104,36 @@ def fold_of(prompt: str, folds: int = FOLDS) -> int:
     return int.from_bytes(digest[:8], "big") % folds
 
 
-@dataclass
-class LinearProbe:
+class _Head(torch.nn.Module):
+    """A probe's head: standardised features → log-odds. Its tensors are buffers named as in its file
+    (`PARTS`, after the head's name: "probe.center", "fold0.center", …): its state_dict is what is saved."""
+
+    PARTS: tuple[str, ...] = ()
+    center: torch.Tensor
+    scale: torch.Tensor
+
+    def __init__(self, *tensors: torch.Tensor) -> None:
+        super().__init__()
+        for part, tensor in zip(self.PARTS, tensors, strict=True):
+            self.register_buffer(part, tensor.detach().float().contiguous())
+
+    def standardised(self, features: torch.Tensor) -> torch.Tensor:
+        return (features.float() - self.center) / self.scale
+
+
+class LinearProbe(_Head):
     """A standardised logistic regression: score = ((x − center) / scale) · weight + bias (log-odds)."""
 
-    center: Any
-    scale: Any
-    weight: Any
-    bias: Any
+    PARTS = ("center", "scale", "weight", "bias")
+    weight: torch.Tensor
+    bias: torch.Tensor
 
-    def __call__(self, features: Any) -> Any:
-        return ((features.float() - self.center) / self.scale) @ self.weight + self.bias
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.standardised(features) @ self.weight + self.bias
 
 
 def fit_probe(features: Any, toxic: Any, l2: float = L2) -> LinearProbe:
     """Logistic regression with an L2 penalty (`l2`/2 · |w|², on the mean loss), fitted by L-BFGS."""
-    import torch
-
     x, y = features.float(), toxic.float()
     center, scale = x.mean(0), x.std(0) + 1e-4
     z = (x - center) / scale
@@ -137,27 +150,23 @@ def fit_probe(features: Any, toxic: Any, l2: float = L2) -> LinearProbe:
 
     with torch.enable_grad():
         optimizer.step(closure)
-    return LinearProbe(center, scale, weight.detach(), bias.detach())
+    return LinearProbe(center, scale, weight, bias)
 
 
-@dataclass
-class MLPProbe:
+class MLPProbe(_Head):
     """Standardised features through one hidden layer (GELU) to log-odds: score = gelu(z · Wᵀ + b) · w + c.
     A linear probe on mean-pooled states mostly reads a prompt's syntax ("How do I make a …?"); the hidden
     layer lets the item decide (README: out of fold on train, AUC 0.988 → 0.995)."""
 
-    center: Any
-    scale: Any
-    hidden_weight: Any  # [hidden, features]
-    hidden_bias: Any  # [hidden]
-    weight: Any  # [hidden]
-    bias: Any  # [1]
+    PARTS = ("center", "scale", "hidden_weight", "hidden_bias", "weight", "bias")
+    hidden_weight: torch.Tensor  # [hidden, features]
+    hidden_bias: torch.Tensor  # [hidden]
+    weight: torch.Tensor  # [hidden]
+    bias: torch.Tensor  # [1]
 
-    def __call__(self, features: Any) -> Any:
-        import torch
-
-        z = (features.float() - self.center) / self.scale
-        return torch.nn.functional.gelu(z @ self.hidden_weight.T + self.hidden_bias) @ self.weight + self.bias
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        hidden = self.standardised(features) @ self.hidden_weight.T + self.hidden_bias
+        return torch.nn.functional.gelu(hidden) @ self.weight + self.bias
 
 
 Probe = LinearProbe | MLPProbe
@@ -178,8 +187,6 @@ def fit_mlp_probe(
 ) -> MLPProbe:
     """A one-hidden-layer probe, trained full-batch with AdamW and dropout on its input; seeded without
     touching the global generator, so the same rows give the same probe."""
-    import torch
-
     x, y = features.float(), toxic.float()
     center, scale = x.mean(0), x.std(0) + 1e-4
     z = (x - center) / scale
@@ -194,61 +201,56 @@ def fit_mlp_probe(
             loss.backward()
             optimizer.step()
     first, last = net[1], net[3]
-    return MLPProbe(center, scale, first.weight.detach(), first.bias.detach(), last.weight.detach()[0],
-                    last.bias.detach())  # fmt: skip
+    return MLPProbe(center, scale, first.weight, first.bias, last.weight[0], last.bias)
 
 
-# what a probe of each kind keeps in its file, after its name ("probe.", "fold0.", …)
-PARTS = {
-    LinearProbe: ("center", "scale", "weight", "bias"),
-    MLPProbe: ("center", "scale", "hidden_weight", "hidden_bias", "weight", "bias"),
-}
+class GateProbe(torch.nn.Module):
+    """The shipped probe (fitted on every row) and its fold probes (each without one fold), and where they
+    read (`spec`). Its state_dict is the file: "probe.*", "fold0.*" … and the spec's layers, saved with
+    safetensors (the pooling and the number of folds in its header)."""
 
+    def __init__(self, spec: ProbeSpec, probe: Probe, folds: Sequence[Probe]) -> None:
+        super().__init__()
+        self.spec, self.probe = spec, probe
+        for i, fold in enumerate(folds):
+            self.add_module(f"fold{i}", fold)
+        self.register_buffer("mean_layers", torch.tensor(spec.mean_layers))
+        self.register_buffer("last_layer", torch.tensor([spec.last_layer]))
 
-@dataclass
-class GateProbe:
-    """The shipped probe (fitted on every row) and its fold probes (each without one fold)."""
+    @property
+    def folds(self) -> list[Probe]:
+        return [module for name, module in self.named_children() if name.startswith("fold")]
 
-    spec: ProbeSpec
-    probe: Probe
-    folds: list[Probe]
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.probe(features)
 
-    def scores(self, features: Any) -> list[float]:
-        return [float(s) for s in self.probe(features)]
+    def scores(self, features: torch.Tensor) -> list[float]:
+        return [float(s) for s in self(features)]
 
     def describe_head(self) -> str:
         if isinstance(self.probe, MLPProbe):
             return f"a probe with one hidden layer of {self.probe.hidden_bias.shape[0]}"
         return "a logistic probe"
 
-    def out_of_fold(self, features: Any, prompts: Sequence[str]) -> list[float]:
+    def out_of_fold(self, features: torch.Tensor, prompts: Sequence[str]) -> list[float]:
         """Each row scored by the fold probe that did not see it (the rows must be those it was fitted on)."""
-        return [float(self.folds[fold_of(p, len(self.folds))](features[i : i + 1])[0])
-                for i, p in enumerate(prompts)]  # fmt: skip
+        folds = self.folds
+        return [float(folds[fold_of(p, len(folds))](features[i : i + 1])[0]) for i, p in enumerate(prompts)]
 
     def save(self, directory: Path, name: str = PROBE_FILE) -> None:
-        import torch
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
-        tensors: dict[str, Any] = {}
-        for key, probe in [("probe", self.probe), *((f"fold{i}", f) for i, f in enumerate(self.folds))]:
-            for part in PARTS[type(probe)]:
-                tensors[f"{key}.{part}"] = getattr(probe, part).float().contiguous()
-        tensors["mean_layers"] = torch.tensor(self.spec.mean_layers)
-        tensors["last_layer"] = torch.tensor([self.spec.last_layer])
+        from smoothie_cli.atomic import write_bytes_atomic
+
         pooling = "user+tail" if self.spec.with_tail else "user"
-        path = Path(directory) / name
-        partial = path.with_name(f".{name}.partial")  # written whole, then renamed: never half a probe
-        save_file(tensors, str(partial), metadata={"folds": str(len(self.folds)), "pooling": pooling})
-        partial.chmod(0o644)  # package data when shipped: readable by every user of an install
-        partial.replace(path)
+        path = Path(directory) / name  # written whole, then renamed: never half a probe
+        write_bytes_atomic(path, save(self.state_dict(), {"folds": str(len(self.folds)), "pooling": pooling}))
+        path.chmod(0o644)  # package data when shipped: readable by every user of an install
 
     @classmethod
     def load(cls, directory: str | Path, name: str = PROBE_FILE) -> GateProbe:
         from safetensors import safe_open
         from safetensors.torch import load_file
-
-        from smoothie_cli.jsonfile import first_line
 
         path = Path(directory) / name
         if not path.is_file():
@@ -257,31 +259,23 @@ class GateProbe:
             tensors = load_file(str(path))
             with safe_open(str(path), "pt") as handle:
                 metadata = handle.metadata() or {}
-            if "mean_layers" in tensors:
-                spec = ProbeSpec(
-                    tuple(int(v) for v in tensors.pop("mean_layers")),
-                    int(tensors.pop("last_layer")[0]),
-                    with_tail=metadata.get("pooling") == "user+tail",
-                )
-            else:  # written before 2026-11-25: one mean (over the user's text and the tail), one last
-                mean, last = (int(v) for v in tensors.pop("layers"))
-                spec = ProbeSpec((mean,), last, with_tail=True)
-
-            def part(name: str) -> Probe:
-                kind = MLPProbe if f"{name}.hidden_weight" in tensors else LinearProbe
-                return kind(*(tensors[f"{name}.{p}"] for p in PARTS[kind]))
-
-            folds = [part(f"fold{i}") for i in range(sum(k.endswith(".center") for k in tensors) - 1)]
-            probe = cls(spec, part("probe"), folds)
-            width = probe.probe.center.shape[0]
-            for each in [probe.probe, *folds]:
-                inputs = each.hidden_weight.shape[1] if isinstance(each, MLPProbe) else each.weight.shape[0]
-                if {each.scale.shape[0], inputs} != {width}:
-                    raise ValueError("tensors of different widths")
-        except Exception as error:  # safetensors raises several types on a damaged file
+            if "layers" in tensors:  # written before 2026-11-25: one mean (over the user's text and the tail)
+                mean, last = tensors.pop("layers").tolist()
+                tensors |= {"mean_layers": torch.tensor([mean]), "last_layer": torch.tensor([last])}
+                metadata["pooling"] = "user+tail"
+            spec = ProbeSpec(tuple(tensors["mean_layers"].tolist()), int(tensors["last_layer"][0]),
+                             with_tail=metadata.get("pooling") == "user+tail")  # fmt: skip
+            kind = MLPProbe if "probe.hidden_weight" in tensors else LinearProbe
+            shapes = [tensors[f"probe.{part}"].to("meta") for part in kind.PARTS]  # and every fold's
+            heads = [kind(*shapes) for key in tensors if key.endswith(".center")]
+            probe = cls(spec, heads[0], heads[1:])
+            probe.load_state_dict(tensors, assign=True)  # strict: every tensor, no other, of those shapes
+            probe(torch.zeros(1, probe.probe.center.shape[0]))  # which reads features of its own width
+        except Exception as error:  # safetensors and torch raise several types on a damaged file
+            reason = " ".join(str(error).split())[:200] or type(error).__name__  # load_state_dict's: 2 lines
             raise SmoothieError(
-                f"{path} is not a gate probe ({first_line(error)}); re-run finetune-draft, or delete "
-                "gate.json to read the gate greedily"
+                f"{path} is not a gate probe ({reason}); re-run finetune-draft, or delete gate.json to read "
+                "the gate greedily"
             ) from None
         return probe
 
@@ -302,8 +296,6 @@ def fit_gate_probe(
 ) -> GateProbe:
     """The probe on every row, and one per fold without it (for out-of-fold scores); `spec`: where the
     features were read; `head`: "mlp" or "linear"."""
-    import torch
-
     toxic = torch.tensor([label == "toxic" for label in labels])
     fold = torch.tensor([fold_of(p) for p in prompts])
     fits = {"mlp": fit_mlp_probe, "linear": fit_probe}

@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -175,16 +175,6 @@ class Choice(BaseModel):
     logprobs: None = None
 
 
-class ChatCompletion(BaseModel):
-    id: str
-    object: Literal["chat.completion"] = "chat.completion"
-    created: int
-    model: str
-    choices: list[Choice]
-    usage: Usage
-    smoothie: GateInfo
-
-
 class ChunkDelta(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
@@ -197,12 +187,27 @@ class ChunkChoice(BaseModel):
     logprobs: None = None
 
 
-class ChatCompletionChunk(BaseModel):
+ChoiceT = TypeVar("ChoiceT")
+
+
+class _CompletionObject(BaseModel, Generic[ChoiceT]):
+    """What a whole completion and each chunk of a streamed one hold, in OpenAI's order of keys."""
+
     id: str
-    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    object: str
     created: int
     model: str
-    choices: list[ChunkChoice]
+    choices: list[ChoiceT]
+
+
+class ChatCompletion(_CompletionObject[Choice]):
+    object: Literal["chat.completion"] = "chat.completion"
+    usage: Usage
+    smoothie: GateInfo
+
+
+class ChatCompletionChunk(_CompletionObject[ChunkChoice]):
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
     usage: Usage | None = None
     smoothie: GateInfo | None = None
 
@@ -372,9 +377,9 @@ async def _admit(
         return bad_request("messages hold no user message with text", "messages")
     backend = scheduler.backend
     bias = {int(k): v for k, v in (parsed.logit_bias or {}).items()}
-    if any(k >= backend.vocab_size for k in bias):
+    if any(k >= backend.engine.vocab_size for k in bias):
         return bad_request(
-            f"logit_bias holds a token id past the vocabulary ({backend.vocab_size} ids)", "logit_bias"
+            f"logit_bias holds a token id past the vocabulary ({backend.engine.vocab_size} ids)", "logit_bias"
         )
     request = backend_module.Request(messages, 1, parsed.temperature, parsed.top_p, parsed.seed, bias)
     prompt_tokens = len(await asyncio.to_thread(backend.prompt_ids, request))

@@ -59,22 +59,6 @@ class Backend:
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def tokenizer(self) -> Any:
-        return self.engine.tokenizer
-
-    @property
-    def stop_ids(self) -> set[int]:
-        return self.engine.stop_ids
-
-    @property
-    def vocab_size(self) -> int:
-        return self.engine.vocab_size
-
-    @property
-    def device(self) -> str:
-        return self.engine.device
-
-    @property
     def refusal(self) -> str:
         return self.gate.refusal if self.gate is not None else DEFAULT_REFUSAL
 
@@ -93,7 +77,7 @@ class Backend:
         return self.engine.prompt_ids(request.messages)
 
     def count_tokens(self, text: str) -> int:
-        return len(encode(self.tokenizer, text))
+        return len(encode(self.engine.tokenizer, text))
 
     def decode(self, tokens: Sequence[int]) -> str:
         return self.engine.decode(tokens)

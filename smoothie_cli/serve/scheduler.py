@@ -119,7 +119,7 @@ class _Output:
 
     def __init__(self, job: Job, backend: Backend) -> None:
         self.job, self.backend = job, backend
-        self.stream = TextStream(backend.tokenizer)
+        self.stream = TextStream(backend.engine.tokenizer)
         self.scanner = StopScanner(job.stops)
         self.stopped = False  # a stop string was reached
         self.last: int | None = None
@@ -139,7 +139,7 @@ class _Output:
         job = self.job
         if job.cancelled.is_set():
             reason = "cancelled"
-        elif self.stopped or self.last in self.backend.stop_ids:
+        elif self.stopped or self.last in self.backend.engine.stop_ids:
             reason = "stop"
         elif job.completion_tokens >= job.request.max_tokens:
             reason = "length"
@@ -359,7 +359,7 @@ class Scheduler:
             moved = False
         else:
             job = row.job
-            ended = output.stopped or output.last in self.backend.stop_ids
+            ended = output.stopped or output.last in self.backend.engine.stop_ids
             if (
                 moved
                 and not ended
@@ -394,7 +394,7 @@ class Scheduler:
             going = row.output.on_tokens([token])
             if (
                 not going
-                or token in self.backend.stop_ids
+                or token in self.backend.engine.stop_ids
                 or row.job.completion_tokens >= row.job.request.max_tokens
             ):
                 done.append(row)

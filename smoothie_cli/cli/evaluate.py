@@ -13,6 +13,9 @@ from smoothie_cli.cli.options import (
     DraftQuantOpt,
     Dtype,
     DtypeOpt,
+    EndpointKeyOpt,
+    EndpointOpt,
+    EndpointProcessorOpt,
     JsonOpt,
     McStyle,
     MinScaleOpt,
@@ -106,21 +109,9 @@ def evaluate(
     seed: Annotated[int, typer.Option("--seed", help="Seed for --limit and for sampled answers.")] = 0,
     output: OutputDirOpt = None,
     as_json: JsonOpt = False,
-    endpoint: Annotated[
-        str | None,
-        typer.Option(
-            "--endpoint", help="Answers from this OpenAI-compatible server (.../v1); MODEL: its model name."
-        ),
-    ] = None,
-    endpoint_key: Annotated[
-        str | None, typer.Option("--endpoint-key", envvar="SMOOTHIE_ENDPOINT_KEY", help="Bearer key.")
-    ] = None,
-    endpoint_processor: Annotated[
-        bool,
-        typer.Option(
-            "--endpoint-processor", help="The endpoint runs smoothie's vLLM processor: send it --mode."
-        ),
-    ] = False,
+    endpoint: EndpointOpt = None,
+    endpoint_key: EndpointKeyOpt = None,
+    endpoint_processor: EndpointProcessorOpt = False,
 ) -> None:
     """Evaluate a model: no-Chinese rate, multiple-choice accuracy, BERTScore, gate F1, with 95% intervals."""
     from smoothie_cli.evaluation.runner import EvalSettings
@@ -134,7 +125,14 @@ def evaluate(
         if draft is not None:
             raise SmoothieError("--draft gates and drafts locally; with --endpoint, leave it out")
         bias, xargs, label = upstream_smoothing(
-            model or "", config, scales, min_scale, smoothness, str(mode), endpoint_processor
+            model or "",
+            config,
+            scales,
+            min_scale,
+            smoothness,
+            str(mode),
+            endpoint_processor,
+            "--endpoint-processor",
         )
         body = {"logit_bias": bias} if bias else {"vllm_xargs": xargs} if xargs else None
 

@@ -133,6 +133,14 @@ def test_bias_mode_travels_as_a_logit_bias(server, prompts_file: Path, tmp_path:
     assert all(-100 <= value < 0 for value in biases[0].values())
 
 
+def test_a_logit_bias_needs_a_vocabulary(server, prompts_file: Path, tmp_path: Path, cli) -> None:
+    """The served name ('fake') is no model smoothie can read a vocabulary from: one line, nothing sent."""
+    url, seen = server
+    code, _, err = cli(sweep_args(url, prompts_file, tmp_path / "x", "--mode", "bias", "--min-scale", "0.5"))
+    assert code == 2 and "error: a logit_bias is built here from the served model's vocabulary" in err
+    assert "'fake'" in err and "Traceback" not in err and seen == []
+
+
 def test_settings_a_server_cannot_take_are_one_line_errors(prompts_file: Path, tmp_path: Path, cli):
     url = "http://127.0.0.1:9/v1"  # never reached: the settings are checked first
     for more, expected in [

@@ -120,8 +120,7 @@ class EndpointSession(Session):
                 raise Conflict(
                     f"a logit_bias is built here from the served model's vocabulary, and '{name}' gives none "
                     f"({error}); name the model as a hub id, model directory or embedded:NAME, or run "
-                    "smoothie's processor in the server",
-                    setting="model",
+                    "smoothie's processor in the server"
                 ) from None
         return self._analysis
 

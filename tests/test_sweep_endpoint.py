@@ -166,3 +166,26 @@ def test_an_endpoint_sweep_runs_the_endpoint_tasks_by_default() -> None:
     assert SweepSettings.merge({}).tasks == ("no-chinese", "mc")
     identity = settings.identity("fake at http://x/v1", type("C", (), {"unicode_targets": []})())
     assert identity["server_smoothing"] == "processor" and identity["scales"] == "server"
+
+
+def test_eval_through_the_processor_carries_its_setting(server, prompts_file: Path, cli) -> None:
+    """`eval --endpoint` goes through the same session: one setting, on every request."""
+    url, seen = server
+    code, stdout, err = cli(["eval", "--endpoint", url, "--endpoint-processor", "--min-scale", "0.3",
+                             "--mode", "lower", "--dataset", str(prompts_file), "--max-new-tokens", "4",
+                             "--json"])  # fmt: skip
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert (
+        summary["setting"]["label"]
+        == f"{url}, smoothing: upstream processor: min_scale 0.3, smoothness 10.0, lower"
+    )
+    assert summary["results"]["no-chinese"]["prompts"]["no_chinese"] == 1.0
+    assert [b["vllm_xargs"] for b in seen] == [
+        {"smoothie_mode": "lower", "smoothie_min_scale": 0.3, "smoothie_smoothness": 10.0}
+    ] * 4
+    code, _, err = cli(["eval", "--endpoint", url, "--draft", "embedded:x", "--dataset", str(prompts_file)])
+    assert code == 2 and "error: --draft: the draft gates and drafts locally" in err
+    code, _, err = cli(["eval", "--endpoint", url, "--scales", "auto", "--dataset", str(prompts_file)])
+    assert code == 2 and "error: --mode: scale mode needs smoothie's logits processor" in err
+    assert len(seen) == 4

@@ -29,7 +29,7 @@ from smoothie_cli.cli.options import (
     TemperatureOpt,
     TopPOpt,
 )
-from smoothie_cli.errors import BadValue, SmoothieError
+from smoothie_cli.errors import BadValue
 
 TaskOpt = Annotated[
     list[TaskName] | None,
@@ -118,24 +118,6 @@ def evaluate(
     from smoothie_cli.evaluation.runner import evaluate as run
     from smoothie_cli.ui import Output, score_table
 
-    body, label = None, ""
-    if endpoint is not None:
-        from smoothie_cli.cli.serve_upstream import upstream_smoothing
-
-        if draft is not None:
-            raise SmoothieError("--draft gates and drafts locally; with --endpoint, leave it out")
-        bias, xargs, label = upstream_smoothing(
-            model or "",
-            config,
-            scales,
-            min_scale,
-            smoothness,
-            str(mode),
-            endpoint_processor,
-            "--endpoint-processor",
-        )
-        body = {"logit_bias": bias} if bias else {"vllm_xargs": xargs} if xargs else None
-
     settings = EvalSettings(
         model=model, tasks=tuple(str(t) for t in task or ["no-chinese"]),
         datasets=None if dataset is None else tuple(dataset), limit=limit, max_new_tokens=max_new_tokens,
@@ -143,8 +125,7 @@ def evaluate(
         min_scale=min_scale, smoothness=smoothness, mode=str(mode), mc_style=str(mc_style),
         bertscore_model=bertscore_model, draft=draft, draft_quant=str(draft_quant),
         columns=parse_columns(column), config=config, device=device, dtype=str(dtype), seed=seed,
-        output=output, endpoint=endpoint, endpoint_key=endpoint_key, endpoint_body=body,
-        endpoint_smoothing=label,
+        output=output, endpoint=endpoint, endpoint_key=endpoint_key, endpoint_processor=endpoint_processor,
     )  # fmt: skip
     out = Output.of(as_json)
     with out.progress() as progress:

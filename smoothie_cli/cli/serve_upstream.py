@@ -18,7 +18,6 @@ def upstream_smoothing(
     smoothness: float,
     mode: str,
     processor: bool,
-    processor_flag: str = "--upstream-processor",
 ) -> tuple[dict[str, float] | None, dict[str, Any] | None, str]:
     """(logit_bias, vllm_xargs, label): how the upstream is asked to smooth. With `processor` the upstream
     runs smoothie's vLLM logits processor (its scales are the server's), so only the setting travels; else
@@ -38,7 +37,7 @@ def upstream_smoothing(
     except SmoothieError as error:
         if error.setting != "mode":
             raise
-        raise SmoothieError(f"--mode: {error.message} with {processor_flag}") from None
+        raise SmoothieError(f"--mode: {error.message} with --upstream-processor") from None
     return asked.logit_bias, asked.xargs, asked.label
 
 

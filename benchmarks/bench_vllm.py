@@ -118,6 +118,13 @@ def gate_seconds() -> float:
     return statistics.median(times)
 
 
+def save(path: Path | None, rows: list[dict[str, Any]], **more: Any) -> None:
+    """The rows so far (a run cut short keeps what it measured)."""
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"rows": rows, **more}, indent=1) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=32)
@@ -135,6 +142,7 @@ def main() -> None:
         console.print("smoothie's batched decoding…")
         rows.append(smoothie_batched(prompts, args.max_tokens))
         console.print(f"smoothie batched: {rows[-1]['tok_s']:.1f} tok/s")
+        save(args.json, rows)
     from smoothie_cli.models.resolve import model_directory, resolve_model
 
     work = Path("runs/bench-vllm")
@@ -150,6 +158,7 @@ def main() -> None:
             direct[clients] = row
             rows.append({"path": "vLLM (bf16)", **row, "load_s": load})
             console.print(f"vLLM, {clients} clients: {row['tok_s']:.1f} tok/s, p50 {row['p50']:.2f} s")
+            save(args.json, rows)
         with gateway(url, work / "gateway.log") as (front, _):
             closed_loop(front, prompts[:2], 2, 4)
             for clients in levels:
@@ -157,6 +166,9 @@ def main() -> None:
                 rows.append(
                     {"path": "gateway → vLLM", **row, "added_p50": row["p50"] - direct[clients]["p50"]}
                 )
+                console.print(f"gateway → vLLM, {clients} clients: {row['tok_s']:.1f} tok/s, p50 "
+                              f"{row['p50']:.2f} s ({rows[-1]['added_p50'] * 1000:+.0f} ms)")  # fmt: skip
+                save(args.json, rows)
     gate = gate_seconds()
     table = Table(
         title=f"{len(prompts)} prompts × {args.max_tokens} tokens, greedy (a gate read: {gate * 1000:.0f} ms)"
@@ -168,8 +180,7 @@ def main() -> None:
         table.add_row(row["path"], str(row["clients"]), f"{row['tok_s']:.1f}", f"{row['p50']:.2f}",
                       f"{row['p95']:.2f}", added)  # fmt: skip
     Console().print(table)
-    if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "gate_seconds": gate}, indent=1) + "\n")
+    save(args.json, rows, gate_seconds=gate)
 
 
 if __name__ == "__main__":

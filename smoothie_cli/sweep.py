@@ -382,6 +382,9 @@ class SweepSettings:
     device: str = "auto"
     config: Path | None = None
     output: Path = Path("runs/sweep")
+    endpoint: str | None = None  # answers from this OpenAI-compatible server; settings travel per request
+    endpoint_key: str | None = None
+    endpoint_processor: bool = False  # the server runs smoothie's vLLM processor (else: bias as logit_bias)
 
     @classmethod
     def merge(cls, options: Mapping[str, Any], grid: Mapping[str, Any] | None = None) -> SweepSettings:
@@ -399,6 +402,10 @@ class SweepSettings:
                 value = grid.get(name)
             if value is not None:
                 chosen[name] = tuple(value) if isinstance(value, list) else value
+        if chosen.get("endpoint") is not None and "tasks" not in chosen:
+            from smoothie_cli.evaluation.endpoint import ENDPOINT_TASKS
+
+            chosen["tasks"] = tuple(t for t in cls.tasks if t in ENDPOINT_TASKS)
         if isinstance(chosen.get("target"), str):
             chosen["target"] = parse_target(chosen["target"])
         if chosen.get("target") is not None:
@@ -426,6 +433,24 @@ class SweepSettings:
             )
         for setting in grid(self.min_scale, self.smoothness):
             check_parameters(setting.min_scale, setting.smoothness)
+        if self.endpoint is not None:
+            self._check_endpoint()
+
+    def _check_endpoint(self) -> None:
+        from smoothie_cli.evaluation.endpoint import check_endpoint_tasks
+
+        check_endpoint_tasks(self.tasks)
+        if self.save != "none":
+            raise Conflict(
+                "checkpoints are written from a local model; a sweep through a server cannot save them",
+                setting="save",
+            )
+        if not self.endpoint_processor and self.mode != "bias":
+            raise Conflict(
+                f"{self.mode} mode needs smoothie's logits processor in the server (declare it: "
+                "endpoint_processor); bias mode also travels to any server as a logit_bias",
+                setting="mode",
+            )
 
     def identity(self, model: str, config: Any) -> dict[str, Any]:
         """What makes a finished result in runs.jsonl reusable by a later sweep."""
@@ -441,6 +466,10 @@ class SweepSettings:
         # options that change results join the identity only when set, so earlier runs.jsonl files stay valid
         if self.mc_style != "letters":
             identity["mc_style"] = self.mc_style
+        if self.endpoint is not None:  # `model` names the server too: "NAME at URL"
+            identity["server_smoothing"] = "processor" if self.endpoint_processor else "logit_bias"
+            if self.endpoint_processor:
+                identity["scales"] = "server"
         if self.temperature != 0:
             identity["sampling"] = {
                 "temperature": self.temperature,
@@ -491,17 +520,15 @@ def sweep(
     """Load the model once, evaluate the grid (or search for the target), write results and checkpoints."""
     from smoothie_cli.config import load_config
     from smoothie_cli.evaluation.runner import plan
-    from smoothie_cli.evaluation.session import open_session
     from smoothie_cli.generation.sampling import SamplingConfig
 
     start = time.perf_counter()
     config = load_config(settings.config)
     items = plan(list(settings.tasks), None if settings.datasets is None else list(settings.datasets))
-    model = settings.model or config.model.name
     sampling = SamplingConfig(settings.temperature, settings.top_p, seed=settings.seed)
-    session = open_session(model, config, device=settings.device, max_new_tokens=settings.max_new_tokens,
-                           batch_size=settings.batch_size, sampling=sampling, progress=progress)  # fmt: skip
+    session = _open(settings, config, sampling, progress)
     session.context.options.update({"mc_style": settings.mc_style, "samples": settings.samples})
+    model = session.source.spec if settings.endpoint is not None else settings.model or config.model.name
     identity = settings.identity(model, config)
 
     def sweep_over(chosen: Sequence[Setting], plan_items: Sequence[PlanItem]) -> list[SweepRun]:
@@ -519,6 +546,22 @@ def sweep(
         written += save_checkpoints(session, runs, settings.save, settings.output, progress)
     return SweepReport(session.source.spec, settings.mode, settings.smoothness[0], runs, written,
                        round(time.perf_counter() - start, 2), search)  # fmt: skip
+
+
+def _open(settings: SweepSettings, config: Any, sampling: Any, progress: Progress) -> Session:
+    """The model loaded here, or a server that answers (`endpoint`): each setting then travels with its
+    requests, as vllm_xargs for smoothie's processor in the server or as a logit_bias."""
+    from smoothie_cli.evaluation.session import open_session
+
+    if settings.endpoint is not None:
+        from smoothie_cli.evaluation.endpoint import endpoint_session
+
+        return endpoint_session(settings.endpoint, settings.model, settings.endpoint_key, config, sampling,
+                                settings.max_new_tokens, settings.batch_size,
+                                processor=settings.endpoint_processor)  # fmt: skip
+    return open_session(settings.model or config.model.name, config, device=settings.device,
+                        max_new_tokens=settings.max_new_tokens, batch_size=settings.batch_size,
+                        sampling=sampling, progress=progress)  # fmt: skip
 
 
 def _search(

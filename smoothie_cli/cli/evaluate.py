@@ -13,6 +13,9 @@ from smoothie_cli.cli.options import (
     DraftQuantOpt,
     Dtype,
     DtypeOpt,
+    EndpointKeyOpt,
+    EndpointOpt,
+    EndpointProcessorOpt,
     JsonOpt,
     McStyle,
     MinScaleOpt,
@@ -26,7 +29,7 @@ from smoothie_cli.cli.options import (
     TemperatureOpt,
     TopPOpt,
 )
-from smoothie_cli.errors import BadValue, SmoothieError
+from smoothie_cli.errors import BadValue
 
 TaskOpt = Annotated[
     list[TaskName] | None,
@@ -106,37 +109,14 @@ def evaluate(
     seed: Annotated[int, typer.Option("--seed", help="Seed for --limit and for sampled answers.")] = 0,
     output: OutputDirOpt = None,
     as_json: JsonOpt = False,
-    endpoint: Annotated[
-        str | None,
-        typer.Option(
-            "--endpoint", help="Answers from this OpenAI-compatible server (.../v1); MODEL: its model name."
-        ),
-    ] = None,
-    endpoint_key: Annotated[
-        str | None, typer.Option("--endpoint-key", envvar="SMOOTHIE_ENDPOINT_KEY", help="Bearer key.")
-    ] = None,
-    endpoint_processor: Annotated[
-        bool,
-        typer.Option(
-            "--endpoint-processor", help="The endpoint runs smoothie's vLLM processor: send it --mode."
-        ),
-    ] = False,
+    endpoint: EndpointOpt = None,
+    endpoint_key: EndpointKeyOpt = None,
+    endpoint_processor: EndpointProcessorOpt = False,
 ) -> None:
     """Evaluate a model: no-Chinese rate, multiple-choice accuracy, BERTScore, gate F1, with 95% intervals."""
     from smoothie_cli.evaluation.runner import EvalSettings
     from smoothie_cli.evaluation.runner import evaluate as run
     from smoothie_cli.ui import Output, score_table
-
-    body, label = None, ""
-    if endpoint is not None:
-        from smoothie_cli.cli.serve_upstream import upstream_smoothing
-
-        if draft is not None:
-            raise SmoothieError("--draft gates and drafts locally; with --endpoint, leave it out")
-        bias, xargs, label = upstream_smoothing(
-            model or "", config, scales, min_scale, smoothness, str(mode), endpoint_processor
-        )
-        body = {"logit_bias": bias} if bias else {"vllm_xargs": xargs} if xargs else None
 
     settings = EvalSettings(
         model=model, tasks=tuple(str(t) for t in task or ["no-chinese"]),
@@ -145,8 +125,7 @@ def evaluate(
         min_scale=min_scale, smoothness=smoothness, mode=str(mode), mc_style=str(mc_style),
         bertscore_model=bertscore_model, draft=draft, draft_quant=str(draft_quant),
         columns=parse_columns(column), config=config, device=device, dtype=str(dtype), seed=seed,
-        output=output, endpoint=endpoint, endpoint_key=endpoint_key, endpoint_body=body,
-        endpoint_smoothing=label,
+        output=output, endpoint=endpoint, endpoint_key=endpoint_key, endpoint_processor=endpoint_processor,
     )  # fmt: skip
     out = Output.of(as_json)
     with out.progress() as progress:

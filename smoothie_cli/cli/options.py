@@ -124,3 +124,20 @@ GateModelOpt = Annotated[
         "when it has one) or full (a float32 copy: +1 model in memory).",
     ),
 ]
+EndpointOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint", help="Answers from this OpenAI-compatible server (.../v1); MODEL: its model name."
+    ),
+]
+EndpointKeyOpt = Annotated[
+    str | None, typer.Option("--endpoint-key", envvar="SMOOTHIE_ENDPOINT_KEY", help="Bearer key.")
+]
+EndpointProcessorOpt = Annotated[
+    bool,
+    typer.Option(
+        "--endpoint-processor",
+        help="The endpoint runs smoothie's vLLM processor: settings travel as vllm_xargs (without it, only "
+        "--mode bias travels, as a logit_bias).",
+    ),
+]

@@ -22,31 +22,23 @@ def upstream_smoothing(
     """(logit_bias, vllm_xargs, label): how the upstream is asked to smooth. With `processor` the upstream
     runs smoothie's vLLM logits processor (its scales are the server's), so only the setting travels; else
     bias mode travels as a logit_bias over the target's vocabulary; scale and lower need the processor."""
-    from smoothie_cli.smoothing.apply import MODES
-    from smoothie_cli.smoothing.scales import check_parameters
+    from smoothie_cli.smoothing.runtime import server_smoothing
 
-    if mode not in MODES:
-        raise SmoothieError(f"--mode '{mode}' is not one of {', '.join(MODES)}")
-    if processor:
-        check_parameters(min_scale, smoothness)
-        xargs = {"smoothie_mode": mode, "smoothie_min_scale": min_scale, "smoothie_smoothness": smoothness}
-        return None, xargs, f"upstream processor: min_scale {min_scale}, smoothness {smoothness}, {mode}"
-    if scales is None:
-        return None, None, "none"
-    if mode != "bias":
-        raise SmoothieError(
-            f"--mode {mode} cannot travel to an upstream server as a logit_bias; use --mode bias, or run "
-            "smoothie's logits processor in vLLM and pass --upstream-processor"
-        )
-    from smoothie_cli.config import load_config
-    from smoothie_cli.models import resolve_model
-    from smoothie_cli.smoothing.runtime import analysis_for, logit_bias_map
-    from smoothie_cli.smoothing.scales import scales_from_analysis
+    def analysis() -> dict[str, Any]:
+        from smoothie_cli.config import load_config
+        from smoothie_cli.models import resolve_model
+        from smoothie_cli.smoothing.runtime import analysis_for
 
-    analysis = analysis_for(resolve_model(target), load_config(config), scales)
-    bias = logit_bias_map(scales_from_analysis(analysis, min_scale, smoothness))
-    label = f"logit_bias: min_scale {min_scale}, smoothness {smoothness} ({len(bias):,} tokens)"
-    return {str(i): b for i, b in bias.items()}, None, label
+        assert scales is not None
+        return analysis_for(resolve_model(target), load_config(config), scales)
+
+    try:
+        asked = server_smoothing(None if scales is None else analysis, min_scale, smoothness, mode, processor)
+    except SmoothieError as error:
+        if error.setting != "mode":
+            raise
+        raise SmoothieError(f"--mode: {error.message} with --upstream-processor") from None
+    return asked.logit_bias, asked.xargs, asked.label
 
 
 def run_gateway(

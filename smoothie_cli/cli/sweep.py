@@ -11,6 +11,9 @@ from smoothie_cli.cli.evaluate import DatasetOpt, LimitOpt, TaskOpt
 from smoothie_cli.cli.options import (
     ConfigOpt,
     DeviceOpt,
+    EndpointKeyOpt,
+    EndpointOpt,
+    EndpointProcessorOpt,
     JsonOpt,
     McStyle,
     ModelArg,
@@ -103,10 +106,14 @@ def sweep(
     device: DeviceOpt = "auto",
     seed: Annotated[int, typer.Option("--seed", help="Seed for --limit sampling.")] = 0,
     as_json: JsonOpt = False,
+    endpoint: EndpointOpt = None,
+    endpoint_key: EndpointKeyOpt = None,
+    endpoint_processor: EndpointProcessorOpt = False,
 ) -> None:
     """Evaluate a grid of smoothing settings with one model load; finished settings are skipped on re-runs.
 
-    Options given on the command line win over the --grid file, which wins over the defaults."""
+    Options given on the command line win over the --grid file, which wins over the defaults. With --endpoint
+    the answers come from an OpenAI-compatible server and each setting travels with its requests."""
     from smoothie_cli.sweep import SweepSettings
     from smoothie_cli.sweep import sweep as run
     from smoothie_cli.ui import Output
@@ -117,7 +124,8 @@ def sweep(
         "limit": limit, "max_new_tokens": max_new_tokens, "batch_size": batch_size, "scales": scales,
         "mode": value_of(mode), "save": value_of(save), "target": target, "search_steps": search_steps,
         "mc_style": value_of(mc_style), "temperature": temperature, "top_p": top_p, "samples": samples,
-        "seed": seed, "device": device, "config": config, "output": output,
+        "seed": seed, "device": device, "config": config, "output": output, "endpoint": endpoint,
+        "endpoint_key": endpoint_key, "endpoint_processor": endpoint_processor,
     }  # fmt: skip
     settings = SweepSettings.merge(options, read_grid(grid))
     out = Output.of(as_json)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smoothie_cli.errors import Conflict, SmoothieError
+from smoothie_cli.evaluation.session import Session
 from smoothie_cli.generation.sampling import SamplingConfig
 from smoothie_cli.progress import Progress, no_progress
 
@@ -98,6 +99,47 @@ def check_endpoint_tasks(tasks: Sequence[str]) -> None:
         )
 
 
+@dataclass
+class EndpointSession(Session):
+    """A session whose answers come from a server: a smoothing setting travels with each request (vllm_xargs
+    for smoothie's processor in the server, or a logit_bias built here from the model's vocabulary), so a
+    sweep changes settings without reloading anything."""
+
+    processor: bool = False  # the server runs smoothie's vLLM logits processor
+    vocabulary_model: str | None = None  # where a logit_bias's vocabulary comes from (a resolvable model)
+
+    def analysis(self, path: str) -> dict[str, Any]:
+        from smoothie_cli.models import resolve_model
+        from smoothie_cli.smoothing.runtime import analysis_for
+
+        if self._analysis is None:
+            name = self.vocabulary_model or ""
+            try:
+                self._analysis = analysis_for(resolve_model(name), self.config, path)
+            except SmoothieError as error:
+                raise Conflict(
+                    f"a logit_bias is built here from the served model's vocabulary, and '{name}' gives none "
+                    f"({error}); name the model as a hub id, model directory or embedded:NAME, or run "
+                    "smoothie's processor in the server"
+                ) from None
+        return self._analysis
+
+    def apply_setting(
+        self, scales: str | None, min_scale: float = 0.5, smoothness: float = 10.0, mode: str = "scale"
+    ) -> dict[str, Any]:
+        from smoothie_cli.smoothing.runtime import server_smoothing
+
+        def analysis() -> dict[str, Any]:
+            assert scales is not None
+            return self.analysis(scales)
+
+        asked = server_smoothing(None if scales is None else analysis, min_scale, smoothness, mode,
+                                 self.processor)  # fmt: skip
+        self.context.generator.extra_body = asked.body()
+        return {"label": asked.label, "scales": "server" if self.processor else scales,
+                "min_scale": min_scale, "smoothness": smoothness, "mode": mode}  # fmt: skip
+
+
 def endpoint_session(
     url: str,
     model: str | None,
@@ -106,10 +148,11 @@ def endpoint_session(
     sampling: SamplingConfig,
     max_new_tokens: int,
     concurrency: int,
-    extra_body: dict[str, Any] | None,
-) -> Any:
-    """An evaluation session whose answers come from the endpoint (no local model, no tokenizer)."""
-    from smoothie_cli.evaluation.session import Session
+    extra_body: dict[str, Any] | None = None,
+    processor: bool = False,
+) -> EndpointSession:
+    """An evaluation session whose answers come from the endpoint (no local model, no tokenizer; a logit_bias
+    reads the vocabulary of `model`, or of the served model's name, when a setting asks for one)."""
     from smoothie_cli.evaluation.tasks.base import EvalContext
     from smoothie_cli.models.resolve import ModelSource
     from smoothie_cli.vocab.scripts import TargetScript
@@ -118,4 +161,5 @@ def endpoint_session(
         url.rstrip("/"), model, key, max_new_tokens, sampling, concurrency, extra_body
     )
     context = EvalContext(None, None, generator, TargetScript(config.blocks()), batch_size=concurrency)
-    return Session(ModelSource(f"{generator.model} at {url}", "hub", url), config, context)
+    source = ModelSource(f"{generator.model} at {url}", "hub", url)
+    return EndpointSession(source, config, context, processor=processor, vocabulary_model=generator.model)

@@ -154,8 +154,7 @@ class EvalSettings:
     output: Path | None = None
     endpoint: str | None = None  # answers from this OpenAI-compatible server instead of a local model
     endpoint_key: str | None = None
-    endpoint_body: dict[str, Any] | None = field(default=None, hash=False)  # smoothing the server applies
-    endpoint_smoothing: str = ""
+    endpoint_processor: bool = False  # the server runs smoothie's vLLM processor (else: bias as logit_bias)
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:
@@ -167,6 +166,19 @@ class EvalSettings:
         if self.samples > 1 and self.temperature == 0:
             raise Conflict("more than one sample per prompt needs sampling: give a value above 0",
                            setting="temperature")  # fmt: skip
+        if self.endpoint is not None:
+            self._check_endpoint()
+
+    def _check_endpoint(self) -> None:
+        if self.draft is not None:
+            raise Conflict("the draft gates and drafts locally; an endpoint answers by itself: leave it out",
+                           setting="draft")  # fmt: skip
+        if self.scales is not None and not self.endpoint_processor and self.mode != "bias":
+            raise Conflict(
+                f"{self.mode} mode needs smoothie's logits processor in the server (declare it: "
+                "endpoint_processor); bias mode also travels to any server as a logit_bias",
+                setting="mode",
+            )
 
 
 @dataclass
@@ -206,15 +218,19 @@ def evaluate(settings: EvalSettings, progress: Progress = no_progress) -> EvalRe
 
         check_endpoint_tasks([i.task for i in items])
         session = endpoint_session(settings.endpoint, settings.model, settings.endpoint_key, config, sampling,
-                                   tokens, settings.batch_size, settings.endpoint_body)  # fmt: skip
-        label = f"{settings.endpoint}, smoothing: {settings.endpoint_smoothing or 'none'}"
-        setting = {"label": label, "endpoint": settings.endpoint, "scales": settings.scales}
+                                   tokens, settings.batch_size,
+                                   processor=settings.endpoint_processor)  # fmt: skip
     else:
         session = open_session(settings.model or config.model.name, config, device=settings.device,
                                dtype=settings.dtype, max_new_tokens=tokens, batch_size=settings.batch_size,
                                sampling=sampling, progress=progress)  # fmt: skip
-        setting = session.apply_setting(settings.scales, settings.min_scale, settings.smoothness,
-                                        settings.mode)  # fmt: skip
+    # the same setting, applied here or carried by every request to the endpoint
+    setting = session.apply_setting(settings.scales, settings.min_scale, settings.smoothness, settings.mode)
+    if settings.endpoint is not None:
+        setting |= {
+            "label": f"{settings.endpoint}, smoothing: {setting['label']}",
+            "endpoint": settings.endpoint,
+        }
     if settings.draft is not None:  # after the scales: the draft drafts through the same processors
         setting |= session.use_draft(settings.draft, settings.draft_quant, tokens, progress)
         setting["label"] += f", cautious decoding with {setting['draft']} ({setting['draft_quant']})"

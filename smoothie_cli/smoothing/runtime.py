@@ -13,6 +13,8 @@ is. Under sampling, scale mode lifts target tokens from the far tail toward zero
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from transformers import LogitsProcessor
@@ -78,3 +80,58 @@ def setting_processors(
     setting = {"label": f"min_scale {min_scale}, smoothness {smoothness}, {mode}", "scales": label,
                "min_scale": min_scale, "smoothness": smoothness, "mode": mode}  # fmt: skip
     return [processor], setting
+
+
+# ---- the same setting, asked of an OpenAI-compatible server ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerSmoothing:
+    """How a server is asked to smooth one setting: an additive `logit_bias` over the vocabulary (any
+    OpenAI-compatible server; bias mode only), or `vllm_xargs` for smoothie's logits processor in vLLM (every
+    mode; its scales are the server's). Both None: nothing to ask."""
+
+    logit_bias: dict[str, float] | None
+    xargs: dict[str, Any] | None
+    label: str
+
+    def body(self) -> dict[str, Any] | None:
+        """The request's extra body (OpenAI client `extra_body`)."""
+        if self.logit_bias:
+            return {"logit_bias": self.logit_bias}
+        return {"vllm_xargs": self.xargs} if self.xargs else None
+
+
+def server_smoothing(
+    analysis: Callable[[], dict[str, Any]] | None,
+    min_scale: float,
+    smoothness: float,
+    mode: str,
+    processor: bool,
+) -> ServerSmoothing:
+    """One setting as a server applies it. With `processor` the server runs smoothie's vLLM processor and only
+    the setting travels; else bias mode travels as a logit_bias over the analysed vocabulary (`analysis`
+    reads it, called only then; None: no smoothing), and scale and lower modes cannot travel at all."""
+    from smoothie_cli.errors import Conflict, UnknownChoice
+    from smoothie_cli.smoothing.scales import check_parameters, scales_from_analysis
+
+    if mode not in MODES:
+        raise UnknownChoice(mode, MODES, what="smoothing mode", setting="mode")
+    check_parameters(min_scale, smoothness)
+    if processor:
+        xargs = {"smoothie_mode": mode, "smoothie_min_scale": min_scale, "smoothie_smoothness": smoothness}
+        return ServerSmoothing(
+            None, xargs, f"upstream processor: min_scale {min_scale}, smoothness {smoothness}, {mode}"
+        )
+    if analysis is None:
+        return ServerSmoothing(None, None, "none")
+    if mode != "bias":
+        raise Conflict(
+            f"{mode} mode cannot travel to a server as a logit_bias; use bias mode, or run smoothie's logits "
+            "processor in vLLM and declare it",
+            setting="mode",
+        )
+    bias = logit_bias_map(scales_from_analysis(analysis(), min_scale, smoothness))
+    kept = {str(i): b for i, b in bias.items() if b != 0.0}  # S = 1 (min_scale 1.0): nothing to send
+    label = f"logit_bias: min_scale {min_scale}, smoothness {smoothness} ({len(kept):,} tokens)"
+    return ServerSmoothing(kept or None, None, label)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import json
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -120,6 +121,34 @@ def test_bias_mode_per_request_and_bad_settings(base_server) -> None:
     assert chinese(bias.choices[0].message.content) == 0  # log(0) = -inf: CJK tokens can never win
     with pytest.raises(openai.BadRequestError, match="smoothie"):
         answer(url, prompt, {"smoothie_mode": "loud"})
+
+
+def test_sweep_through_vllm_one_server_two_settings(base_server, work: Path) -> None:
+    """`smoothie sweep --endpoint --endpoint-processor`: base and min_scale 0.3 from the one server (no
+    checkpoint per setting); each request carries its setting, and the strong one writes less Chinese."""
+    url, _, _ = base_server
+    before = metric(url, "vllm:request_success_total")
+    out = work / "sweep"
+    done = subprocess.run(
+        [sys.executable, "-m", "smoothie_cli", "sweep", "--endpoint", url, "--endpoint-processor",
+         "--min-scale", "1.0,0.3", "--smoothness", "10", "--task", "no-chinese", "--dataset",
+         "chinese-elicit", "--limit", "12", "--max-new-tokens", str(MAX_TOKENS), "-o", str(out), "--json"],
+        capture_output=True, text=True, cwd=REPO, timeout=1200,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    key = "no_chinese:chinese-elicit"
+    base, smoothed = json.loads(done.stdout)["runs"]
+    assert (base["min_scale"], smoothed["min_scale"]) == (1.0, 0.3)
+    assert base["n"][key] == smoothed["n"][key] == 12
+    assert metric(url, "vllm:request_success_total") == before + 24  # 12 prompts × 2 settings, one server
+    written = {}
+    for label in ("scale_min1_smooth10", "scale_min0.3_smooth10"):
+        lines = (out / "samples" / label / "no-chinese.chinese-elicit.jsonl").read_text().splitlines()
+        written[label] = sum(chinese(json.loads(line)["answer"]) for line in lines)
+    RESULTS["sweep"] = {"no_chinese": (base[key], smoothed[key]), "cjk_characters": written}
+    print(f"sweep through vLLM: no_chinese {base[key]:.3f} -> {smoothed[key]:.3f}; CJK characters {written}")
+    assert smoothed[key] > base[key]
+    assert written["scale_min0.3_smooth10"] < written["scale_min1_smooth10"]
 
 
 def test_gateway_in_front_of_vllm(base_server, work: Path) -> None:

@@ -106,10 +106,11 @@ def generate_samples(ctx: EvalContext, examples: Sequence[Example], progress: Pr
     generator = ctx.generator
     sampling = getattr(generator, "sampling", None)
     # Tasks on one dataset (no-chinese, language, fidelity) read the same answers: generate them once per
-    # setting. The cache lives as long as the generator's processors (a new setting brings new ones).
-    steering = getattr(generator, "logits_processors", None)
+    # setting. The cache lives as long as the generator's steering: its processors, or the extra body a
+    # server's requests carry (a new setting brings new ones).
+    steering = [getattr(generator, name, None) for name in ("logits_processors", "extra_body")]
     cache = ctx.options.get("answer_cache")
-    if cache is None or cache[0] is not generator or cache[1] is not steering:
+    if cache is None or cache[0] is not generator or any(a is not b for a, b in zip(cache[1], steering)):
         cache = ctx.options["answer_cache"] = (generator, steering, {})
     key = (
         count,

@@ -200,3 +200,46 @@ def test_a_client_that_leaves_cancels_the_upstream_answer(models, upstream) -> N
             time.sleep(0.1)
         assert scheduler.status()["cancelled"] == before + 1  # the upstream stopped writing it
         assert app.state.counts.cancelled == 1
+
+
+def test_concurrent_gate_reads_are_batched() -> None:
+    """While one gate read runs, requests that arrive queue and are read together in the next batch; each
+    gets its own verdict, and a reader error reaches every request of its batch."""
+    import asyncio
+    import threading
+
+    from smoothie_cli.serve.upstream import GateBatcher
+
+    release = threading.Event()
+    seen: list[list[str]] = []
+
+    def gate(conversations: Any) -> list[str]:
+        texts = [c[-1]["content"] for c in conversations]
+        seen.append(texts)
+        if len(seen) == 1:
+            release.wait(10)  # the first read is slow: the others arrive while it runs
+        if "boom" in texts:
+            raise RuntimeError("reader failed")
+        return ["toxic" if t.startswith("bad") else "safe" for t in texts]
+
+    async def scenario() -> tuple[list[str], list[int], str]:
+        batcher = GateBatcher(gate, max_batch=4)
+        first = asyncio.create_task(batcher.read([{"role": "user", "content": "hello"}]))
+        await asyncio.sleep(0.05)
+        prompts = ["bad 1", "good 2", "bad 3", "good 4", "good 5"]
+        rest = [asyncio.create_task(batcher.read([{"role": "user", "content": p}])) for p in prompts]
+        await asyncio.sleep(0.05)
+        release.set()
+        verdicts = [await first, *[await r for r in rest]]
+        try:
+            await batcher.read([{"role": "user", "content": "boom"}])
+            error = ""
+        except RuntimeError as caught:
+            error = str(caught)
+        return verdicts, batcher.batches, error
+
+    verdicts, batches, error = asyncio.run(scenario())
+    assert verdicts == ["safe", "toxic", "safe", "toxic", "safe", "safe"]
+    assert batches == [1, 4, 1, 1]  # alone at once; then the queue in batches of at most 4
+    assert seen[1] == ["bad 1", "good 2", "bad 3", "good 4"]
+    assert error == "reader failed"

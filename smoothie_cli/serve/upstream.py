@@ -34,6 +34,41 @@ from smoothie_cli.serve.app import BodyLimit, bad_request, error_response
 GateFn = Callable[[Sequence[Sequence[dict[str, str]]]], list[str]]
 
 
+class GateBatcher:
+    """Reads the gate of concurrent requests together, as serve's continuous batch does: while one read runs,
+    arriving conversations queue, and the next read takes all of them (up to `max_batch`) in one batched
+    prefill. One request alone is read at once; N at a time cost a few batched reads, not N reads in a row
+    behind the reader's lock. A request whose client left is dropped from its batch's answers."""
+
+    def __init__(self, gate: GateFn, max_batch: int = 16) -> None:
+        self.gate, self.max_batch = gate, max_batch
+        self.pending: list[tuple[Sequence[dict[str, str]], asyncio.Future[str]]] = []
+        self.reading: asyncio.Task[None] | None = None
+        self.batches: list[int] = []  # the size of every read, for /health and the tests
+
+    async def read(self, conversation: Sequence[dict[str, str]]) -> str:
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.pending.append((conversation, future))
+        if self.reading is None or self.reading.done():
+            self.reading = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self.pending:
+            batch, self.pending = self.pending[: self.max_batch], self.pending[self.max_batch :]
+            self.batches.append(len(batch))
+            try:
+                verdicts = await asyncio.to_thread(self.gate, [conversation for conversation, _ in batch])
+            except Exception as error:  # every waiting request answers with the reader's error
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for (_, future), verdict in zip(batch, verdicts, strict=True):
+                if not future.done():
+                    future.set_result(verdict)
+
+
 # ---- the gate ------------------------------------------------------------------------------------------
 
 
@@ -160,6 +195,7 @@ def create_gateway(
     `count_tokens(messages, refusal)` gives (prompt, completion) token counts for a refused answer's usage."""
     state: dict[str, Any] = {}
     counts = Counts()
+    batcher = GateBatcher(gate)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -174,6 +210,7 @@ def create_gateway(
     )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.state.counts = counts
+    app.state.gate_batches = batcher.batches
 
     def authorised(request: Request) -> JSONResponse | None:
         if settings.api_key is None:
@@ -217,7 +254,7 @@ def create_gateway(
         if not conversation:
             return bad_request("messages hold no user message with text", "messages")
         counts.requests += 1
-        (verdict,) = await asyncio.to_thread(gate, [conversation])
+        verdict = await batcher.read(conversation)
         refused = verdict == "toxic" or (verdict == "untagged" and settings.refuse_untagged)
         if refused:
             counts.refused += 1

@@ -445,12 +445,9 @@ class SweepSettings:
                 "checkpoints are written from a local model; a sweep through a server cannot save them",
                 setting="save",
             )
-        if not self.endpoint_processor and self.mode != "bias":
-            raise Conflict(
-                f"{self.mode} mode needs smoothie's logits processor in the server (declare it: "
-                "endpoint_processor); bias mode also travels to any server as a logit_bias",
-                setting="mode",
-            )
+        from smoothie_cli.smoothing.runtime import check_server_mode
+
+        check_server_mode(self.mode, self.endpoint_processor)
 
     def identity(self, model: str, config: Any) -> dict[str, Any]:
         """What makes a finished result in runs.jsonl reusable by a later sweep."""

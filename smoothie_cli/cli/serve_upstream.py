@@ -37,7 +37,7 @@ def upstream_smoothing(
     except SmoothieError as error:
         if error.setting != "mode":
             raise
-        raise SmoothieError(f"--mode: {error.message} with --upstream-processor") from None
+        raise SmoothieError(f"--mode: {error.message}: --upstream-processor") from None
     return asked.logit_bias, asked.xargs, asked.label
 
 

@@ -173,12 +173,10 @@ class EvalSettings:
         if self.draft is not None:
             raise Conflict("the draft gates and drafts locally; an endpoint answers by itself: leave it out",
                            setting="draft")  # fmt: skip
-        if self.scales is not None and not self.endpoint_processor and self.mode != "bias":
-            raise Conflict(
-                f"{self.mode} mode needs smoothie's logits processor in the server (declare it: "
-                "endpoint_processor); bias mode also travels to any server as a logit_bias",
-                setting="mode",
-            )
+        from smoothie_cli.smoothing.runtime import check_server_mode
+
+        if self.scales is not None:
+            check_server_mode(self.mode, self.endpoint_processor)
 
 
 @dataclass

@@ -44,7 +44,6 @@ class GateBatcher:
         self.gate, self.max_batch = gate, max_batch
         self.pending: list[tuple[Sequence[dict[str, str]], asyncio.Future[str]]] = []
         self.reading: asyncio.Task[None] | None = None
-        self.batches: list[int] = []  # the size of every read, for /health and the tests
 
     async def read(self, conversation: Sequence[dict[str, str]]) -> str:
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -56,7 +55,6 @@ class GateBatcher:
     async def _drain(self) -> None:
         while self.pending:
             batch, self.pending = self.pending[: self.max_batch], self.pending[self.max_batch :]
-            self.batches.append(len(batch))
             try:
                 verdicts = await asyncio.to_thread(self.gate, [conversation for conversation, _ in batch])
             except Exception as error:  # every waiting request answers with the reader's error
@@ -210,7 +208,6 @@ def create_gateway(
     )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.state.counts = counts
-    app.state.gate_batches = batcher.batches
 
     def authorised(request: Request) -> JSONResponse | None:
         if settings.api_key is None:

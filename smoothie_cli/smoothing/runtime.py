@@ -102,6 +102,18 @@ class ServerSmoothing:
         return {"vllm_xargs": self.xargs} if self.xargs else None
 
 
+def check_server_mode(mode: str, processor: bool) -> None:
+    """A setting of `mode` can travel to a server: every mode through smoothie's processor, else bias only."""
+    from smoothie_cli.errors import Conflict
+
+    if not processor and mode != "bias":
+        raise Conflict(
+            f"{mode} mode needs smoothie's logits processor in the server (declare that it runs there); bias "
+            "mode also travels to any server as a logit_bias",
+            setting="mode",
+        )
+
+
 def server_smoothing(
     analysis: Callable[[], dict[str, Any]] | None,
     min_scale: float,
@@ -112,7 +124,7 @@ def server_smoothing(
     """One setting as a server applies it. With `processor` the server runs smoothie's vLLM processor and only
     the setting travels; else bias mode travels as a logit_bias over the analysed vocabulary (`analysis`
     reads it, called only then; None: no smoothing), and scale and lower modes cannot travel at all."""
-    from smoothie_cli.errors import Conflict, UnknownChoice
+    from smoothie_cli.errors import UnknownChoice
     from smoothie_cli.smoothing.scales import check_parameters, scales_from_analysis
 
     if mode not in MODES:
@@ -125,12 +137,7 @@ def server_smoothing(
         )
     if analysis is None:
         return ServerSmoothing(None, None, "none")
-    if mode != "bias":
-        raise Conflict(
-            f"{mode} mode cannot travel to a server as a logit_bias; use bias mode, or run smoothie's logits "
-            "processor in vLLM and declare it",
-            setting="mode",
-        )
+    check_server_mode(mode, processor)
     bias = logit_bias_map(scales_from_analysis(analysis(), min_scale, smoothness))
     kept = {str(i): b for i, b in bias.items() if b != 0.0}  # S = 1 (min_scale 1.0): nothing to send
     label = f"logit_bias: min_scale {min_scale}, smoothness {smoothness} ({len(kept):,} tokens)"

@@ -242,3 +242,21 @@ def test_a_probe_file_whose_folds_disagree_in_width_is_refused_in_one_line(tmp_p
     with pytest.raises(SmoothieError, match=r"not a gate probe .*size mismatch for fold2\.center") as error:
         GateProbe.load(tmp_path)
     assert "\n" not in str(error.value)
+
+
+def test_calibration_scores_a_rows_parts_out_of_fold_and_keeps_the_highest() -> None:
+    """fit_and_calibrate(parts=...): a row whose part reads as toxic scores as toxic, as the reader refuses
+    it; parts that are copies of their rows change nothing."""
+    from smoothie_cli.cautious.probe import fit_and_calibrate
+
+    x, prompts, labels = _toy()
+    spec = ProbeSpec((1,), 1)
+    _, alone = fit_and_calibrate(x, prompts, labels, spec)
+    rows = list(range(len(prompts)))
+    _, copies = fit_and_calibrate(x, prompts, labels, spec, parts=(x.clone(), rows))
+    assert copies.threshold == pytest.approx(alone.threshold)
+    toxic = x[[labels.index("toxic")]]
+    safe = [i for i, label in enumerate(labels) if label == "safe"][:20]
+    _, planted = fit_and_calibrate(x, prompts, labels, spec, parts=(toxic.repeat(len(safe), 1), safe))
+    # 20 safe rows now score as toxic: the threshold must rise to keep over-refusal under the target
+    assert planted.threshold > alone.threshold

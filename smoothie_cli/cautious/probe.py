@@ -374,10 +374,10 @@ def fit_and_calibrate(
     probe = fit_gate_probe(features, prompts, labels, spec)
     scores = probe.out_of_fold(features, prompts)
     if parts is not None:
-        part_features, owners = parts
-        for i, owner in enumerate(owners):
-            fold = probe.folds[fold_of(prompts[owner], len(probe.folds))]
-            scores[owner] = max(scores[owner], float(fold(part_features[i : i + 1])[0]))
+        part_features, owners = parts  # a part is scored out of fold as its row is
+        part_scores = probe.out_of_fold(part_features, [prompts[owner] for owner in owners])
+        for owner, score in zip(owners, part_scores, strict=True):
+            scores[owner] = max(scores[owner], score)
     calibration = calibrate(scores, labels, max_over_refusal, reading="probe", groups=groups)
     return probe, calibration
 

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.smoothie-installed
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install vllm test-vllm test docs screenshots fuzz demo bench bench-cpu llama-cpp sweep quality quality-1.5b cautious gate-draft gate-probe gate-holdout gate-reader lint clean
+.PHONY: install vllm test-vllm test docs screenshots fuzz demo bench bench-cpu llama-cpp test-llama-cpp sweep quality quality-1.5b cautious gate-draft gate-probe gate-holdout gate-reader lint clean
 
 install: $(STAMP)
 
@@ -188,6 +188,10 @@ llama-cpp: install
 		--no-binary llama-cpp-python -w $(WHEELS) llama-cpp-python==$(LLAMA_CPP_VERSION)
 	$(PY) -m pip install --quiet --disable-pip-version-check --find-links $(WHEELS) \
 		--only-binary llama-cpp-python "llama-cpp-python==$(LLAMA_CPP_VERSION)"
+
+# the llama.cpp engine's tests (skipped by make test when llama-cpp-python is not installed)
+test-llama-cpp: llama-cpp
+	$(PY) -m pytest -q -p no:cacheprovider -m llama_cpp tests
 
 # CPU engines side by side on the same prompts (benchmarks/bench_cpu.py): llama.cpp plain decoding of the
 # embedded GGUF, smoothie's target float32 and int8, speculate defaults over each (~40 min on 2 cores)

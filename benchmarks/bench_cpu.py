@@ -1,17 +1,21 @@
 """Benchmark: CPU engines side by side on the embedded Qwen2.5-Coder-1.5B, in one run.
 
 Each engine runs in its own process (so its peak RSS and start-up are its own), one after another, on the
-same prompts: chat template, greedy, `--max-new-tokens` new tokens, 2 threads, time including the prompt.
+same prompts (bench_speculate's: 3 per MT-Bench category + 3 FAQ questions): chat template, greedy,
+`--max-new-tokens` new tokens, 2 threads, time including the prompt.
 
-- llama.cpp: llama-cpp-python plain decoding of the embedded GGUF itself (`Llama(n_threads=2)`, chat
-  completion; skipped with a note when llama_cpp is not installed: `make llama-cpp`);
-- smoothie's target alone, float32 (oneDNN-packed) and int8 (`--target-quant int8`), no lookup;
-- `smoothie speculate` defaults (int8 cautious draft, gate on, chat context + lookup) over each target.
+- `llama.cpp`: llama-cpp-python plain decoding of the embedded GGUF itself (`Llama(n_threads=2)`, chat
+  completion; llama.cpp rows are skipped with a note when llama_cpp is not installed: `make llama-cpp`);
+- `llama.cpp-lookup`: llama-cpp-python's own speculation (prompt-lookup drafts);
+- `target-llama`, `target-float32`, `target-int8`: smoothie's target alone (no lookup) on llama.cpp (the
+  same GGUF), torch float32 (oneDNN-packed) or torch int8 (`--target-quant int8`);
+- `speculate-*`: `smoothie speculate` defaults (int8 cautious draft, gate on, chat context + lookup) over
+  each target.
 
 Table 1: tok/s (sum of tokens / sum of seconds), each as a ratio to the float32 target alone and to
 llama.cpp, start-up (process start → first answer done, the warm-up answer of 2 tokens included, as a user
 waits for `smoothie speculate`), peak RSS (VmHWM), and whether each speculate row's text is token-for-token
-its own target's.
+its own target's. Table 2: per category, × llama.cpp plain, and the worst prompt's ratio to its own target.
 
 `--quality N`: the share of greedy answers of the int8 target identical to float32's over the first N
 MT-Bench + FAQ prompts of bench_speculate (3 per MT-Bench category, then FAQ), and their mean common prefix.
@@ -33,13 +37,20 @@ from pathlib import Path
 from typing import Any
 
 STARTED = time.perf_counter()
-PROMPTS = (  # issue 31's three prompts (measurement only; nothing is tuned on them)
-    "What is a building permit and who grants it?",
-    "Write the opening paragraph of a story about a lighthouse keeper.",
-    "Explain the difference between a list and a tuple in Python.",
-)
 TARGET = "embedded:qwen2.5-coder-1.5b-instruct"
-ENGINES = ("llama.cpp", "target-float32", "target-int8", "speculate-float32", "speculate-int8")
+ENGINES = ("llama.cpp", "llama.cpp-lookup", "target-llama", "speculate-llama", "target-float32",
+           "speculate-float32")  # fmt: skip
+ALL_ENGINES = (*ENGINES, "target-int8", "speculate-int8")
+
+
+def bench_prompts(per_category: int) -> list[tuple[str, str]]:
+    """(category, prompt): bench_speculate's MT-Bench categories + FAQ (measurement only)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_speculate import prompts_by_category
+
+    return prompts_by_category(per_category)
+
+
 THREADS = 2
 
 
@@ -57,6 +68,23 @@ def run_llama(prompts: list[str], n: int) -> dict[str, Any]:
 
     path = embedded_gguf(TARGET.removeprefix("embedded:"))
     llm = Llama(model_path=str(path), n_threads=THREADS, n_ctx=2048, verbose=False, seed=0)
+    return _llama_rows(llm, prompts, n)
+
+
+def run_llama_lookup(prompts: list[str], n: int) -> dict[str, Any]:
+    """llama-cpp-python's own speculation: prompt-lookup drafts (`LlamaPromptLookupDecoding`)."""
+    from llama_cpp import Llama
+    from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
+
+    from smoothie_cli.models.embedded import embedded_gguf
+
+    path = embedded_gguf(TARGET.removeprefix("embedded:"))
+    llm = Llama(model_path=str(path), n_threads=THREADS, n_ctx=2048, verbose=False, seed=0,
+                draft_model=LlamaPromptLookupDecoding(num_pred_tokens=10))  # fmt: skip
+    return _llama_rows(llm, prompts, n)
+
+
+def _llama_rows(llm: Any, prompts: list[str], n: int) -> dict[str, Any]:
     options = {"max_tokens": n, "temperature": 0.0, "top_k": 1, "repeat_penalty": 1.0}
     llm.create_chat_completion(
         messages=[{"role": "user", "content": prompts[0]}], **(options | {"max_tokens": 2})
@@ -72,22 +100,26 @@ def run_llama(prompts: list[str], n: int) -> dict[str, Any]:
 
 
 def run_smoothie(engine: str, prompts: list[str], n: int) -> dict[str, Any]:
+    """smoothie as `speculate` runs: `target-*` the target alone (no draft, no lookup), `speculate-*` the
+    defaults (the int8 cautious draft, gate on, chat context + lookup) over the target on `*`: float32 or
+    int8 (torch) or llama (llama.cpp on the GGUF)."""
     import torch
 
-    from smoothie_cli.cautious.decoder import CautiousDecoder
-    from smoothie_cli.cautious.loading import load_for_speculation
+    from smoothie_cli.cautious.loading import CautiousSettings, open_cautious
     from smoothie_cli.cli.speculate import DEFAULT_DRAFT
+    from smoothie_cli.generation.engine import Decoding
 
     torch.set_num_threads(THREADS)
     kind, quant = engine.split("-")
-    draft_spec = DEFAULT_DRAFT if kind == "speculate" else None
-    target, tokenizer, draft, _ = load_for_speculation(
-        TARGET, draft_spec, device="cpu", target_quant="none" if quant == "float32" else "int8"
-    )
-    options = draft.gate_options() if draft else {}
-    decoder = CautiousDecoder(target, tokenizer, draft.model if draft else None, lookup=kind == "speculate",
-                              **options)  # fmt: skip
-    decoder.generate(prompts[0], max_new_tokens=2)  # as `speculate` warms up
+    speculate = kind == "speculate"
+    settings = CautiousSettings(
+        TARGET, DEFAULT_DRAFT if speculate else None, device="cpu",
+        target_quant="int8" if quant == "int8" else "none",
+        target_engine="llama.cpp" if quant == "llama" else "torch",
+        decoding=Decoding(lookup=speculate),
+    )  # fmt: skip
+    decoder, _ = open_cautious(settings)
+    decoder.warm_up()  # as `speculate` warms up
     ready = time.perf_counter() - STARTED
     rows = []
     for prompt in prompts:
@@ -99,9 +131,14 @@ def run_smoothie(engine: str, prompts: list[str], n: int) -> dict[str, Any]:
     return {"startup_s": ready, "rows": rows}
 
 
-def child(engine: str, n: int, out: Path) -> None:
-    prompts = list(PROMPTS)
-    record = run_llama(prompts, n) if engine == "llama.cpp" else run_smoothie(engine, prompts, n)
+def child(engine: str, n: int, out: Path, per_category: int) -> None:
+    prompts = [p for _, p in bench_prompts(per_category)]
+    if engine == "llama.cpp":
+        record = run_llama(prompts, n)
+    elif engine == "llama.cpp-lookup":
+        record = run_llama_lookup(prompts, n)
+    else:
+        record = run_smoothie(engine, prompts, n)
     record |= {"engine": engine, "peak_rss_gb": peak_rss_gb()}
     out.write_text(json.dumps(record))
 
@@ -172,7 +209,8 @@ def gguf_error() -> list[dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument("--engines", default=",".join(ENGINES), help=f"any of {', '.join(ALL_ENGINES)}")
+    parser.add_argument("--per-category", type=int, default=3, help="prompts per MT-Bench category + FAQ")
     parser.add_argument("--quality", type=int, default=0, help="prompts for the int8 vs float32 check")
     parser.add_argument("--quality-tokens", type=int, default=32)
     parser.add_argument("--gguf-error", action="store_true")
@@ -181,13 +219,14 @@ def main() -> None:
     parser.add_argument("--child-out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.max_new_tokens, Path(args.child_out))
+        child(args.child, args.max_new_tokens, Path(args.child_out), args.per_category)
         return
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
-    report: dict[str, Any] = {"host_threads": THREADS, "max_new_tokens": args.max_new_tokens}
+    report: dict[str, Any] = {"host_threads": THREADS, "max_new_tokens": args.max_new_tokens,
+                              "load_before": os.getloadavg()}  # fmt: skip
     if args.gguf_error:
         report["gguf_error"] = gguf_error()
         table = Table(title="smoothed GGUF output vs exact float scaling (scaled rows)")
@@ -200,7 +239,7 @@ def main() -> None:
     engines = [e for e in args.engines.split(",") if e]
     results: dict[str, Any] = {}
     for engine in engines:
-        if engine == "llama.cpp":
+        if engine.startswith("llama.cpp") or engine.endswith("-llama"):
             try:
                 import llama_cpp  # noqa: F401
             except ImportError:
@@ -209,15 +248,22 @@ def main() -> None:
         out = Path(f"/tmp/bench_cpu_{os.getpid()}_{engine}.json")
         console.print(f"[dim]{engine}…[/]")
         done = subprocess.run([sys.executable, __file__, "--child", engine, "--child-out", str(out),
-                               "--max-new-tokens", str(args.max_new_tokens)], check=False)  # fmt: skip
+                               "--max-new-tokens", str(args.max_new_tokens),
+                               "--per-category", str(args.per_category)], check=False)  # fmt: skip
         if done.returncode == 0:
             results[engine] = json.loads(out.read_text())
             out.unlink()
         else:
             console.print(f"[red]{engine} failed (exit {done.returncode})[/]")
     report["engines"] = results
+    report["load_after"] = os.getloadavg()
     if results:
-        console.print(speed_table(results, args.max_new_tokens))
+        categories = [c for c, _ in bench_prompts(args.per_category)]
+        console.print(speed_table(results, args.max_new_tokens, len(categories)))
+        console.print(category_table(results, categories))
+        console.print(
+            f"load average before {report['load_before'][0]:.2f}, after {report['load_after'][0]:.2f}"
+        )
     if args.quality:
         report["quality"] = quality(args.quality, args.quality_tokens)
         q = report["quality"]
@@ -228,7 +274,37 @@ def main() -> None:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
 
 
-def speed_table(results: dict[str, Any], n: int) -> Any:
+def _rate(rows: list[dict[str, Any]]) -> float:
+    return sum(r["tokens"] for r in rows) / max(sum(r["seconds"] for r in rows), 1e-9)
+
+
+def category_table(results: dict[str, Any], categories: list[str]) -> Any:
+    """Each engine's tok/s per category as a ratio to llama.cpp's plain decoding, and the worst prompt's
+    ratio to smoothie's own target alone on the same engine."""
+    from rich.table import Table
+
+    names = list(dict.fromkeys(categories))
+    table = Table(title="× llama.cpp plain, per category (worst prompt × own target)")
+    table.add_column("engine")
+    for name in names:
+        table.add_column(name[:6], justify="right")
+    table.add_column("worst", justify="right")
+    llama = results.get("llama.cpp")
+    for engine, record in results.items():
+        cells = []
+        for name in names:
+            rows = [r for r, c in zip(record["rows"], categories) if c == name]
+            base = [r for r, c in zip(llama["rows"], categories) if c == name] if llama else []
+            cells.append(f"{_rate(rows) / _rate(base):.2f}" if base else "—")
+        alone = results.get(engine.replace("speculate", "target")) if engine.startswith("speculate") else None
+        worst = "—"
+        if alone:
+            worst = f"{min((a['tokens'] / a['seconds']) / (b['tokens'] / b['seconds']) for a, b in zip(record['rows'], alone['rows'])):.2f}"  # noqa: E501
+        table.add_row(engine, *cells, worst)
+    return table
+
+
+def speed_table(results: dict[str, Any], n: int, count: int) -> Any:
     from rich.table import Table
 
     def rate(engine: str) -> float | None:
@@ -238,9 +314,9 @@ def speed_table(results: dict[str, Any], n: int) -> Any:
         return sum(r["tokens"] for r in rows) / sum(r["seconds"] for r in rows)
 
     base, llama = rate("target-float32"), rate("llama.cpp")
-    table = Table(title=f"1.5B on a CPU, {len(PROMPTS)} prompts × {n} tokens, greedy, {THREADS} threads")
-    for column in ("engine", "tok/s", "× f32", "× llama", "start s", "peak GB", "own text", "per prompt"):
-        table.add_column(column, justify="left" if column in ("engine", "per prompt") else "right")
+    table = Table(title=f"1.5B on a CPU, {count} prompts × {n} tokens, greedy, {THREADS} threads")
+    for column in ("engine", "tok/s", "× f32", "× llama", "start s", "peak GB", "own text"):
+        table.add_column(column, justify="left" if column == "engine" else "right")
     for engine, record in results.items():
         r = rate(engine) or 0.0
         own = "—"
@@ -249,10 +325,9 @@ def speed_table(results: dict[str, Any], n: int) -> Any:
             if alone:
                 same = sum(a["ids"] == b["ids"] for a, b in zip(record["rows"], alone["rows"]))
                 own = f"{same}/{len(record['rows'])}"
-        per = " ".join(f"{row['tokens'] / row['seconds']:.2f}" for row in record["rows"])
         ratios = [f"{r / base:.2f}" if base else "—", f"{r / llama:.2f}" if llama else "—"]
         table.add_row(engine, f"{r:.2f}", *ratios, f"{record['startup_s']:.1f}",
-                      f"{record['peak_rss_gb']:.2f}", own, per)  # fmt: skip
+                      f"{record['peak_rss_gb']:.2f}", own)  # fmt: skip
     return table
 
 

@@ -73,3 +73,19 @@ def test_eval_with_a_draft_accepts_scales(cli, tiny_qwen, tmp_path) -> None:
 
     assert answers("drafted") == answers("alone")
     assert summary["results"]["no-chinese"]["chinese-elicit"]["no_chinese"] == 1.0
+
+
+def test_the_llama_cpp_engine_needs_a_gguf_target(cli, tiny_qwen) -> None:
+    code, out, err = cli(["speculate", "hi", "--target", str(tiny_qwen()), "--draft", "none",
+                          "--target-engine", "llama.cpp"])  # fmt: skip
+    assert code == 2
+    assert "reads a GGUF file" in err and "--target-engine" in err and "Traceback" not in err
+    code, _, err = cli(["speculate", "hi", "--target", str(tiny_qwen()), "--draft", "none",
+                        "--target-engine", "vulkan"])  # fmt: skip
+    assert code == 2 and "torch" in err and "llama.cpp" in err
+
+
+def test_auto_keeps_torch_for_a_checkpoint_directory(cli, tiny_qwen) -> None:
+    code, out, _ = cli(["speculate", "hi", "--target", str(tiny_qwen()), "--draft", "none",
+                        "--max-new-tokens", "2", "--json"])  # fmt: skip
+    assert code == 0 and json.loads(out.splitlines()[0])["target_engine"] == "torch"

@@ -202,6 +202,27 @@ def test_scheduler_drafts_longer_when_the_draft_is_cheap_and_right() -> None:
     assert source == "draft" and long >= 8 and poor.choose({"draft": UNBOUNDED}, room=100) == ("draft", 1)
 
 
+
+def test_scheduler_stops_probing_a_draft_as_slow_as_the_target() -> None:
+    """llama.cpp's 1.5B beside an int8 0.5B on 2 cores: a guess costs 45 ms, a target token 50 ms and each
+    more verified token 40 ms. No acceptance pays, so after the first measurement the draft is never probed
+    again; free lookup guesses still are."""
+
+    def scheduler(per_guess: float) -> GammaScheduler:
+        model = GammaScheduler(gamma=4)
+        model.observe("draft", 2, 0, per_guess * 2, 3, 0.01 + 0.04 * 3)
+        for _ in range(4):
+            model.observe(None, 0, 0, 0.0, 1, 0.05)
+        return model
+
+    slow = scheduler(0.045)
+    assert not slow.could_pay("draft", 12)
+    assert [slow.choose({"draft": UNBOUNDED}, room=100) for _ in range(200)] == [(None, 0)] * 200
+    assert slow.could_pay("lookup", 12)
+    cheap = scheduler(0.002)
+    assert cheap.could_pay("draft", 12)
+    assert any(cheap.choose({"draft": UNBOUNDED}, room=100)[1] > 0 for _ in range(64))
+
 # ---- the gate, with the real Qwen tokenizer ------------------------------------------------------------
 
 

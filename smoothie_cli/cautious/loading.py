@@ -171,8 +171,12 @@ def load_for_speculation(
     gate_model: str = "draft",
     progress: Progress = no_progress,
     target_quant: str = "none",
+    target_engine: str = "auto",
+    sequences: int = 1,
 ) -> tuple[Any, Any, Draft | None, dict[str, Any]]:
-    """(target, tokenizer, draft or None, info) with the draft and the target quantised as asked."""
+    """(target, tokenizer, draft or None, info) with the draft and the target quantised as asked, the target
+    on `target_engine` (auto: llama.cpp on a CPU when it is installed and the target is a GGUF, else torch;
+    `sequences`: answers llama.cpp holds at once)."""
     gate_threshold(threshold, None)  # a bad --gate-threshold fails before minutes of loading
     if gate_model not in GATE_MODELS:
         raise UnknownChoice(gate_model, GATE_MODELS, what="gate model", setting="gate_model")
@@ -186,13 +190,22 @@ def load_for_speculation(
     if target_quant == "int8" and device != "cpu":
         raise Conflict(f"int8 runs on the CPU only; on {device} use none", setting="target_quant")
     target_source = resolve_model(target_spec)
+    engine = target_engine_for(target_engine, target_source, device, target_quant)
     tokenizer = loading.load_tokenizer(target_source, progress)
     progress("loading target", 0, 1)
-    target = load_target(target_source, device, dtype, target_quant, progress)
+    if engine == "llama.cpp":
+        from smoothie_cli.models.llama_cpp import load_llama_cpp
+
+        # 8,192 positions for one answer at a time; 2,048 more for each row of a continuous batch
+        context = 8192 + 2048 * (sequences - 1)
+        target = load_llama_cpp(target_source, sequences=sequences, context=context, progress=progress)
+    else:
+        target = load_target(target_source, device, dtype, target_quant, progress)
     progress("loading target", 1, 1)
     info: dict[str, Any] = {
         "target": target_source.spec,
-        "target_quant": target_quant,
+        "target_engine": engine,
+        "target_quant": "gguf" if engine == "llama.cpp" else target_quant,
         "draft": None,
         "draft_quant": None,
         "gate_threshold": None,
@@ -206,6 +219,33 @@ def load_for_speculation(
     info |= {"draft": draft.spec, "draft_quant": draft.quant, "gate_threshold": draft.gate_threshold,
              "gate_reading": reading}  # fmt: skip
     return target, tokenizer, draft, info
+
+
+def target_engine_for(setting: str, source: Any, device: str, quant: str) -> str:
+    """The engine the target decodes on: `torch`, or `llama.cpp` (the GGUF file itself, CPU). `auto` takes
+    llama.cpp where it can run the target as asked — llama-cpp-python installed, a CPU, a GGUF target
+    (embedded:NAME or a .gguf file), no other quantisation asked — because there it is several times faster
+    and smaller than the dequantised float32 copy; torch otherwise."""
+    from smoothie_cli.models import llama_cpp
+
+    if setting not in llama_cpp.ENGINES:
+        raise UnknownChoice(setting, llama_cpp.ENGINES, what="target engine", setting="target_engine")
+    if setting == "torch":
+        return "torch"
+    if setting == "llama.cpp":
+        if device != "cpu":
+            raise Conflict(f"the llama.cpp engine runs on the CPU here; on {device} use torch",
+                           setting="target_engine")  # fmt: skip
+        if quant != "none":
+            raise Conflict(f"llama.cpp decodes the GGUF's own quantisation, not {quant}; use none, or the torch engine",
+                           setting="target_engine")  # fmt: skip
+        llama_cpp.gguf_file_kind_check(source, setting="target_engine")
+        if not llama_cpp.available():
+            raise SmoothieError(f"the llama.cpp engine needs llama-cpp-python; {llama_cpp.INSTALL_HINT}",
+                                setting="target_engine")  # fmt: skip
+        return "llama.cpp"
+    usable = device == "cpu" and quant == "none" and source.kind in ("embedded", "gguf")
+    return "llama.cpp" if usable and llama_cpp.available() else "torch"
 
 
 def load_target(source: Any, device: str, dtype: str, quant: str, progress: Progress = no_progress) -> Any:
@@ -258,6 +298,8 @@ class CautiousSettings:
     dtype: str = "auto"
     draft_quant: str = "auto"
     target_quant: str = "none"  # none (float32, packed on a CPU) or int8
+    target_engine: str = "auto"  # auto, torch or llama.cpp (models/llama_cpp.py)
+    batch_rows: int = 0  # rows of a continuous batch the target holds besides one answer (serve's max batch)
     gate: bool = True  # False: the draft only drafts
     gate_threshold: str = "auto"  # auto, greedy or a number
     gate_model: str = "draft"  # which model reads an int8 draft's gate: draft or full
@@ -277,7 +319,8 @@ def open_cautious(
         settings.target, settings.draft, device=settings.device, dtype=settings.dtype,
         draft_quant=settings.draft_quant, threshold=settings.gate_threshold,
         gate_model=settings.gate_model if settings.gate else "draft",  # --no-gate: no float32 reader to keep
-        progress=progress, target_quant=settings.target_quant,
+        progress=progress, target_quant=settings.target_quant, target_engine=settings.target_engine,
+        sequences=1 + settings.batch_rows,
     )  # fmt: skip
     processors, setting = settings.smoothing.processors(settings.target)
     engine = Engine(target, tokenizer, draft.model if draft else None, processors=processors,

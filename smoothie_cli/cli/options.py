@@ -81,6 +81,14 @@ TargetQuantOpt = Annotated[
         "--target-quant", help="Target weights on a CPU: none (float32, exact) or int8 (per-token W8A8)."
     ),
 ]
+TargetEngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--target-engine",
+        help="What decodes the target: auto (llama.cpp on a CPU for a GGUF target when installed), torch or "
+        "llama.cpp.",
+    ),
+]
 ScalesOpt = Annotated[
     str | None,
     typer.Option("--scales", help="Apply smoothing at run time: an analysis.json, or 'auto' to analyse now."),

@@ -28,6 +28,7 @@ from smoothie_cli.cli.options import (
     RefusalOpt,
     ScalesOpt,
     SmoothnessOpt,
+    TargetEngineOpt,
     TargetOpt,
 )
 from smoothie_cli.cli.speculate import DEFAULT_DRAFT, DEFAULT_TARGET
@@ -122,6 +123,7 @@ def serve(
     mode: ModeOpt = "scale",
     config: ConfigOpt = None,
     draft_quant: DraftQuantOpt = "auto",
+    target_engine: TargetEngineOpt = "auto",
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
     log_prompts: Annotated[
@@ -184,6 +186,7 @@ def serve(
         return
     settings = CautiousSettings(
         target, draft_spec, device=device, dtype=dtype, draft_quant=draft_quant, gate=gate,
+        target_engine=target_engine, batch_rows=max_batch,
         gate_threshold=gate_threshold, gate_model=gate_model, instruction=instruction,
         policy=GatePolicy(refusal or DEFAULT_REFUSAL, on_untagged),  # type: ignore[arg-type]
         decoding=Decoding(lookup=lookup), smoothing=Smoothing(scales, min_scale, smoothness, mode, config),
@@ -198,7 +201,7 @@ def serve(
         progress("warming up", 1, 1)
     scheduler = Scheduler(backend, max_queue=max_queue, max_batch=max_batch, batch_wait=batch_wait,
                           log=_logger(output), log_prompts=log_prompts)  # fmt: skip
-    context = getattr(decoder.engine.target.config, "max_position_embeddings", None)
+    context = decoder.engine.context_length
     app = create_app(scheduler, Settings(backend.model_id, api_key, max_tokens, max_body, context))
     limits = dict(max_tokens=max_tokens, max_queue=max_queue, max_batch=max_batch, auth=api_key is not None)
     _announce(sock, backend, info | limits, output)

@@ -26,6 +26,7 @@ from smoothie_cli.cli.options import (
     ScalesOpt,
     SeedOpt,
     SmoothnessOpt,
+    TargetEngineOpt,
     TargetOpt,
     TargetQuantOpt,
     TemperatureOpt,
@@ -130,6 +131,7 @@ def speculate(
     ] = "auto",
     draft_quant: DraftQuantOpt = "auto",
     target_quant: TargetQuantOpt = "none",
+    target_engine: TargetEngineOpt = "auto",
     on_untagged: OnUntaggedOpt = "continue",
     refusal: RefusalOpt = None,
     gate: Annotated[
@@ -172,7 +174,7 @@ def speculate(
         raise UnknownChoice(strategy, STRATEGIES, what="strategy", setting="strategy")
     settings = CautiousSettings(
         target, None if draft.lower() == "none" else draft, device=device, dtype=dtype,
-        draft_quant=draft_quant, target_quant=target_quant,
+        draft_quant=draft_quant, target_quant=target_quant, target_engine=target_engine,
         gate=gate, gate_threshold=gate_threshold, gate_model=gate_model, instruction=instruction,
         policy=GatePolicy(refusal or DEFAULT_REFUSAL, on_untagged),  # type: ignore[arg-type]
         decoding=Decoding(SamplingConfig(temperature, top_p, top_k, repetition_penalty, seed), gamma,
@@ -234,7 +236,9 @@ def _stats_table(results: list[Any], info: dict[str, Any], gate: bool, strategy:
                      f"{s['tokens_per_s']:.2f}", accept, f"{s['accepted']}/{s['proposed']}",
                      s["target_forwards"], "—" if s["mean_gamma"] is None else s["mean_gamma"]])  # fmt: skip
     title = f"speculate — target {info['target']}, draft {info['draft'] or 'none'}"
-    if info.get("target_quant") == "int8":
+    if info.get("target_engine") == "llama.cpp":
+        title = title.replace(", draft", " (llama.cpp), draft", 1)
+    elif info.get("target_quant") == "int8":
         title = title.replace(", draft", " (int8), draft", 1)
     if info["draft_quant"]:
         title += f" ({info['draft_quant']}, {info['draft_context']} context)"

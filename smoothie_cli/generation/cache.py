@@ -31,6 +31,12 @@ def _library_cache_name() -> str:
     return "cache" if "cache" in inspect.signature(LlamaForCausalLM.forward).parameters else "past_key_values"
 
 
+def open_sequence(model: Any) -> Any:
+    """One growing sequence of `model` with its own cache: a `CachedModel`, or the engine's own sequence
+    when the model brings one (llama.cpp: models/llama_cpp.py), with the same `feed` / `crop` interface."""
+    return model.sequence() if hasattr(model, "sequence") else CachedModel(model)
+
+
 class CachedModel:
     """One model and one KV cache over one growing sequence. Counts its forwards and their seconds."""
 

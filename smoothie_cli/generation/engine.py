@@ -92,7 +92,23 @@ class Engine:
 
     @property
     def device(self) -> str:
+        if self.on_llama_cpp:
+            return "cpu"
         return str(next(self.target.parameters()).device)
+
+    @property
+    def on_llama_cpp(self) -> bool:
+        """Whether the target decodes on llama.cpp (models/llama_cpp.py) rather than transformers."""
+        from smoothie_cli.models.llama_cpp import LlamaCppModel
+
+        return isinstance(self.target, LlamaCppModel)
+
+    @property
+    def context_length(self) -> int | None:
+        """The most positions one answer's prompt and tokens may take (None: the model does not say)."""
+        if self.on_llama_cpp:
+            return self.target.context_size // max(self.target.max_sequences, 1)
+        return getattr(getattr(self.target, "config", None), "max_position_embeddings", None)
 
     # ---- prompts -----------------------------------------------------------------------------------
 
@@ -147,8 +163,9 @@ class Engine:
 
     def warm_up(self) -> None:
         """One short greedy answer, so first-call costs do not land on the first real one (greedy: it takes
-        no random draws from anyone's seed)."""
-        self.answer(self.prompt_ids([{"role": "user", "content": "Hello"}]), 2, pipeline=self.pipeline())
+        no random draws from anyone's seed). Its 8 tokens also let the scheduler measure a draft round and
+        plain rounds, so a draft too slow to pay here is not tried on the first real answer."""
+        self.answer(self.prompt_ids([{"role": "user", "content": "Hello"}]), 8, pipeline=self.pipeline())
 
     # ---- many answers ------------------------------------------------------------------------------
 
@@ -162,6 +179,12 @@ class Engine:
         progress: Progress = no_progress,
     ) -> list[list[int]]:
         """The answers' ids by batched plain decoding of the target (throughput on a CPU)."""
+        if self.on_llama_cpp:
+            from smoothie_cli.generation.llama_batch import decode_all
+
+            ids = [self.prompt_ids(m) for m in prompts]
+            return decode_all(self.target, ids, max_new_tokens, self.stop_ids, pipeline,
+                              new_generator(pipeline.sampling.seed), progress)  # fmt: skip
         from smoothie_cli.generation.batched import ModelGenerator
 
         generator = ModelGenerator(self.target, self.tokenizer, max_new_tokens, batch_size, pipeline=pipeline)
@@ -170,6 +193,10 @@ class Engine:
     def open_batch(self, pipeline: LogitsPipeline) -> Any:
         """An empty continuous batch (generation.continuous) decoding through `pipeline`: rows join and
         leave while it runs; every row shares the pipeline and one random generator from its seed."""
+        if self.on_llama_cpp:
+            from smoothie_cli.generation.llama_batch import LlamaCppBatch
+
+            return LlamaCppBatch(self.target, pipeline, new_generator(pipeline.sampling.seed))
         from smoothie_cli.generation.continuous import ContinuousBatch
 
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0

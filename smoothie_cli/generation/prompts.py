@@ -48,4 +48,6 @@ def stop_ids(model: Any, tokenizer: Any) -> set[int]:
 
 def vocab_rows(model: Any) -> int:
     """Token ids a model can both read and write (models of one family may differ in padding rows)."""
+    if not hasattr(model, "get_input_embeddings"):  # an engine that is not a torch module (llama.cpp)
+        return int(model.vocab_size)
     return min(model.get_input_embeddings().num_embeddings, model.get_output_embeddings().out_features)

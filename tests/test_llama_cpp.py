@@ -12,14 +12,14 @@ import pytest
 
 pytest.importorskip("llama_cpp")
 
-import torch  # noqa: E402
+import torch
 
-from smoothie_cli.generation.engine import Engine  # noqa: E402
-from smoothie_cli.generation.llama_batch import LlamaCppBatch, decode_all  # noqa: E402
-from smoothie_cli.generation.logits import LogitsPipeline  # noqa: E402
-from smoothie_cli.generation.speculative import Proposal, SpeculativeDecoder  # noqa: E402
-from smoothie_cli.models.llama_cpp import LlamaCppModel, load_llama_cpp  # noqa: E402
-from smoothie_cli.models.resolve import resolve_model  # noqa: E402
+from smoothie_cli.generation.engine import Engine
+from smoothie_cli.generation.llama_batch import LlamaCppBatch, decode_all
+from smoothie_cli.generation.logits import LogitsPipeline
+from smoothie_cli.generation.speculative import Proposal, SpeculativeDecoder
+from smoothie_cli.models.llama_cpp import LlamaCppModel, load_llama_cpp
+from smoothie_cli.models.resolve import resolve_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.llama_cpp]
 TARGET = "embedded:qwen2.5-coder-0.5b-instruct"
@@ -51,8 +51,9 @@ def test_the_gguf_vocabulary_and_stop_ids_are_the_tokenizers(engine: Engine, mod
     assert engine.tokenizer.convert_tokens_to_ids("<|im_end|>") in engine.stop_ids
 
 
-def test_k_tokens_at_once_give_the_logits_of_one_at_a_time_and_crop_forgets(engine: Engine,
-                                                                           model: LlamaCppModel) -> None:  # fmt: skip
+def test_k_tokens_at_once_give_the_logits_of_one_at_a_time_and_crop_forgets(
+    engine: Engine, model: LlamaCppModel
+) -> None:
     ids = prompt(engine, PROMPTS[1])
     tail = engine.tokenizer("A building permit is a", add_special_tokens=False)["input_ids"]
     one = model.sequence()
@@ -159,7 +160,9 @@ def test_batched_rows_decode_as_they_would_alone(engine: Engine, model: LlamaCpp
     assert model.free == [3, 2, 1] or sorted(model.free) == [1, 2, 3]  # every sequence given back
 
 
-def test_the_continuous_batch_refuses_a_key_twice_and_drops_rows(engine: Engine, model: LlamaCppModel) -> None:
+def test_the_continuous_batch_refuses_a_key_twice_and_drops_rows(
+    engine: Engine, model: LlamaCppModel
+) -> None:
     batch = LlamaCppBatch(model)
     ids = prompt(engine, PROMPTS[1])
     first = batch.admit([ids], ["a"])

@@ -76,8 +76,8 @@ def test_eval_with_a_draft_accepts_scales(cli, tiny_qwen, tmp_path) -> None:
 
 
 def test_the_llama_cpp_engine_needs_a_gguf_target(cli, tiny_qwen) -> None:
-    code, out, err = cli(["speculate", "hi", "--target", str(tiny_qwen()), "--draft", "none",
-                          "--target-engine", "llama.cpp"])  # fmt: skip
+    code, _, err = cli(["speculate", "hi", "--target", str(tiny_qwen()), "--draft", "none",
+                        "--target-engine", "llama.cpp"])  # fmt: skip
     assert code == 2
     assert "reads a GGUF file" in err and "--target-engine" in err and "Traceback" not in err
     code, _, err = cli(["speculate", "hi", "--target", str(tiny_qwen()), "--draft", "none",

@@ -202,7 +202,6 @@ def test_scheduler_drafts_longer_when_the_draft_is_cheap_and_right() -> None:
     assert source == "draft" and long >= 8 and poor.choose({"draft": UNBOUNDED}, room=100) == ("draft", 1)
 
 
-
 def test_scheduler_stops_probing_a_draft_as_slow_as_the_target() -> None:
     """llama.cpp's 1.5B beside an int8 0.5B on 2 cores: a guess costs 45 ms, a target token 50 ms and each
     more verified token 40 ms. No acceptance pays, so after the first measurement the draft is never probed
@@ -222,6 +221,7 @@ def test_scheduler_stops_probing_a_draft_as_slow_as_the_target() -> None:
     cheap = scheduler(0.002)
     assert cheap.could_pay("draft", 12)
     assert any(cheap.choose({"draft": UNBOUNDED}, room=100)[1] > 0 for _ in range(64))
+
 
 # ---- the gate, with the real Qwen tokenizer ------------------------------------------------------------
 

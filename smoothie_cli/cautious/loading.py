@@ -237,8 +237,8 @@ def target_engine_for(setting: str, source: Any, device: str, quant: str) -> str
             raise Conflict(f"the llama.cpp engine runs on the CPU here; on {device} use torch",
                            setting="target_engine")  # fmt: skip
         if quant != "none":
-            raise Conflict(f"llama.cpp decodes the GGUF's own quantisation, not {quant}; use none, or the torch engine",
-                           setting="target_engine")  # fmt: skip
+            raise Conflict(f"llama.cpp decodes the GGUF's own quantisation, not {quant}; use none, or the "
+                           "torch engine", setting="target_engine")  # fmt: skip
         llama_cpp.gguf_file_kind_check(source, setting="target_engine")
         if not llama_cpp.available():
             raise SmoothieError(f"the llama.cpp engine needs llama-cpp-python; {llama_cpp.INSTALL_HINT}",

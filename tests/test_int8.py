@@ -69,3 +69,23 @@ def test_quantize_linears_keeps_what_it_is_told_to() -> None:
     assert isinstance(model[0], Int8Linear) and isinstance(model[2][0], Int8Linear)
     assert type(model[2][1]) is torch.nn.Linear and type(model[1]) is torch.nn.ReLU
     assert model(torch.randn(3, 8)).shape == (3, 2)
+
+
+def test_a_saved_int8_model_loads_back_with_the_same_outputs(tiny_qwen, tmp_path) -> None:
+    """The int8 draft cache: tensors written once, a model rebuilt without float32 weights, the same
+    logits for several rows (the integer path) and for one row (fbgemm's packed copy, rebuilt)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from smoothie_cli.models.int8 import load_int8, save_int8
+
+    directory = tiny_qwen(tied=True)
+    model = quantize_linears(AutoModelForCausalLM.from_pretrained(str(directory)).float()).eval()
+    path = tmp_path / "draft.safetensors"
+    save_int8(model, path)
+    again = load_int8(AutoConfig.from_pretrained(str(directory)), path)
+    ids = torch.tensor([[9707, 11, 1879, 0, 374]])
+    with torch.inference_mode():
+        assert torch.equal(model(ids).logits, again(ids).logits)
+        assert torch.equal(model(ids[:, :1]).logits, again(ids[:, :1]).logits)
+    assert all(not t.is_meta for t in again.state_dict().values())
+    assert not list(tmp_path.glob(".*tmp*"))  # written atomically

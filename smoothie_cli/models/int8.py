@@ -18,8 +18,10 @@ Linear runs ~5× slower than this one (0.48 ms vs 0.10 ms for one token through 
 from __future__ import annotations
 
 import functools
+import os
 import warnings
 from contextlib import suppress
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -56,13 +58,29 @@ class Int8Linear(torch.nn.Module):
         # 7-bit asymmetric), without the copy. (A whole model is still not bitwise batch-invariant: attention
         # over k rows rounds differently in float32, and int8 activations can turn that into a flipped step.)
         self._packed = None
+        if row_kernel:
+            self.prepack()
+
+    @classmethod
+    def empty(cls, in_features: int, out_features: int, bias: bool) -> Int8Linear:
+        """A layer whose buffers a state dict fills (`load_int8`); call `prepack` once they are there."""
+        layer = cls.__new__(cls)
+        torch.nn.Module.__init__(layer)
+        layer.in_features, layer.out_features = in_features, out_features
+        layer.register_buffer("weight_int8", torch.empty(in_features, out_features, dtype=torch.int8))
+        layer.register_buffer("weight_scale", torch.empty(out_features))
+        layer.register_buffer("bias", torch.empty(out_features) if bias else None)
+        layer._packed = None
+        return layer
+
+    def prepack(self) -> None:
+        """fbgemm's packed copy of the int8 weights for one-row forwards (the same integers and scales)."""
         with warnings.catch_warnings(), suppress(AttributeError, RuntimeError):
-            if not row_kernel:
-                raise RuntimeError("one kernel for every row count")
             warnings.simplefilter("ignore")  # quantised tensor creation is deprecated, still fastest here
-            per_channel = torch.quantize_per_channel(
-                weight.float(), scale.double(), torch.zeros_like(scale, dtype=torch.long), 0, torch.qint8
-            )
+            per_channel = torch._make_per_channel_quantized_tensor(
+                self.weight_int8.t().contiguous(), self.weight_scale.double(),
+                torch.zeros_like(self.weight_scale, dtype=torch.long), 0,
+            )  # fmt: skip
             self._packed = torch.ops.quantized.linear_prepack(per_channel, self.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -117,3 +135,61 @@ def quantize_linears(
         if type(module) is torch.nn.Linear and module.weight.data_ptr() not in shared:
             release(module.weight, mappings)  # its float32 file pages: see models/pages.py
     return model
+
+
+def save_int8(model: Any, path: Path) -> None:
+    """Every tensor of a model whose Linear layers are `Int8Linear`s, as one safetensors file (atomic):
+    what `load_int8` rebuilds without reading, merging or quantising float32 weights again."""
+    from safetensors.torch import save_file
+
+    tensors, seen = {}, {}
+    for name, tensor in model.state_dict().items():
+        key = (tensor.data_ptr(), tensor.dtype, tuple(tensor.shape))
+        if tensor.numel() and key in seen:  # a tied copy (embeddings and a float head): stored once
+            continue
+        seen[key] = name
+        tensors[name] = tensor.contiguous()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        save_file(tensors, str(temp), metadata={"scheme": SCHEME})
+        temp.replace(path)  # whole or absent
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def load_int8(config: Any, path: Path) -> Any:
+    """The model of `config` with `Int8Linear` layers, its tensors mapped from `path` (`save_int8`)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    with safe_open(str(path), "pt") as handle:
+        if (handle.metadata() or {}).get("scheme") != SCHEME:
+            raise ValueError(f"{path} holds another int8 scheme")
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    for name, module in list(model.named_modules()):
+        if isinstance(module, torch.nn.Linear):
+            parent_name, _, child = name.rpartition(".")
+            parent = model.get_submodule(parent_name) if parent_name else model
+            shell = Int8Linear.empty(module.in_features, module.out_features, module.bias is not None)
+            setattr(parent, child, shell.to_empty(device="cpu"))
+    state = load_file(str(path))
+    _, unexpected = model.load_state_dict(state, strict=False, assign=True)
+    model.tie_weights()
+    for name, module in list(model.named_modules()):
+        # modules without weights whose buffers are computed, not stored (rotary frequencies): built again
+        meta = any(b.is_meta for b in module.buffers(recurse=False))
+        if meta and not any(True for _ in module.parameters(recurse=False)):
+            parent_name, _, child = name.rpartition(".")
+            setattr(
+                model.get_submodule(parent_name) if parent_name else model, child, type(module)(config=config)
+            )
+    still_meta = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if unexpected or still_meta:
+        raise ValueError(f"{path} does not fit the model: {(unexpected or still_meta)[:3]}")
+    for module in model.modules():
+        if isinstance(module, Int8Linear):
+            module.prepack()
+    return model.eval()

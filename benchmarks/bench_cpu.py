@@ -10,7 +10,9 @@ same prompts (bench_speculate's: 3 per MT-Bench category + 3 FAQ questions): cha
 - `target-llama`, `target-float32`, `target-int8`: smoothie's target alone (no lookup) on llama.cpp (the
   same GGUF), torch float32 (oneDNN-packed) or torch int8 (`--target-quant int8`);
 - `speculate-*`: `smoothie speculate` defaults (int8 cautious draft, gate on, chat context + lookup) over
-  each target.
+  each target;
+- `batched-llama`, `batched-float32`: plain batched decoding of the first 16 prompts at once
+  (`Engine.answer_batch`; on llama.cpp the continuous batch `serve` decodes with), one row for the batch.
 
 Table 1: tok/s (sum of tokens / sum of seconds), each as a ratio to the float32 target alone and to
 llama.cpp, start-up (process start → first answer done, the warm-up answer of 2 tokens included, as a user
@@ -40,7 +42,7 @@ STARTED = time.perf_counter()
 TARGET = "embedded:qwen2.5-coder-1.5b-instruct"
 ENGINES = ("llama.cpp", "llama.cpp-lookup", "target-llama", "speculate-llama", "target-float32",
            "speculate-float32")  # fmt: skip
-ALL_ENGINES = (*ENGINES, "target-int8", "speculate-int8")
+ALL_ENGINES = (*ENGINES, "target-int8", "speculate-int8", "batched-llama", "batched-float32")
 
 
 def bench_prompts(per_category: int) -> list[tuple[str, str]]:
@@ -131,9 +133,36 @@ def run_smoothie(engine: str, prompts: list[str], n: int) -> dict[str, Any]:
     return {"startup_s": ready, "rows": rows}
 
 
+def run_batched(engine: str, prompts: list[str], n: int) -> dict[str, Any]:
+    """Plain batched decoding of every prompt at once (`Engine.answer_batch`; on llama.cpp the continuous
+    batch `serve` uses, a sequence per row): one row of results for the whole batch."""
+    import torch
+
+    from smoothie_cli.cautious.loading import CautiousSettings, open_cautious
+
+    torch.set_num_threads(THREADS)
+    quant = engine.split("-")[1]
+    engine_name = "llama.cpp" if quant == "llama" else "torch"
+    settings = CautiousSettings(
+        TARGET, None, device="cpu", target_engine=engine_name, batch_rows=len(prompts)
+    )
+    decoder, _ = open_cautious(settings)
+    decoder.warm_up()
+    ready = time.perf_counter() - STARTED
+    engine_ = decoder.engine
+    start = time.perf_counter()
+    answers = engine_.answer_batch([[{"role": "user", "content": p}] for p in prompts], n,
+                                   pipeline=engine_.pipeline(), batch_size=len(prompts))  # fmt: skip
+    seconds = time.perf_counter() - start
+    return {"startup_s": ready, "rows": [{"tokens": sum(map(len, answers)), "seconds": seconds}],
+            "batch": len(prompts)}  # fmt: skip
+
+
 def child(engine: str, n: int, out: Path, per_category: int) -> None:
     prompts = [p for _, p in bench_prompts(per_category)]
-    if engine == "llama.cpp":
+    if engine.startswith("batched"):
+        record = run_batched(engine, prompts[:16], n)
+    elif engine == "llama.cpp":
         record = run_llama(prompts, n)
     elif engine == "llama.cpp-lookup":
         record = run_llama_lookup(prompts, n)
@@ -291,6 +320,8 @@ def category_table(results: dict[str, Any], categories: list[str]) -> Any:
     table.add_column("worst", justify="right")
     llama = results.get("llama.cpp")
     for engine, record in results.items():
+        if "batch" in record:  # one row for a whole batch: no categories
+            continue
         cells = []
         for name in names:
             rows = [r for r, c in zip(record["rows"], categories) if c == name]

@@ -295,6 +295,11 @@ class GammaScheduler:
     def __init__(self, gamma: int = 4, max_gamma: int = 12, decay: float = 0.8, probe_every: int = 8,
                  fixed: int | None = None) -> None:  # fmt: skip
         self.gamma, self.max_gamma, self.decay, self.fixed = gamma, max_gamma, decay, fixed
+        # costs are the machine's and change slowly: they are remembered far longer than acceptance, so a
+        # few wide verifications still pin the per-token cost after a long run of plain rounds (with the
+        # acceptance's 0.8 a run of 10 plain rounds forgot them, and the 20 %-per-token guess below took
+        # over: right for a memory-bound CPU, 4× too low for llama.cpp on a 2-core AVX2 one)
+        self.cost_decay = 0.97
         self.counts: dict[str, list[float]] = {}  # source → [accepted, rejected] (decayed)
         self.guess_seconds: dict[str, float] = {}
         self.fit = [0.0] * 5  # weighted Σw, Σk, Σt, Σk², Σk·t over (k tokens verified, seconds)
@@ -325,8 +330,9 @@ class GammaScheduler:
             self.counts[source] = [d * accepted_sum + accepted, d * rejected_sum + (accepted < guessed)]
             per_token = guess_s / guessed
             previous = self.guess_seconds.get(source)
-            self.guess_seconds[source] = per_token if previous is None else d * previous + (1 - d) * per_token
-        self.fit = [d * s for s in self.fit]
+            c = self.cost_decay
+            self.guess_seconds[source] = per_token if previous is None else c * previous + (1 - c) * per_token
+        self.fit = [self.cost_decay * s for s in self.fit]
         for i, value in enumerate((1.0, target_k, target_s, target_k * target_k, target_k * target_s)):
             self.fit[i] += value
 

@@ -80,6 +80,15 @@ def agree_but_near_ties(a: torch.Tensor, b: torch.Tensor, margin: float = 1.5) -
     return bool(((a.argmax(-1) == b.argmax(-1)) | (top[:, 0] - top[:, 1] < margin)).all())
 
 
+def same_or_near_tie(model: LlamaCppModel, ids: list[int], got: list[int], plain: list[int]) -> bool:
+    """`got` is `plain` (one-at-a-time decoding of `ids`), or first differs where `plain` chose between two
+    tokens less than 1.5 logits apart (llama.cpp's kernels round by how many tokens a call runs)."""
+    split = next((i for i, (a, b) in enumerate(zip(got, plain)) if a != b), None)
+    if split is None:
+        return got == plain
+    return plain_margins(model, ids, plain)[split] < 1.5
+
+
 def plain_margins(model: LlamaCppModel, ids: list[int], answer: list[int]) -> list[float]:
     """The top-two logit margin at each step of `answer`, decoded one token at a time."""
     sequence = model.sequence()
@@ -122,11 +131,7 @@ def test_speculation_writes_the_engines_own_greedy_text(engine: Engine, model: L
     drafted, stats = SpeculativeDecoder(model, pipeline, engine.stop_ids, gamma=4).decode(ids, proposer, 40)
     # the same text, or a different choice only where one-at-a-time decoding itself was a near tie (the
     # kernels for several tokens round differently: see the module docstring)
-    split = next((i for i, (a, b) in enumerate(zip(drafted, plain)) if a != b), None)
-    if split is not None:
-        assert plain_margins(model, ids, plain)[split] < 1.5, (split, drafted, plain)
-    else:
-        assert drafted == plain
+    assert same_or_near_tie(model, ids, drafted, plain), (drafted, plain)
     assert stats.accepted > 10 and stats.accepted < stats.proposed  # some kept, some rejected
     assert stats.target_forwards < len(plain)
 
@@ -156,7 +161,8 @@ def test_batched_rows_decode_as_they_would_alone(engine: Engine, model: LlamaCpp
     alone = [SpeculativeDecoder(model, pipeline, engine.stop_ids).decode(p, None, 16)[0] for p in ids]
     # 5 prompts through 3 free sequences: rows leave and others join while the batch runs
     together = decode_all(model, [*ids, ids[0], ids[2]], 16, engine.stop_ids, pipeline)
-    assert together == [*alone, alone[0], alone[2]]
+    for got, index in zip(together, [0, 1, 2, 0, 2]):
+        assert same_or_near_tie(model, ids[index], got, alone[index]), (got, alone[index])
     assert model.free == [3, 2, 1] or sorted(model.free) == [1, 2, 3]  # every sequence given back
 
 
@@ -178,5 +184,17 @@ def test_engine_answers_and_batches_on_llama_cpp(engine: Engine) -> None:
     ids = prompt(engine, PROMPTS[2])
     answer, _ = engine.answer(ids, 12, pipeline=pipeline, lookup=True)
     batched = engine.answer_batch([[{"role": "user", "content": PROMPTS[2]}]], 12, pipeline=pipeline)
-    assert batched == [answer]
+    assert same_or_near_tie(engine.target, ids, batched[0], answer)
     assert engine.device == "cpu" and engine.context_length == 1024
+
+
+def test_one_sequence_still_decodes_a_batch_one_row_at_a_time(engine: Engine, model: LlamaCppModel) -> None:
+    """`speculate` holds one sequence: its batched strategy must decode every prompt (not wait forever for
+    a free row)."""
+    single = load_llama_cpp(resolve_model(TARGET), sequences=1, context=2048)
+    ids = [prompt(engine, p) for p in PROMPTS[1:]]
+    answers = decode_all(single, ids, 6, engine.stop_ids, LogitsPipeline())
+    alone = [SpeculativeDecoder(single, LogitsPipeline(), engine.stop_ids).decode(p, None, 6)[0] for p in ids]
+    assert all(same_or_near_tie(single, p, a, b) for p, a, b in zip(ids, answers, alone))
+    assert all(1 <= len(a) <= 6 for a in answers)
+    assert single.free == [0]

@@ -115,13 +115,15 @@ def decode_all(
         if finished:
             progress(description, done, len(prompts))
 
+    if max_new_tokens <= 0:
+        return answers
     while waiting or len(batch):
         room = min(batch.capacity, len(waiting))
-        if room and max_new_tokens > 0:
+        if room:
             joining, waiting = waiting[:room], waiting[room:]
             take(batch.admit([prompts[i] for i in joining], joining))
-        elif max_new_tokens <= 0:
-            break
+        elif not len(batch):
+            raise RuntimeError("the llama.cpp model has no sequence free for a batch row")
         if len(batch):
             take(batch.step())
     return answers

@@ -123,8 +123,9 @@ class LlamaCppModel:
         self._batch = ll.llama_batch_init(batch, 0, 1)
         self.vocab_size = int(ll.llama_vocab_n_tokens(ll.llama_model_get_vocab(self._model)))
         self.held: dict[int, list[int]] = {}  # sequence → the tokens its KV positions hold
-        # sequence 0 answers one request at a time (speculation); the others are claimed by batch rows
-        self.free = list(range(sequences - 1, 0, -1))
+        # sequence 0 answers one request at a time (speculation); the others are claimed by batch rows (with
+        # one sequence, a batch of one row claims sequence 0 itself)
+        self.free = list(range(sequences - 1, 0, -1)) or [0]
 
     # ---- what the decoders ask of a target --------------------------------------------------------
 

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.smoothie-installed
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install vllm test-vllm test docs screenshots fuzz demo bench bench-cpu llama-cpp test-llama-cpp sweep quality quality-1.5b cautious gate-draft gate-probe gate-holdout gate-reader lint clean
+.PHONY: install vllm test-vllm test docs screenshots fuzz demo bench bench-cpu llama-cpp test-llama-cpp test-slow sweep quality quality-1.5b cautious gate-draft gate-probe gate-holdout gate-reader lint clean
 
 install: $(STAMP)
 
@@ -37,7 +37,12 @@ $(VLLM_STAMP):
 	touch $(VLLM_STAMP)
 
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not slow"
+
+# the tests marked slow (real embedded models, fine-tuning, leave-one-out refits: about 10 minutes on 2
+# cores); CI runs them after make test
+test-slow: install
+	$(PY) -m pytest -q -p no:cacheprovider -m slow
 
 # smoothie with a real vLLM (tests/integration, not part of make test): smoothing inside vLLM, the gateway in
 # front of it. Each vLLM start loads a model (about a minute on 2 cores); a few minutes in all.

@@ -54,6 +54,7 @@ def test_int8_draft_and_float32_target_give_the_target_text(target_alone, capsys
         assert {"seconds", "tokens_per_s", "acceptance_rate", "proposed"} <= row.keys()
 
 
+@pytest.mark.slow
 def test_finetuned_adapter_loads_as_a_draft(tmp_path, capsys) -> None:
     adapter = tmp_path / "draft"
     code, out, _ = run_cli(

@@ -12,11 +12,13 @@ import threading
 from pathlib import Path
 
 import openai
+import pytest
 
 MODEL = "embedded:qwen2.5-coder-0.5b-instruct"
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_the_embedded_model_serves_openai_clients() -> None:
     command = [sys.executable, "-m", "smoothie_cli", "serve", "--target", MODEL, "--draft", MODEL,
                "--port", "0", "--json", "--max-tokens", "24"]  # fmt: skip
@@ -60,6 +62,7 @@ def test_the_embedded_model_serves_openai_clients() -> None:
     assert stopped["event"] == "stopped" and stopped["served"] == 5 and stopped["failed"] == 0
 
 
+@pytest.mark.slow
 def test_the_served_gate_reads_the_conversation() -> None:
     """`serve` with the shipped draft (the default): the reported bypasses come back refused, with
     finish_reason content_filter, and the target never answers them; their benign twins are answered."""

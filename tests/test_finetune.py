@@ -226,6 +226,7 @@ def test_finetune_draft_writes_an_adapter_and_merged_weights(tiny_qwen, tmp_path
     assert error.value.setting == "force"
 
 
+@pytest.mark.slow
 def test_an_interrupted_finetune_leaves_no_adapter_and_resumes(tiny_qwen, tmp_path, monkeypatch) -> None:
     from smoothie_cli.cautious import finetune as module
 

@@ -121,6 +121,7 @@ def test_scores_by_source_by_hand() -> None:
     assert scores["one"]["gate_auprc"]["gate_auprc"] == 1.0
 
 
+@pytest.mark.slow
 def test_leave_one_source_out_trains_without_the_family_and_scores_it(tiny_qwen, tmp_path) -> None:
     from smoothie_cli.cautious.finetune import FinetuneSettings
 
@@ -145,6 +146,7 @@ def test_leave_one_source_out_without_a_calibration_split_is_refused_before_trai
     assert error.value.setting == "calibration_percent" and not (tmp_path / "loso").exists()
 
 
+@pytest.mark.slow
 def test_probe_leave_one_source_out_refits_without_the_family_and_scores_all_of_it(tiny_qwen) -> None:
     from smoothie_cli.cautious.holdout import probe_holdout
 
@@ -159,6 +161,7 @@ def test_probe_leave_one_source_out_refits_without_the_family_and_scores_all_of_
         probe_holdout(["no-such-family"], str(tiny_qwen()))
 
 
+@pytest.mark.slow
 def test_probe_holdout_resumes_from_its_features_and_finished_families(
     tiny_qwen, tmp_path, monkeypatch
 ) -> None:

@@ -155,6 +155,7 @@ def test_int8_keeping_top_layers_and_own_calibration(tiny_draft, tmp_path) -> No
     assert written.quantization == "int8-per-token"
 
 
+@pytest.mark.slow
 def test_quantize_gives_a_probe_draft_its_own_int8_probe_and_the_int8_draft_loads_it(
     tiny_draft, tmp_path
 ) -> None:

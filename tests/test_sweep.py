@@ -145,6 +145,7 @@ def test_shipped_grids_are_valid():
     assert exp1["limit"]["mmlu"] >= 300 and "mmlu" in exp1["datasets"]
 
 
+@pytest.mark.slow
 def test_real_two_setting_sweep(tmp_path: Path, cli):
     """The embedded 0.5B: base against min_scale 0.3 on a few Chinese-eliciting prompts and MMLU questions."""
     out = tmp_path / "sweep"

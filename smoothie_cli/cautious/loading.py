@@ -296,9 +296,7 @@ def target_engine_for(setting: str, source: Any, device: str, quant: str) -> str
             raise Conflict(f"llama.cpp decodes the GGUF's own quantisation, not {quant}; use none, or the "
                            "torch engine", setting="target_engine")  # fmt: skip
         llama_cpp.gguf_file_kind_check(source, setting="target_engine")
-        if not llama_cpp.available():
-            raise SmoothieError(f"the llama.cpp engine needs llama-cpp-python; {llama_cpp.INSTALL_HINT}",
-                                setting="target_engine")  # fmt: skip
+        llama_cpp.require(setting="target_engine")
         return "llama.cpp"
     usable = device == "cpu" and quant == "none" and source.kind in ("embedded", "gguf")
     return "llama.cpp" if usable and llama_cpp.available() else "torch"

@@ -58,11 +58,16 @@ def available() -> bool:
     return True
 
 
+def require(setting: str | None = None) -> None:
+    """Fail with the fix when llama-cpp-python is not installed."""
+    if not available():
+        raise SmoothieError(f"the llama.cpp engine needs llama-cpp-python; {INSTALL_HINT}", setting=setting)
+
+
 def _bindings() -> Any:
-    try:
-        import llama_cpp
-    except ImportError:
-        raise SmoothieError(f"the llama.cpp engine needs llama-cpp-python; {INSTALL_HINT}") from None
+    require()
+    import llama_cpp
+
     # llama.cpp logs every tensor it loads to stderr through the package's logger; keep errors only
     logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
     return llama_cpp

@@ -15,12 +15,14 @@ same prompts (bench_speculate's: 3 per MT-Bench category + 3 FAQ questions): cha
   (`Engine.answer_batch`; on llama.cpp the continuous batch `serve` decodes with), one row for the batch.
 
 Table 1: tok/s (sum of tokens / sum of seconds), each as a ratio to the float32 target alone and to
-llama.cpp, start-up (process start → first answer done, the warm-up answer of 2 tokens included, as a user
-waits for `smoothie speculate`), peak RSS (VmHWM), and whether each speculate row's text is token-for-token
-its own target's. Table 2: per category, × llama.cpp plain, and the worst prompt's ratio to its own target.
+llama.cpp, start-up (process start → ready to answer, as `smoothie speculate` starts: the γ scheduler's
+costs kept by an earlier run of the same models on this machine, else a warm-up answer of 8 tokens), peak
+RSS (VmHWM), and whether each speculate row's text is token-for-token its own target's. Table 2: per
+category, × llama.cpp plain, and the worst prompt's ratio to its own target.
 
-`--quality N`: the share of greedy answers of the int8 target identical to float32's over the first N
-MT-Bench + FAQ prompts of bench_speculate (3 per MT-Bench category, then FAQ), and their mean common prefix.
+`--quality N`: the share of greedy answers of each quantized target (`--quality-targets`: torch int8,
+llama.cpp on the Q4_K_M GGUF) identical to float32's over the first N MT-Bench + FAQ prompts of
+bench_speculate (3 per MT-Bench category, then FAQ), and their mean common prefix.
 
 `--gguf-error`: how far each way of writing a smoothed GGUF output tensor is from exact float scaling.
 
@@ -121,7 +123,9 @@ def run_smoothie(engine: str, prompts: list[str], n: int) -> dict[str, Any]:
         decoding=Decoding(lookup=speculate),
     )  # fmt: skip
     decoder, _ = open_cautious(settings)
-    decoder.warm_up()  # as `speculate` warms up
+    restored = decoder.engine.restore_costs()  # as `speculate` starts: from kept costs, else a warm-up
+    if not restored:
+        decoder.warm_up()
     ready = time.perf_counter() - STARTED
     rows = []
     for prompt in prompts:
@@ -130,7 +134,8 @@ def run_smoothie(engine: str, prompts: list[str], n: int) -> dict[str, Any]:
         rows.append({"tokens": len(result.token_ids), "seconds": time.perf_counter() - start,
                      "ids": result.token_ids, "text": result.text, "gate": str(result.gate),
                      "acceptance": result.stats.as_dict()["acceptance_rate"]})  # fmt: skip
-    return {"startup_s": ready, "rows": rows}
+    decoder.engine.keep_costs()
+    return {"startup_s": ready, "rows": rows, "costs_restored": restored}
 
 
 def run_batched(engine: str, prompts: list[str], n: int) -> dict[str, Any]:
@@ -172,14 +177,17 @@ def child(engine: str, n: int, out: Path, per_category: int) -> None:
     out.write_text(json.dumps(record))
 
 
-def quality(count: int, n: int) -> dict[str, Any]:
-    """Greedy answers of the int8 target against float32's, on MT-Bench + FAQ prompts."""
+QUANTIZED = ("int8", "llama.cpp")
+
+
+def quality(count: int, n: int, quantized: list[str]) -> dict[str, Any]:
+    """Greedy answers of each quantized target (torch int8, llama.cpp on the Q4_K_M GGUF) against the
+    float32 target's, on MT-Bench + FAQ prompts: how many are identical, and their mean common prefix."""
     import gc
 
     import torch
 
-    from smoothie_cli.cautious.decoder import CautiousDecoder
-    from smoothie_cli.cautious.loading import load_for_speculation
+    from smoothie_cli.cautious.loading import CautiousSettings, open_cautious
 
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_speculate import prompts_by_category
@@ -188,26 +196,28 @@ def quality(count: int, n: int) -> dict[str, Any]:
     prompts = [p for _, p in prompts_by_category(3)][:count]
     answers: dict[str, list[list[int]]] = {}
     seconds: dict[str, float] = {}
-    for quant in ("none", "int8"):
-        target, tokenizer, _, _ = load_for_speculation(TARGET, None, device="cpu", target_quant=quant)
-        decoder = CautiousDecoder(target, tokenizer, None)
+    for way in ("float32", *quantized):
+        engine = "llama.cpp" if way == "llama.cpp" else "torch"
+        quant = "int8" if way == "int8" else "none"
+        settings = CautiousSettings(TARGET, None, device="cpu", target_quant=quant, target_engine=engine)
+        decoder, _ = open_cautious(settings)
         start = time.perf_counter()
-        answers[quant] = []
+        answers[way] = []
         for k, prompt in enumerate(prompts, 1):
-            answers[quant].append(decoder.generate(prompt, n).token_ids)
-            print(f"  quality {quant} {k}/{len(prompts)}", file=sys.stderr, flush=True)
-        seconds[quant] = time.perf_counter() - start
-        del target, decoder
+            answers[way].append(decoder.generate(prompt, n).token_ids)
+            print(f"  quality {way} {k}/{len(prompts)}", file=sys.stderr, flush=True)
+        seconds[way] = time.perf_counter() - start
+        del decoder
         gc.collect()
-    same = [a == b for a, b in zip(answers["none"], answers["int8"])]
-    prefix = []
-    for a, b in zip(answers["none"], answers["int8"]):
-        k = 0
-        while k < min(len(a), len(b)) and a[k] == b[k]:
-            k += 1
-        prefix.append(k)
-    return {"prompts": len(prompts), "tokens": n, "identical": sum(same), "share": sum(same) / len(same),
-            "mean_common_prefix": sum(prefix) / len(prefix), "seconds": seconds}  # fmt: skip
+    report: dict[str, Any] = {"prompts": len(prompts), "tokens": n, "seconds": seconds, "ways": {}}
+    for way in quantized:
+        pairs = list(zip(answers["float32"], answers[way]))
+        prefix = [next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+                  for a, b in pairs]  # fmt: skip
+        same = sum(a == b for a, b in pairs)
+        report["ways"][way] = {"identical": same, "share": same / len(pairs),
+                               "mean_common_prefix": sum(prefix) / len(prefix)}  # fmt: skip
+    return report
 
 
 def gguf_error() -> list[dict[str, Any]]:
@@ -242,6 +252,11 @@ def main() -> None:
     parser.add_argument("--per-category", type=int, default=3, help="prompts per MT-Bench category + FAQ")
     parser.add_argument("--quality", type=int, default=0, help="prompts for the int8 vs float32 check")
     parser.add_argument("--quality-tokens", type=int, default=32)
+    parser.add_argument(
+        "--quality-targets",
+        default="int8,llama.cpp",
+        help="quantized targets compared with float32: int8, llama.cpp",
+    )
     parser.add_argument("--gguf-error", action="store_true")
     parser.add_argument("--json", default=None, help="write every measurement to this file")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -294,11 +309,12 @@ def main() -> None:
             f"load average before {report['load_before'][0]:.2f}, after {report['load_after'][0]:.2f}"
         )
     if args.quality:
-        report["quality"] = quality(args.quality, args.quality_tokens)
+        report["quality"] = quality(args.quality, args.quality_tokens, args.quality_targets.split(","))
         q = report["quality"]
-        console.print(f"int8 target vs float32, {q['prompts']} MT-Bench + FAQ prompts × {q['tokens']} greedy "
-                      f"tokens: {q['identical']}/{q['prompts']} identical ({q['share']:.2f}), mean common "
-                      f"prefix {q['mean_common_prefix']:.1f} tokens")  # fmt: skip
+        for way, r in q["ways"].items():
+            console.print(f"{way} target vs float32, {q['prompts']} MT-Bench + FAQ prompts × {q['tokens']} "
+                          f"greedy tokens: {r['identical']}/{q['prompts']} identical ({r['share']:.2f}), "
+                          f"mean common prefix {r['mean_common_prefix']:.1f} tokens")  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
 

@@ -40,7 +40,7 @@ def test_a_token_gets_the_same_output_in_any_batch() -> None:
         beside_outlier = int8(torch.cat([outlier, tokens]))[1:]
         reordered = int8(tokens.flip(0)).flip(0)
     assert torch.equal(plain, beside_outlier) and torch.equal(plain, reordered)
-    int8._packed = None  # a PyTorch without fbgemm's ops: one row takes the same per-token path
+    int8._packed, int8.row_kernel = None, False  # a PyTorch without fbgemm's ops: the per-token path
     with torch.inference_mode():
         assert torch.equal(int8(tokens[:1]), plain[:1])
 
@@ -89,3 +89,34 @@ def test_a_saved_int8_model_loads_back_with_the_same_outputs(tiny_qwen, tmp_path
         assert torch.equal(model(ids[:, :1]).logits, again(ids[:, :1]).logits)
     assert all(not t.is_meta for t in again.state_dict().values())
     assert not list(tmp_path.glob(".*tmp*"))  # written atomically
+
+
+def test_row_kernels_are_packed_on_first_use_and_give_the_same_steps(tiny_qwen) -> None:
+    """Packing fbgemm's one-row copy takes seconds on a real draft: it waits for the first decoding step
+    (a draft that only reads the gate never packs), and `prepare` does it before a step is timed."""
+    from smoothie_cli.generation.cache import CachedModel
+    from smoothie_cli.models.int8 import prepack_rows
+    from smoothie_cli.models.loading import load_model
+    from smoothie_cli.models.resolve import resolve_model
+
+    def fresh() -> torch.nn.Module:
+        dense = load_model(resolve_model(str(tiny_qwen())), device="cpu", dtype="float32")
+        return quantize_linears(dense).eval()
+
+    lazy, prepared = fresh(), fresh()
+    layers = [m for m in lazy.modules() if isinstance(m, Int8Linear)]
+    assert layers and all(layer._packed is None for layer in layers)
+    prompt = [5, 17, 99, 3, 42]
+    with torch.inference_mode():
+        steps = CachedModel(lazy)
+        steps.feed(prompt)  # many rows (only the head reads one, the last position's): no packing needed
+        assert all(layer._packed is None for layer in layers if layer is not lazy.lm_head)
+        lazy_step = steps.feed([7])  # the first step packs
+        ready = CachedModel(prepared)
+        assert ready.prepare() >= 0 and prepack_rows(prepared) == 0  # all packed at once, then nothing left
+        ready.feed(prompt)
+        prepared_step = ready.feed([7])
+    packed = [layer._packed is not None for layer in layers]
+    if torch.backends.quantized.engine in ("fbgemm", "x86"):
+        assert all(packed)
+    assert torch.equal(lazy_step, prepared_step)

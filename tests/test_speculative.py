@@ -223,6 +223,48 @@ def test_scheduler_stops_probing_a_draft_as_slow_as_the_target() -> None:
     assert any(cheap.choose({"draft": UNBOUNDED}, room=100)[1] > 0 for _ in range(64))
 
 
+def test_measured_costs_are_kept_for_the_next_run_of_the_same_models(tmp_path, monkeypatch) -> None:
+    """A one-shot `speculate` starts from the costs an earlier run measured for the same models on this
+    machine instead of a warm-up answer; other models, or a damaged file, start from a warm-up again."""
+    from smoothie_cli.generation.costs import profile_path
+
+    monkeypatch.setenv("SMOOTHIE_HOME", str(tmp_path))
+    target = tiny(300, seed=1, sharpen=30)
+    draft = noisy_copy(target, noise=0.5, seed=2)
+    identity = {"target": "t", "draft": "d", "device": "cpu"}
+
+    def decoder() -> CautiousDecoder:
+        engine = Engine(target, None, draft, stop_ids=set())
+        engine.costs_identity = dict(identity)
+        warmed: list[bool] = []
+        engine.warm_up = lambda: warmed.append(True)  # type: ignore[method-assign]
+        built = CautiousDecoder(engine)
+        built.warmed = warmed  # type: ignore[attr-defined]
+        return built
+
+    first = decoder()
+    first.warm_up(reuse_costs=True)
+    assert first.warmed == [True]  # nothing kept yet: a warm-up answer measures
+    first.speculate_ids([5, 17, 99, 3], [5, 17, 99, 3], 30)
+    measured = first.engine.scheduler.costs()
+    assert measured["fit"][0] > 0 and "draft" in measured["guess_seconds"]
+    first.engine.keep_costs()
+
+    second = decoder()
+    second.warm_up(reuse_costs=True)
+    assert second.warmed == [] and second.engine.scheduler.costs() == measured
+    tokens, _ = second.speculate_ids([5, 17, 99, 3], [5, 17, 99, 3], 30)
+    assert tokens == greedy_reference(target, [5, 17, 99, 3], 30)  # costs choose γ, never the text
+
+    identity["draft"] = "another"
+    assert not decoder().engine.restore_costs()
+    identity["draft"] = "d"
+    profile_path(identity).write_text('{"format": "costs-1", "fit": [1, 2]}')
+    third = decoder()
+    third.warm_up(reuse_costs=True)
+    assert third.warmed == [True]
+
+
 # ---- the gate, with the real Qwen tokenizer ------------------------------------------------------------
 
 

@@ -105,9 +105,13 @@ class CautiousDecoder:
     def refuses(self, gate: Gate) -> bool:
         return self.gate is not None and self.gate.refuses(gate)
 
-    def warm_up(self) -> None:
+    def warm_up(self, reuse_costs: bool = False) -> None:
         """One gate and one short greedy answer, so first-call costs stay out of the first real one (and
-        no seeded random draws are taken)."""
+        no seeded random draws are taken). `reuse_costs`: where an earlier run kept the scheduler's costs
+        for these models on this machine, start from them instead (a one-shot `speculate` saves the
+        warm-up's seconds; its first answer then carries the first-call costs)."""
+        if reuse_costs and self.engine.restore_costs():
+            return
         if self.gate is not None:
             self.gate.read_one("Hello")
         self.engine.warm_up()

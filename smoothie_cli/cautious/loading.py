@@ -364,6 +364,10 @@ class CautiousSettings:
     smoothing: Smoothing = field(default_factory=Smoothing)
 
 
+# what the scheduler's measured costs depend on besides the machine (generation/costs.py)
+COST_KEYS = ("target", "target_engine", "target_quant", "draft", "draft_quant", "device")
+
+
 def open_cautious(
     settings: CautiousSettings, progress: Progress = no_progress
 ) -> tuple[CautiousDecoder, dict[str, Any]]:
@@ -382,6 +386,7 @@ def open_cautious(
     reader = None
     if draft is not None and settings.gate:
         reader = draft.reader(tokenizer, instruction=settings.instruction, policy=settings.policy)
+    engine.costs_identity = {key: info.get(key) for key in COST_KEYS} | {"dtype": settings.dtype}
     decoder = CautiousDecoder(engine, reader, settings.decoding, settings.prompt)
     info |= {"smoothing": setting, "draft_context": settings.prompt.draft_context if draft else None,
              "lookup": settings.decoding.lookup}  # fmt: skip

@@ -186,10 +186,12 @@ def speculate(
     output = ui.Output.of(as_json, lines=True)
     with output.progress() as progress:
         decoder, info = open_cautious(settings, progress)
-        decoder.warm_up()  # first-call costs stay out of the timings
+        # a warm-up measures the scheduler's costs, unless an earlier run kept them for these models here
+        decoder.warm_up(reuse_costs=True)
     printer = _Printer(output, decoder.tokenizer, texts, info)
     results = decoder.answer_many(texts, max_new_tokens, strategy=strategy, on_result=printer.result,
                                   on_tokens=printer.tokens if output.human else None)  # fmt: skip
+    decoder.engine.keep_costs()
     output.show(_stats_table(results, info, gate, decoder.choose_strategy(len(texts), strategy)))
 
 

@@ -64,6 +64,15 @@ class CachedModel:
         self.seconds += time.perf_counter() - start
         return out.logits[0].float()
 
+    def prepare(self) -> float:
+        """Set up one-token forwards before they are timed (an int8 model packs its row kernels once:
+        models/int8.py); the seconds it took."""
+        from smoothie_cli.models.int8 import prepack_rows
+
+        start = time.perf_counter()
+        prepack_rows(self.model)
+        return time.perf_counter() - start
+
     def crop(self, length: int) -> None:
         """Forget every position after `length` (rejected draft tokens)."""
         if length < self.length:

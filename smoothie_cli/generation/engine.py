@@ -89,6 +89,9 @@ class Engine:
         self.shared_vocab = min(self.vocab_size, vocab_rows(draft)) if draft is not None else 0
         # the adaptive γ's measured costs are the machine's: one scheduler for every adaptive answer
         self.scheduler = GammaScheduler(4, max_gamma)
+        # what the costs depend on besides the machine (models, engine, device): set by whoever loaded
+        # them, so they can be kept between runs (generation/costs.py); None: never kept
+        self.costs_identity: dict[str, Any] | None = None
 
     @property
     def device(self) -> str:
@@ -166,6 +169,26 @@ class Engine:
         no random draws from anyone's seed). Its 8 tokens also let the scheduler measure a draft round and
         plain rounds, so a draft too slow to pay here is not tried on the first real answer."""
         self.answer(self.prompt_ids([{"role": "user", "content": "Hello"}]), 8, pipeline=self.pipeline())
+
+    def restore_costs(self) -> bool:
+        """Start the scheduler from the costs an earlier run kept for these models on this machine
+        (generation/costs.py); whether there were any."""
+        from smoothie_cli.generation.costs import load_costs, profile_path
+
+        if self.costs_identity is None:
+            return False
+        costs = load_costs(profile_path(self.costs_identity))
+        if costs is None:
+            return False
+        self.scheduler.use_costs(costs)
+        return True
+
+    def keep_costs(self) -> None:
+        """Write the scheduler's measured costs for the next run (nothing when no identity was set)."""
+        from smoothie_cli.generation.costs import profile_path, save_costs
+
+        if self.costs_identity is not None:
+            save_costs(profile_path(self.costs_identity), self.scheduler.costs())
 
     # ---- many answers ------------------------------------------------------------------------------
 

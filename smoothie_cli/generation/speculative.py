@@ -143,11 +143,11 @@ class DraftProposer:
     def propose(self, context: Sequence[int], gamma: int, source: str = "draft") -> Proposal:
         tokens: list[int] = []
         probs: list[torch.Tensor] = []
-        catch_up = 0.0
+        catch_up = self.model.prepare()  # one-off set-up is not a guess's cost either
         if len(self.pending) > 1:  # the prompt, or what plain rounds added: read it apart from the guesses
             before = self.model.seconds
             self.model.feed(self.pending[:-1])
-            catch_up, self.pending = self.model.seconds - before, self.pending[-1:]
+            catch_up, self.pending = catch_up + self.model.seconds - before, self.pending[-1:]
         step, seen = self.pending, list(context)
         for _ in range(gamma):
             logits = self.model.feed(step)[-1:, : self.vocab]
@@ -310,6 +310,16 @@ class GammaScheduler:
         """Forget acceptance (it depends on the prompt); keep the costs (they depend on the machine)."""
         self.counts.clear()
         self.plain_rounds, self.probe_every = 0, self.base_probe
+
+    def costs(self) -> dict[str, Any]:
+        """What was measured of the machine (generation/costs.py keeps it between runs): the target's
+        cost fit and each source's seconds per guess."""
+        return {"fit": list(self.fit), "guess_seconds": dict(self.guess_seconds)}
+
+    def use_costs(self, costs: dict[str, Any]) -> None:
+        """Start from costs measured before (`costs()` of an earlier run on the same machine and models)."""
+        self.fit = list(costs["fit"])
+        self.guess_seconds = dict(costs["guess_seconds"])
 
     @staticmethod
     def prior(source: str) -> tuple[float, float]:

@@ -51,15 +51,16 @@ class Int8Linear(torch.nn.Module):
         self.register_buffer("bias", dense.bias.detach().float() if dense.bias is not None else None)
         # one row (a decoding step) goes through fbgemm's packed kernel, ~2× faster than _int_mm for one row
         # (45 vs 96 µs for 896 → 4864); its one activation scale *is* that token's. Costs the int8 weights
-        # twice (+0.5 GB on the 0.5B, against the 2 GB of a float32 copy). Where a PyTorch build has no
-        # fbgemm ops (they are deprecated), one row takes the _int_mm path too.
+        # twice (+0.5 GB on the 0.5B, against the 2 GB of a float32 copy), and packing them takes seconds
+        # (4.2 s for the 0.5B on a 2-core AVX2 CPU), so it is done on the first one-row forward (`prepack`),
+        # never for a draft that only reads the gate. Where a PyTorch build has no fbgemm ops (they are
+        # deprecated), one row takes the _int_mm path too.
         # `row_kernel=False`: every row count takes the _int_mm path, so this layer's output for a token does
         # not depend on how many tokens share its forward (fbgemm's row quantises activations otherwise,
         # 7-bit asymmetric), without the copy. (A whole model is still not bitwise batch-invariant: attention
         # over k rows rounds differently in float32, and int8 activations can turn that into a flipped step.)
         self._packed = None
-        if row_kernel:
-            self.prepack()
+        self.row_kernel = row_kernel
 
     @classmethod
     def empty(cls, in_features: int, out_features: int, bias: bool) -> Int8Linear:
@@ -70,11 +71,15 @@ class Int8Linear(torch.nn.Module):
         layer.register_buffer("weight_int8", torch.empty(in_features, out_features, dtype=torch.int8))
         layer.register_buffer("weight_scale", torch.empty(out_features))
         layer.register_buffer("bias", torch.empty(out_features) if bias else None)
-        layer._packed = None
+        layer._packed, layer.row_kernel = None, True
         return layer
 
     def prepack(self) -> None:
-        """fbgemm's packed copy of the int8 weights for one-row forwards (the same integers and scales)."""
+        """fbgemm's packed copy of the int8 weights for one-row forwards (the same integers and scales); a
+        layer without the row kernel, or already packed, or on a PyTorch without fbgemm, stays as it is."""
+        if not self.row_kernel or self._packed is not None:
+            return
+        self.row_kernel = False  # tried once: where fbgemm is missing, one row takes the _int_mm path
         with warnings.catch_warnings(), suppress(AttributeError, RuntimeError):
             warnings.simplefilter("ignore")  # quantised tensor creation is deprecated, still fastest here
             per_channel = torch._make_per_channel_quantized_tensor(
@@ -82,10 +87,13 @@ class Int8Linear(torch.nn.Module):
                 torch.zeros_like(self.weight_scale, dtype=torch.long), 0,
             )  # fmt: skip
             self._packed = torch.ops.quantized.linear_prepack(per_channel, self.bias)
+            self.row_kernel = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
         rows = x.reshape(-1, self.in_features).float()
+        if rows.shape[0] == 1 and self.row_kernel:
+            self.prepack()  # the first decoding step packs (a no-op after)
         if rows.shape[0] == 1 and self._packed is not None:
             y = torch.ops.quantized.linear_dynamic(rows, self._packed, reduce_range=True)
             return y.reshape(*shape[:-1], self.out_features).to(x.dtype)
@@ -189,7 +197,14 @@ def load_int8(config: Any, path: Path) -> Any:
     still_meta = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
     if unexpected or still_meta:
         raise ValueError(f"{path} does not fit the model: {(unexpected or still_meta)[:3]}")
-    for module in model.modules():
-        if isinstance(module, Int8Linear):
-            module.prepack()
-    return model.eval()
+    return model.eval()  # its row kernels are packed on first use (`prepack_rows`)
+
+
+def prepack_rows(model: Any) -> int:
+    """Pack the one-row kernel of every `Int8Linear` of `model` that has not been packed yet (what its
+    first decoding step would do): a decoder calls it before timing a draft's guesses, so the one-off
+    packing is not taken for the cost of a guess. Returns how many layers were packed now."""
+    pending = [m for m in model.modules() if isinstance(m, Int8Linear) and m.row_kernel and m._packed is None]
+    for module in pending:
+        module.prepack()
+    return len(pending)

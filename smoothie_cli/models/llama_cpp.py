@@ -282,10 +282,11 @@ def gguf_file(source: Any, progress: Progress = no_progress) -> Path:
     return source.path
 
 
-def load_llama_cpp(source: Any, *, sequences: int = 1, context: int = 8192,
-                   progress: Progress = no_progress) -> LlamaCppModel:  # fmt: skip
-    """The target on llama.cpp: its GGUF file, with the generation config beside it for the stop ids."""
-    path = gguf_file(source, progress)
+def load_llama_cpp(source: Any, *, sequences: int = 1, context: int = 8192, progress: Progress = no_progress,
+                   path: Path | None = None) -> LlamaCppModel:  # fmt: skip
+    """The target on llama.cpp: its GGUF file (`path`, when already found), with the generation config
+    beside it for the stop ids."""
+    path = path or gguf_file(source, progress)
     config = _generation_config(source)
     return LlamaCppModel(path, context=context, sequences=sequences, generation_config=config)
 

@@ -324,30 +324,35 @@ def _rate(rows: list[dict[str, Any]]) -> float:
 
 
 def category_table(results: dict[str, Any], categories: list[str]) -> Any:
-    """Each engine's tok/s per category as a ratio to llama.cpp's plain decoding, and the worst prompt's
-    ratio to smoothie's own target alone on the same engine."""
+    """Each engine's tok/s per category as a ratio to llama.cpp's plain decoding, and the worst answered
+    prompt's ratio to smoothie's own target alone on the same engine. Engines are columns, so the table
+    fits 80 columns."""
     from rich.table import Table
 
-    names = list(dict.fromkeys(categories))
-    table = Table(title="× llama.cpp plain, per category (worst prompt × own target)")
-    table.add_column("engine")
-    for name in names:
-        table.add_column(name[:6], justify="right")
-    table.add_column("worst", justify="right")
+    engines = {e: r for e, r in results.items() if "batch" not in r}  # a batch is one row: no categories
     llama = results.get("llama.cpp")
-    for engine, record in results.items():
-        if "batch" in record:  # one row for a whole batch: no categories
-            continue
+    table = Table(title="× llama.cpp plain, per category")
+    table.add_column("category")
+    for engine in engines:
+        table.add_column(engine, justify="right")
+    for name in dict.fromkeys(categories):
         cells = []
-        for name in names:
+        for record in engines.values():
             rows = [r for r, c in zip(record["rows"], categories) if c == name]
             base = [r for r, c in zip(llama["rows"], categories) if c == name] if llama else []
             cells.append(f"{_rate(rows) / _rate(base):.2f}" if base else "—")
+        table.add_row(name, *cells)
+    worst = []
+    for engine, record in engines.items():
         alone = results.get(engine.replace("speculate", "target")) if engine.startswith("speculate") else None
-        worst = "—"
-        if alone:
-            worst = f"{min((a['tokens'] / a['seconds']) / (b['tokens'] / b['seconds']) for a, b in zip(record['rows'], alone['rows'])):.2f}"  # noqa: E501
-        table.add_row(engine, *cells, worst)
+        # answered prompts only: a refused one has no tokens to compare
+        ratios = (
+            [_rate([a]) / _rate([b]) for a, b in zip(record["rows"], alone["rows"]) if a["tokens"]]
+            if alone
+            else []
+        )
+        worst.append(f"{min(ratios):.2f}" if ratios else "—")
+    table.add_row("worst prompt × own target", *worst)
     return table
 
 

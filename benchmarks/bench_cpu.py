@@ -123,9 +123,7 @@ def run_smoothie(engine: str, prompts: list[str], n: int) -> dict[str, Any]:
         decoding=Decoding(lookup=speculate),
     )  # fmt: skip
     decoder, _ = open_cautious(settings)
-    restored = decoder.engine.restore_costs()  # as `speculate` starts: from kept costs, else a warm-up
-    if not restored:
-        decoder.warm_up()
+    restored = decoder.warm_up(reuse_costs=True)  # as `speculate` starts: kept costs, else a warm-up
     ready = time.perf_counter() - STARTED
     rows = []
     for prompt in prompts:

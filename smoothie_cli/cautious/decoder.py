@@ -105,16 +105,17 @@ class CautiousDecoder:
     def refuses(self, gate: Gate) -> bool:
         return self.gate is not None and self.gate.refuses(gate)
 
-    def warm_up(self, reuse_costs: bool = False) -> None:
+    def warm_up(self, reuse_costs: bool = False) -> bool:
         """One gate and one short greedy answer, so first-call costs stay out of the first real one (and
         no seeded random draws are taken). `reuse_costs`: where an earlier run kept the scheduler's costs
         for these models on this machine, start from them instead (a one-shot `speculate` saves the
-        warm-up's seconds; its first answer then carries the first-call costs)."""
+        warm-up's seconds; its first answer then carries the first-call costs). Whether it did."""
         if reuse_costs and self.engine.restore_costs():
-            return
+            return True
         if self.gate is not None:
             self.gate.read_one("Hello")
         self.engine.warm_up()
+        return False
 
     def read_gate(self, prompt: Conversation) -> tuple[Gate, int]:
         """The gate of one request (a batch of one for the reader) and the reading model's forwards."""

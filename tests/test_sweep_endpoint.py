@@ -4,6 +4,7 @@ fake that answers in Chinese unless a request asks it to smooth, and keeps every
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import Counter
@@ -32,7 +33,7 @@ def smoothed(body: dict[str, Any]) -> bool:
     return any(value < 0 for value in (body.get("logit_bias") or {}).values())
 
 
-def fake_server(seen: list[dict[str, Any]]) -> FastAPI:
+def fake_server(seen: list[dict[str, Any]], delay: float = 0.0) -> FastAPI:
     app = FastAPI()
 
     @app.get("/v1/models")
@@ -43,6 +44,7 @@ def fake_server(seen: list[dict[str, Any]]) -> FastAPI:
     async def chat(request: Request) -> dict[str, Any]:
         body = await request.json()
         seen.append(body)
+        await asyncio.sleep(delay)
         text = ENGLISH if smoothed(body) else CHINESE
         return {
             "id": f"chatcmpl-{len(seen)}", "object": "chat.completion", "created": int(time.time()),
@@ -189,3 +191,16 @@ def test_eval_through_the_processor_carries_its_setting(server, prompts_file: Pa
     code, _, err = cli(["eval", "--endpoint", url, "--scales", "auto", "--dataset", str(prompts_file)])
     assert code == 2 and "error: --mode: scale mode needs smoothie's logits processor" in err
     assert len(seen) == 4
+
+
+def test_a_request_waits_as_long_as_endpoint_timeout_says(prompts_file: Path, cli) -> None:
+    """A server slower than --endpoint-timeout: one line naming the option; a longer timeout waits for it."""
+    seen: list[dict[str, Any]] = []
+    with running(fake_server(seen, delay=1.5)) as url:
+        args = ["eval", "--endpoint", url, "--dataset", str(prompts_file), "--max-new-tokens", "4",
+                "--limit", "1", "--json"]  # fmt: skip
+        code, _, err = cli([*args, "--endpoint-timeout", "1"])
+        assert code == 2 and "raise --endpoint-timeout" in err and "Traceback" not in err
+        code, stdout, err = cli([*args, "--endpoint-timeout", "30"])
+        assert code == 0, err
+        assert json.loads(stdout)["results"]["no-chinese"]["prompts"]["no_chinese"] == 0.0

@@ -16,6 +16,7 @@ from smoothie_cli.cli.options import (
     EndpointKeyOpt,
     EndpointOpt,
     EndpointProcessorOpt,
+    EndpointTimeoutOpt,
     JsonOpt,
     McStyle,
     MinScaleOpt,
@@ -112,6 +113,7 @@ def evaluate(
     endpoint: EndpointOpt = None,
     endpoint_key: EndpointKeyOpt = None,
     endpoint_processor: EndpointProcessorOpt = False,
+    endpoint_timeout: EndpointTimeoutOpt = None,
 ) -> None:
     """Evaluate a model: no-Chinese rate, multiple-choice accuracy, BERTScore, gate F1, with 95% intervals."""
     from smoothie_cli.evaluation.runner import EvalSettings
@@ -126,6 +128,7 @@ def evaluate(
         bertscore_model=bertscore_model, draft=draft, draft_quant=str(draft_quant),
         columns=parse_columns(column), config=config, device=device, dtype=str(dtype), seed=seed,
         output=output, endpoint=endpoint, endpoint_key=endpoint_key, endpoint_processor=endpoint_processor,
+        endpoint_timeout=600.0 if endpoint_timeout is None else endpoint_timeout,
     )  # fmt: skip
     out = Output.of(as_json)
     with out.progress() as progress:

@@ -141,6 +141,15 @@ EndpointOpt = Annotated[
 EndpointKeyOpt = Annotated[
     str | None, typer.Option("--endpoint-key", envvar="SMOOTHIE_ENDPOINT_KEY", help="Bearer key.")
 ]
+EndpointTimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--endpoint-timeout",
+        min=1.0,
+        help="Seconds one request may wait for its answer, the server's queue included (default 600; raise "
+        "it for a slow server given more requests than it decodes at once).",
+    ),
+]
 EndpointProcessorOpt = Annotated[
     bool,
     typer.Option(

@@ -14,6 +14,7 @@ from smoothie_cli.cli.options import (
     EndpointKeyOpt,
     EndpointOpt,
     EndpointProcessorOpt,
+    EndpointTimeoutOpt,
     JsonOpt,
     McStyle,
     ModelArg,
@@ -109,6 +110,7 @@ def sweep(
     endpoint: EndpointOpt = None,
     endpoint_key: EndpointKeyOpt = None,
     endpoint_processor: EndpointProcessorOpt = False,
+    endpoint_timeout: EndpointTimeoutOpt = None,
 ) -> None:
     """Evaluate a grid of smoothing settings with one model load; finished settings are skipped on re-runs.
 
@@ -126,6 +128,7 @@ def sweep(
         "mc_style": value_of(mc_style), "temperature": temperature, "top_p": top_p, "samples": samples,
         "seed": seed, "device": device, "config": config, "output": output, "endpoint": endpoint,
         "endpoint_key": endpoint_key, "endpoint_processor": endpoint_processor,
+        "endpoint_timeout": endpoint_timeout,
     }  # fmt: skip
     settings = SweepSettings.merge(options, read_grid(grid))
     out = Output.of(as_json)

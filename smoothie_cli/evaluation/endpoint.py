@@ -84,6 +84,11 @@ class EndpointGenerator:
                 seed=self.sampling.seed,
                 extra_body=self.extra_body,
             )
+        except openai.APITimeoutError:
+            raise SmoothieError(
+                f"the endpoint {self.url} gave no answer to '{example.id}' within {self.timeout:g} s "
+                "(its queue included); raise --endpoint-timeout, or send fewer requests at once (--batch-size)"
+            ) from None
         except openai.APIError as error:
             raise SmoothieError(f"the endpoint {self.url} failed on '{example.id}': {error}") from None
         return reply.choices[0].message.content or ""
@@ -150,6 +155,7 @@ def endpoint_session(
     concurrency: int,
     extra_body: dict[str, Any] | None = None,
     processor: bool = False,
+    timeout: float = 600.0,
 ) -> EndpointSession:
     """An evaluation session whose answers come from the endpoint (no local model, no tokenizer; a logit_bias
     reads the vocabulary of `model`, or of the served model's name, when a setting asks for one)."""
@@ -158,7 +164,7 @@ def endpoint_session(
     from smoothie_cli.vocab.scripts import TargetScript
 
     generator = EndpointGenerator(
-        url.rstrip("/"), model, key, max_new_tokens, sampling, concurrency, extra_body
+        url.rstrip("/"), model, key, max_new_tokens, sampling, concurrency, extra_body, timeout
     )
     context = EvalContext(None, None, generator, TargetScript(config.blocks()), batch_size=concurrency)
     source = ModelSource(f"{generator.model} at {url}", "hub", url)

@@ -155,6 +155,7 @@ class EvalSettings:
     endpoint: str | None = None  # answers from this OpenAI-compatible server instead of a local model
     endpoint_key: str | None = None
     endpoint_processor: bool = False  # the server runs smoothie's vLLM processor (else: bias as logit_bias)
+    endpoint_timeout: float = 600.0  # seconds per request, the server's queue included
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:
@@ -217,7 +218,8 @@ def evaluate(settings: EvalSettings, progress: Progress = no_progress) -> EvalRe
         check_endpoint_tasks([i.task for i in items])
         session = endpoint_session(settings.endpoint, settings.model, settings.endpoint_key, config, sampling,
                                    tokens, settings.batch_size,
-                                   processor=settings.endpoint_processor)  # fmt: skip
+                                   processor=settings.endpoint_processor,
+                                   timeout=settings.endpoint_timeout)  # fmt: skip
     else:
         session = open_session(settings.model or config.model.name, config, device=settings.device,
                                dtype=settings.dtype, max_new_tokens=tokens, batch_size=settings.batch_size,

@@ -11,6 +11,8 @@ same prompts (bench_speculate's: 3 per MT-Bench category + 3 FAQ questions): cha
   same GGUF), torch float32 (oneDNN-packed) or torch int8 (`--target-quant int8`);
 - `speculate-*`: `smoothie speculate` defaults (int8 cautious draft, gate on, chat context + lookup) over
   each target;
+- `exact-*`: `smoothie speculate --gamma 0 --no-lookup`: the gate on, the target verifying one token per
+  call, so its greedy text is its own one-token decoding's on any engine;
 - `batched-llama`, `batched-float32`: plain batched decoding of the first 16 prompts at once
   (`Engine.answer_batch`; on llama.cpp the continuous batch `serve` decodes with), one row for the batch.
 
@@ -23,6 +25,11 @@ category, × llama.cpp plain, and the worst prompt's ratio to its own target.
 `--quality N`: the share of greedy answers of each quantized target (`--quality-targets`: torch int8,
 llama.cpp on the Q4_K_M GGUF) identical to float32's over the first N MT-Bench + FAQ prompts of
 bench_speculate (3 per MT-Bench category, then FAQ), and their mean common prefix.
+
+`--widths`: what one target call costs as it verifies more tokens at once (1, 2, 4, 8 after a real
+prompt), per target engine, and the most speculation could gain from it: k tokens per call of width k at
+best (every guess accepted, guesses free), so the ceiling is max over k of k / (cost(k) / cost(1)). Where a
+call of k tokens costs k single ones (a compute-bound CPU), no draft or lookup can make decoding faster.
 
 `--gguf-error`: how far each way of writing a smoothed GGUF output tensor is from exact float scaling.
 
@@ -44,7 +51,8 @@ STARTED = time.perf_counter()
 TARGET = "embedded:qwen2.5-coder-1.5b-instruct"
 ENGINES = ("llama.cpp", "llama.cpp-lookup", "target-llama", "speculate-llama", "target-float32",
            "speculate-float32")  # fmt: skip
-ALL_ENGINES = (*ENGINES, "target-int8", "speculate-int8", "batched-llama", "batched-float32")
+ALL_ENGINES = (*ENGINES, "target-int8", "speculate-int8", "exact-llama", "exact-float32", "batched-llama",
+               "batched-float32")  # fmt: skip
 
 
 def bench_prompts(per_category: int) -> list[tuple[str, str]]:
@@ -105,8 +113,9 @@ def _llama_rows(llm: Any, prompts: list[str], n: int) -> dict[str, Any]:
 
 def run_smoothie(engine: str, prompts: list[str], n: int) -> dict[str, Any]:
     """smoothie as `speculate` runs: `target-*` the target alone (no draft, no lookup), `speculate-*` the
-    defaults (the int8 cautious draft, gate on, chat context + lookup) over the target on `*`: float32 or
-    int8 (torch) or llama (llama.cpp on the GGUF)."""
+    defaults (the int8 cautious draft, gate on, chat context + lookup), `exact-*` the gate with one-token
+    verification (`--gamma 0 --no-lookup`), over the target on `*`: float32 or int8 (torch) or llama
+    (llama.cpp on the GGUF)."""
     import torch
 
     from smoothie_cli.cautious.loading import CautiousSettings, open_cautious
@@ -115,12 +124,12 @@ def run_smoothie(engine: str, prompts: list[str], n: int) -> dict[str, Any]:
 
     torch.set_num_threads(THREADS)
     kind, quant = engine.split("-")
-    speculate = kind == "speculate"
+    gated = kind in ("speculate", "exact")
     settings = CautiousSettings(
-        TARGET, DEFAULT_DRAFT if speculate else None, device="cpu",
+        TARGET, DEFAULT_DRAFT if gated else None, device="cpu",
         target_quant="int8" if quant == "int8" else "none",
         target_engine="llama.cpp" if quant == "llama" else "torch",
-        decoding=Decoding(lookup=speculate),
+        decoding=Decoding(lookup=kind == "speculate", gamma=0 if kind == "exact" else None),
     )  # fmt: skip
     decoder, _ = open_cautious(settings)
     restored = decoder.warm_up(reuse_costs=True)  # as `speculate` starts: kept costs, else a warm-up
@@ -218,6 +227,66 @@ def quality(count: int, n: int, quantized: list[str]) -> dict[str, Any]:
     return report
 
 
+WIDTHS = (1, 2, 4, 8)
+
+
+def widths(ways: list[str], repeats: int = 8) -> dict[str, Any]:
+    """Seconds per target call of 1, 2, 4 and 8 tokens after the chat-templated first bench prompt (the
+    median of `repeats` calls, each after cropping back to the prompt), per target way."""
+    import gc
+    import statistics
+
+    import torch
+
+    from smoothie_cli.cautious.loading import load_for_speculation
+    from smoothie_cli.generation.cache import open_sequence
+    from smoothie_cli.generation.prompts import chat_prompt, encode, messages_for
+
+    torch.set_num_threads(THREADS)
+    prompt = bench_prompts(1)[0][1]
+    report: dict[str, Any] = {}
+    for way in ways:
+        engine = "llama.cpp" if way == "llama.cpp" else "torch"
+        quant = "int8" if way == "int8" else "none"
+        target, tokenizer, _, _ = load_for_speculation(TARGET, None, device="cpu", target_quant=quant,
+                                                       target_engine=engine)  # fmt: skip
+        ids = encode(tokenizer, chat_prompt(tokenizer, messages_for(prompt)))
+        sequence = open_sequence(target)
+        with torch.inference_mode():
+            sequence.feed(ids)
+            following = ids[-8:]  # real tokens to verify (what they are does not change the cost)
+            seconds = {}
+            for k in WIDTHS:
+                times = []
+                for _ in range(repeats + 1):  # the first call of each width is a warm-up
+                    sequence.crop(len(ids))
+                    start = time.perf_counter()
+                    sequence.feed(following[:k], keep=k)
+                    times.append(time.perf_counter() - start)
+                seconds[k] = statistics.median(times[1:])
+        report[way] = {"prompt_tokens": len(ids), "seconds": seconds,
+                       "ceiling": max(k / (seconds[k] / seconds[1]) for k in WIDTHS)}  # fmt: skip
+        print(f"  widths {way} done", file=sys.stderr, flush=True)
+        del target, sequence
+        gc.collect()
+    return report
+
+
+def widths_table(report: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="one target call verifying k tokens, × the cost of k = 1")
+    table.add_column("target")
+    table.add_column("k = 1 s", justify="right")
+    for k in WIDTHS[1:]:
+        table.add_column(f"k = {k}", justify="right")
+    table.add_column("ceiling", justify="right")
+    for way, r in report.items():
+        s = r["seconds"]
+        table.add_row(way, f"{s[1]:.3f}", *(f"{s[k] / s[1]:.2f}" for k in WIDTHS[1:]), f"{r['ceiling']:.2f}×")
+    return table
+
+
 def gguf_error() -> list[dict[str, Any]]:
     """Each output type against exact float scaling of the dequantised rows, on both embedded GGUFs, with
     the default smoothing (min_scale 0.5, smoothness 10)."""
@@ -256,6 +325,11 @@ def main() -> None:
         help="quantized targets compared with float32: int8, llama.cpp",
     )
     parser.add_argument("--gguf-error", action="store_true")
+    parser.add_argument(
+        "--widths",
+        default=None,
+        help="targets whose cost per call width is measured (comma-separated: llama.cpp, int8, float32)",
+    )
     parser.add_argument("--json", default=None, help="write every measurement to this file")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child-out", default=None, help=argparse.SUPPRESS)
@@ -278,6 +352,9 @@ def main() -> None:
             table.add_row(r["model"].removeprefix("qwen2.5-coder-"), r["way"], r["type"], f"{r['mb']:.0f}",
                           f"{r['max_abs']:.2e}", f"{r['mean_abs']:.2e}", f"{r['max_rel']:.2e}")  # fmt: skip
         console.print(table)
+    if args.widths:
+        report["widths"] = widths(args.widths.split(","))
+        console.print(widths_table(report["widths"]))
     engines = [e for e in args.engines.split(",") if e]
     results: dict[str, Any] = {}
     for engine in engines:
@@ -321,6 +398,12 @@ def _rate(rows: list[dict[str, Any]]) -> float:
     return sum(r["tokens"] for r in rows) / max(sum(r["seconds"] for r in rows), 1e-9)
 
 
+def own_target(engine: str) -> str | None:
+    """The target-alone row a gated row is compared with (speculate-llama → target-llama)."""
+    kind, _, quant = engine.partition("-")
+    return f"target-{quant}" if kind in ("speculate", "exact") else None
+
+
 def category_table(results: dict[str, Any], categories: list[str]) -> Any:
     """Each engine's tok/s per category as a ratio to llama.cpp's plain decoding, and the worst answered
     prompt's ratio to smoothie's own target alone on the same engine. Engines are columns, so the table
@@ -342,7 +425,7 @@ def category_table(results: dict[str, Any], categories: list[str]) -> Any:
         table.add_row(name, *cells)
     worst = []
     for engine, record in engines.items():
-        alone = results.get(engine.replace("speculate", "target")) if engine.startswith("speculate") else None
+        alone = results.get(own_target(engine))
         # answered prompts only: a refused one has no tokens to compare
         ratios = (
             [_rate([a]) / _rate([b]) for a, b in zip(record["rows"], alone["rows"]) if a["tokens"]]
@@ -370,8 +453,8 @@ def speed_table(results: dict[str, Any], n: int, count: int) -> Any:
     for engine, record in results.items():
         r = rate(engine) or 0.0
         own = "—"
-        if engine.startswith("speculate"):
-            alone = results.get(engine.replace("speculate", "target"))
+        if own_target(engine):
+            alone = results.get(own_target(engine))
             if alone:
                 same = sum(a["ids"] == b["ids"] for a, b in zip(record["rows"], alone["rows"]))
                 own = f"{same}/{len(record['rows'])}"

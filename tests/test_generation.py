@@ -172,6 +172,26 @@ def test_scheduler_decodes_plainly_when_drafting_loses_and_probes_again() -> Non
     assert scheduler.choose({"draft": UNBOUNDED}, room=50)[1] >= 2
 
 
+def test_scheduler_remembers_what_wide_calls_cost_through_long_plain_runs() -> None:
+    """llama.cpp on a 2-core AVX2 CPU: 2 tokens cost 1.53× one, 4 cost 2.73×. After hundreds of plain
+    rounds (a long answer where nothing is guessed) the scheduler still knows it, so a coin-toss lookup
+    match is not worth a round, and is once it is right almost always."""
+    scheduler = GammaScheduler()
+    for _ in range(3):
+        scheduler.observe("lookup", 1, 0, 0.0, 2, 0.0935)
+        scheduler.observe("lookup", 3, 0, 0.0, 4, 0.1665)
+    for _ in range(500):
+        scheduler.observe(None, 0, 0, 0.0, 1, 0.061)
+    assert scheduler.target_seconds(2) / scheduler.target_seconds(1) == pytest.approx(1.53, rel=0.01)
+    assert scheduler.target_seconds(3) / scheduler.target_seconds(1) == pytest.approx(2.13, rel=0.01)
+    assert scheduler.target_seconds(8) > scheduler.target_seconds(4)  # past the widest seen: its slope
+    scheduler.new_answer()  # acceptance starts from the lookup prior, α = 0.5
+    assert scheduler.rate("lookup", 1) < scheduler.rate("lookup", 0)
+    for _ in range(20):
+        scheduler.observe("lookup", 3, 3, 0.0, 4, 0.1665)
+    assert scheduler.choose({"lookup": 3}, room=50) == ("lookup", 3)
+
+
 def test_scheduler_prefers_free_lookup_guesses_that_are_right() -> None:
     scheduler = GammaScheduler()
     for _ in range(5):

@@ -247,7 +247,7 @@ def test_measured_costs_are_kept_for_the_next_run_of_the_same_models(tmp_path, m
     assert first.warmed == [True]  # nothing kept yet: a warm-up answer measures
     first.speculate_ids([5, 17, 99, 3], [5, 17, 99, 3], 30)
     measured = first.engine.scheduler.costs()
-    assert measured["fit"][0] > 0 and "draft" in measured["guess_seconds"]
+    assert measured["widths"]["1"][0] > 0 and "draft" in measured["guess_seconds"]
     first.engine.keep_costs()
 
     second = decoder()

@@ -25,7 +25,7 @@ from typing import Any
 from smoothie_cli.atomic import write_text_atomic
 from smoothie_cli.paths import smoothie_home
 
-FORMAT = "costs-1"
+FORMAT = "costs-2"  # costs-1 (one weighted line over all widths) is measured again
 
 
 def host() -> dict[str, Any]:
@@ -62,16 +62,22 @@ def load_costs(path: Path) -> dict[str, Any] | None:
         return None
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         return None
-    fit, guesses = record.get("fit"), record.get("guess_seconds")
-    numbers_ok = isinstance(fit, list) and len(fit) == 5 and isinstance(guesses, dict)
-    if not numbers_ok or not all(_finite(v) for v in [*fit, *guesses.values()]) or fit[0] <= 0:
+    widths, guesses = record.get("widths"), record.get("guess_seconds")
+    if not isinstance(widths, dict) or not widths or not isinstance(guesses, dict):
         return None
-    return {"fit": [float(v) for v in fit], "guess_seconds": {str(k): float(v) for k, v in guesses.items()}}
+    pairs = list(widths.values())
+    if not all(isinstance(p, list) and len(p) == 2 for p in pairs) or not all(k.isdigit() for k in widths):
+        return None
+    numbers = [v for p in pairs for v in p] + list(guesses.values())
+    if not all(_finite(v) for v in numbers) or any(p[0] <= 0 or p[1] <= 0 for p in pairs):
+        return None
+    return {"widths": {k: [float(p[0]), float(p[1])] for k, p in widths.items()},
+            "guess_seconds": {str(k): float(v) for k, v in guesses.items()}}  # fmt: skip
 
 
 def save_costs(path: Path, costs: Mapping[str, Any]) -> None:
     """Write `costs` (GammaScheduler.costs()) atomically; a cache that cannot be written is skipped."""
-    if not costs.get("fit") or costs["fit"][0] <= 0:
+    if not costs.get("widths"):
         return  # nothing measured
     with suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)

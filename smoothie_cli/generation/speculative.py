@@ -285,8 +285,9 @@ class GammaScheduler:
     """Chooses γ per round to maximise expected tokens per second, γ = 0 (plain decoding) included.
 
     With acceptance α, a round guessing γ tokens yields (1 − α^(γ+1)) / (1 − α) tokens and costs γ guesses
-    plus one target forward over γ + 1 tokens (modelled as a + b·(γ + 1), fitted online by exponentially
-    weighted least squares: b is large on a CPU, small on a GPU). γ = 0 yields 1 token for a + b. Each source
+    plus one target forward over γ + 1 tokens. What a forward of k tokens costs is kept per k (a running
+    mean, then exponentially weighted) and read between the widths measured by straight lines (steep on a
+    compute-bound CPU, flat on a GPU); γ = 0 yields 1 token for one forward of width 1. Each source
     (draft, lookup) keeps its own α and cost per guess. When plain decoding wins, the scheduler probes
     again after `probe_every` plain rounds (doubling while probes keep losing), since acceptance changes
     along an answer.
@@ -295,14 +296,16 @@ class GammaScheduler:
     def __init__(self, gamma: int = 4, max_gamma: int = 12, decay: float = 0.8, probe_every: int = 8,
                  fixed: int | None = None) -> None:  # fmt: skip
         self.gamma, self.max_gamma, self.decay, self.fixed = gamma, max_gamma, decay, fixed
-        # costs are the machine's and change slowly: they are remembered far longer than acceptance, so a
-        # few wide verifications still pin the per-token cost after a long run of plain rounds (with the
-        # acceptance's 0.8 a run of 10 plain rounds forgot them, and the 20 %-per-token guess below took
-        # over: right for a memory-bound CPU, 4× too low for llama.cpp on a 2-core AVX2 one)
+        # costs are the machine's and change slowly: they are remembered far longer than acceptance
         self.cost_decay = 0.97
         self.counts: dict[str, list[float]] = {}  # source → [accepted, rejected] (decayed)
         self.guess_seconds: dict[str, float] = {}
-        self.fit = [0.0] * 5  # weighted Σw, Σk, Σt, Σk², Σk·t over (k tokens verified, seconds)
+        # call width k → [seconds per forward, observations]. Each width keeps its own mean, so a long run of
+        # plain rounds refines the cost of one token and leaves what 2 or 4 tokens cost as measured. (One
+        # least-squares line over every call, exponentially weighted, forgot the wide calls after ~100 plain
+        # rounds and fell back to a guess of +20 % per token: right for a memory-bound CPU, 2.5× too low for
+        # llama.cpp on a 2-core AVX2 one, where it made lookup rounds look free and lose ~12 %.)
+        self.widths: dict[int, list[float]] = {}
         self.probe_every = self.base_probe = probe_every
         self.plain_rounds = 0
 
@@ -314,11 +317,12 @@ class GammaScheduler:
     def costs(self) -> dict[str, Any]:
         """What was measured of the machine (generation/costs.py keeps it between runs): the target's
         cost fit and each source's seconds per guess."""
-        return {"fit": list(self.fit), "guess_seconds": dict(self.guess_seconds)}
+        return {"widths": {str(k): list(v) for k, v in sorted(self.widths.items())},
+                "guess_seconds": dict(self.guess_seconds)}  # fmt: skip
 
     def use_costs(self, costs: dict[str, Any]) -> None:
         """Start from costs measured before (`costs()` of an earlier run on the same machine and models)."""
-        self.fit = list(costs["fit"])
+        self.widths = {int(k): [float(v[0]), float(v[1])] for k, v in costs["widths"].items()}
         self.guess_seconds = dict(costs["guess_seconds"])
 
     @staticmethod
@@ -342,20 +346,24 @@ class GammaScheduler:
             previous = self.guess_seconds.get(source)
             c = self.cost_decay
             self.guess_seconds[source] = per_token if previous is None else c * previous + (1 - c) * per_token
-        self.fit = [self.cost_decay * s for s in self.fit]
-        for i, value in enumerate((1.0, target_k, target_s, target_k * target_k, target_k * target_s)):
-            self.fit[i] += value
+        mean, seen = self.widths.get(target_k, [0.0, 0.0])
+        seen += 1
+        weight = max(1 / seen, 1 - self.cost_decay)  # a running mean at first, then exponentially weighted
+        self.widths[target_k] = [mean + weight * (target_s - mean), min(seen, 1e6)]
 
     def target_seconds(self, k: int) -> float:
-        w, sk, st, skk, skt = self.fit
-        mean_t = st / w
-        variance = skk / w - (sk / w) ** 2
-        if variance < 0.25:  # one width seen so far: assume verifying costs grow 20 % per token (CPU-like)
-            per_token = 0.2 * mean_t / (1 + 0.2 * (sk / w - 1))
-        else:
-            per_token = max((skt / w - sk / w * mean_t) / variance, 0.0)
-        base = mean_t - per_token * sk / w
-        return max(base + per_token * k, 1e-6)
+        """Seconds of one target forward over k tokens: between two measured widths on the line through
+        them, outside them on the line through the nearest two; with one width measured, a guess of +20 %
+        per token (CPU-like) until a wider call is seen."""
+        known = sorted((width, mean) for width, (mean, _) in self.widths.items())
+        if len(known) == 1:
+            (width, mean), per_token = known[0], 0.2 * known[0][1] / (1 + 0.2 * (known[0][0] - 1))
+            return max(mean + per_token * (k - width), 1e-6)
+        right = next((i for i, (width, _) in enumerate(known) if width >= k), len(known) - 1)
+        right = min(max(right, 1), len(known) - 1)
+        (k0, t0), (k1, t1) = known[right - 1], known[right]
+        per_token = max((t1 - t0) / (k1 - k0), 0.0)
+        return max(t0 + per_token * (k - k0), 1e-6)
 
     def rate(self, source: str, gamma: int) -> float:
         """Expected tokens per second of a round guessing `gamma` tokens from `source`."""
@@ -376,7 +384,7 @@ class GammaScheduler:
             source = "lookup" if "lookup" in bounds else next(iter(bounds))
             return source, min(self.fixed, bounds[source])
         unmeasured = [s for s in bounds if s not in self.guess_seconds and s != "lookup"]
-        if not self.fit[0] or unmeasured:  # nothing measured yet: start from the prior
+        if not self.widths or unmeasured:  # nothing measured yet: start from the prior
             source = unmeasured[0] if unmeasured else next(iter(bounds))
             return source, min(self.gamma, bounds[source])
         candidates = [(s, g) for s, bound in bounds.items() for g in range(1, bound + 1)]

@@ -200,7 +200,7 @@ def test_a_request_waits_as_long_as_endpoint_timeout_says(prompts_file: Path, cl
         args = ["eval", "--endpoint", url, "--dataset", str(prompts_file), "--max-new-tokens", "4",
                 "--limit", "1", "--json"]  # fmt: skip
         code, _, err = cli([*args, "--endpoint-timeout", "1"])
-        assert code == 2 and "raise --endpoint-timeout" in err and "Traceback" not in err
+        assert code == 2 and "error: --endpoint-timeout: the endpoint" in err and "Traceback" not in err
         code, stdout, err = cli([*args, "--endpoint-timeout", "30"])
         assert code == 0, err
         assert json.loads(stdout)["results"]["no-chinese"]["prompts"]["no_chinese"] == 0.0

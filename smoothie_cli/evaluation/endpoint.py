@@ -87,8 +87,8 @@ class EndpointGenerator:
         except openai.APITimeoutError:
             raise SmoothieError(
                 f"the endpoint {self.url} gave no answer to '{example.id}' within {self.timeout:g} s "
-                "(its queue included); raise --endpoint-timeout, or send fewer requests at once "
-                "(--batch-size)"
+                "(its queue included); allow it longer, or send fewer requests at once",
+                setting="endpoint_timeout",
             ) from None
         except openai.APIError as error:
             raise SmoothieError(f"the endpoint {self.url} failed on '{example.id}': {error}") from None

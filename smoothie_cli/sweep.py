@@ -385,7 +385,7 @@ class SweepSettings:
     endpoint: str | None = None  # answers from this OpenAI-compatible server; settings travel per request
     endpoint_key: str | None = None
     endpoint_processor: bool = False  # the server runs smoothie's vLLM processor (else: bias as logit_bias)
-    endpoint_timeout: float = 600.0  # seconds per request, the server's queue included
+    endpoint_timeout: float | None = None  # seconds per request, queue included (None: EndpointGenerator's)
 
     @classmethod
     def merge(cls, options: Mapping[str, Any], grid: Mapping[str, Any] | None = None) -> SweepSettings:

@@ -128,7 +128,7 @@ def evaluate(
         bertscore_model=bertscore_model, draft=draft, draft_quant=str(draft_quant),
         columns=parse_columns(column), config=config, device=device, dtype=str(dtype), seed=seed,
         output=output, endpoint=endpoint, endpoint_key=endpoint_key, endpoint_processor=endpoint_processor,
-        endpoint_timeout=600.0 if endpoint_timeout is None else endpoint_timeout,
+        endpoint_timeout=endpoint_timeout,
     )  # fmt: skip
     out = Output.of(as_json)
     with out.progress() as progress:

@@ -156,7 +156,7 @@ def endpoint_session(
     concurrency: int,
     extra_body: dict[str, Any] | None = None,
     processor: bool = False,
-    timeout: float = 600.0,
+    timeout: float | None = None,
 ) -> EndpointSession:
     """An evaluation session whose answers come from the endpoint (no local model, no tokenizer; a logit_bias
     reads the vocabulary of `model`, or of the served model's name, when a setting asks for one)."""
@@ -164,9 +164,8 @@ def endpoint_session(
     from smoothie_cli.models.resolve import ModelSource
     from smoothie_cli.vocab.scripts import TargetScript
 
-    generator = EndpointGenerator(
-        url.rstrip("/"), model, key, max_new_tokens, sampling, concurrency, extra_body, timeout
-    )
+    generator = EndpointGenerator(url.rstrip("/"), model, key, max_new_tokens, sampling, concurrency, extra_body,
+                                  EndpointGenerator.timeout if timeout is None else timeout)  # fmt: skip
     context = EvalContext(None, None, generator, TargetScript(config.blocks()), batch_size=concurrency)
     source = ModelSource(f"{generator.model} at {url}", "hub", url)
     return EndpointSession(source, config, context, processor=processor, vocabulary_model=generator.model)

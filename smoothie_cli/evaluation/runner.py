@@ -155,7 +155,7 @@ class EvalSettings:
     endpoint: str | None = None  # answers from this OpenAI-compatible server instead of a local model
     endpoint_key: str | None = None
     endpoint_processor: bool = False  # the server runs smoothie's vLLM processor (else: bias as logit_bias)
-    endpoint_timeout: float = 600.0  # seconds per request, the server's queue included
+    endpoint_timeout: float | None = None  # seconds per request, queue included (None: EndpointGenerator's)
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:

@@ -164,8 +164,10 @@ def endpoint_session(
     from smoothie_cli.models.resolve import ModelSource
     from smoothie_cli.vocab.scripts import TargetScript
 
-    generator = EndpointGenerator(url.rstrip("/"), model, key, max_new_tokens, sampling, concurrency, extra_body,
-                                  EndpointGenerator.timeout if timeout is None else timeout)  # fmt: skip
+    waits = EndpointGenerator.timeout if timeout is None else timeout
+    generator = EndpointGenerator(
+        url.rstrip("/"), model, key, max_new_tokens, sampling, concurrency, extra_body, waits
+    )
     context = EvalContext(None, None, generator, TargetScript(config.blocks()), batch_size=concurrency)
     source = ModelSource(f"{generator.model} at {url}", "hub", url)
     return EndpointSession(source, config, context, processor=processor, vocabulary_model=generator.model)

@@ -127,8 +127,7 @@ def run_smoothie(engine: str, prompts: list[str], n: int) -> dict[str, Any]:
     gated = kind in ("speculate", "exact")
     settings = CautiousSettings(
         TARGET, DEFAULT_DRAFT if gated else None, device="cpu",
-        target_quant="int8" if quant == "int8" else "none",
-        target_engine="llama.cpp" if quant == "llama" else "torch",
+        **target_way("llama.cpp" if quant == "llama" else quant),
         decoding=Decoding(lookup=kind == "speculate", gamma=0 if kind == "exact" else None),
     )  # fmt: skip
     decoder, _ = open_cautious(settings)
@@ -187,6 +186,12 @@ def child(engine: str, n: int, out: Path, per_category: int) -> None:
 QUANTIZED = ("int8", "llama.cpp")
 
 
+def target_way(way: str) -> dict[str, str]:
+    """open_cautious / load_for_speculation settings of a target way: float32, int8 (torch) or llama.cpp."""
+    return {"target_engine": "llama.cpp" if way == "llama.cpp" else "torch",
+            "target_quant": "int8" if way == "int8" else "none"}  # fmt: skip
+
+
 def quality(count: int, n: int, quantized: list[str]) -> dict[str, Any]:
     """Greedy answers of each quantized target (torch int8, llama.cpp on the Q4_K_M GGUF) against the
     float32 target's, on MT-Bench + FAQ prompts: how many are identical, and their mean common prefix."""
@@ -204,9 +209,7 @@ def quality(count: int, n: int, quantized: list[str]) -> dict[str, Any]:
     answers: dict[str, list[list[int]]] = {}
     seconds: dict[str, float] = {}
     for way in ("float32", *quantized):
-        engine = "llama.cpp" if way == "llama.cpp" else "torch"
-        quant = "int8" if way == "int8" else "none"
-        settings = CautiousSettings(TARGET, None, device="cpu", target_quant=quant, target_engine=engine)
+        settings = CautiousSettings(TARGET, None, device="cpu", **target_way(way))
         decoder, _ = open_cautious(settings)
         start = time.perf_counter()
         answers[way] = []
@@ -246,10 +249,7 @@ def widths(ways: list[str], repeats: int = 8) -> dict[str, Any]:
     prompt = bench_prompts(1)[0][1]
     report: dict[str, Any] = {}
     for way in ways:
-        engine = "llama.cpp" if way == "llama.cpp" else "torch"
-        quant = "int8" if way == "int8" else "none"
-        target, tokenizer, _, _ = load_for_speculation(TARGET, None, device="cpu", target_quant=quant,
-                                                       target_engine=engine)  # fmt: skip
+        target, tokenizer, _, _ = load_for_speculation(TARGET, None, device="cpu", **target_way(way))
         ids = encode(tokenizer, chat_prompt(tokenizer, messages_for(prompt)))
         sequence = open_sequence(target)
         with torch.inference_mode():

@@ -17,6 +17,7 @@ proposer keeps its own context, which is what lets a draft read a different (mod
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -316,7 +317,7 @@ class GammaScheduler:
 
     def costs(self) -> dict[str, Any]:
         """What was measured of the machine (generation/costs.py keeps it between runs): the target's
-        cost fit and each source's seconds per guess."""
+        seconds per call of each width and each source's seconds per guess."""
         return {"widths": {str(k): list(v) for k, v in sorted(self.widths.items())},
                 "guess_seconds": dict(self.guess_seconds)}  # fmt: skip
 
@@ -349,7 +350,7 @@ class GammaScheduler:
         mean, seen = self.widths.get(target_k, [0.0, 0.0])
         seen += 1
         weight = max(1 / seen, 1 - self.cost_decay)  # a running mean at first, then exponentially weighted
-        self.widths[target_k] = [mean + weight * (target_s - mean), min(seen, 1e6)]
+        self.widths[target_k] = [mean + weight * (target_s - mean), seen]
 
     def target_seconds(self, k: int) -> float:
         """Seconds of one target forward over k tokens: between two measured widths on the line through
@@ -357,10 +358,10 @@ class GammaScheduler:
         per token (CPU-like) until a wider call is seen."""
         known = sorted((width, mean) for width, (mean, _) in self.widths.items())
         if len(known) == 1:
-            (width, mean), per_token = known[0], 0.2 * known[0][1] / (1 + 0.2 * (known[0][0] - 1))
+            width, mean = known[0]
+            per_token = 0.2 * mean / (1 + 0.2 * (width - 1))
             return max(mean + per_token * (k - width), 1e-6)
-        right = next((i for i, (width, _) in enumerate(known) if width >= k), len(known) - 1)
-        right = min(max(right, 1), len(known) - 1)
+        right = min(max(bisect.bisect_left([width for width, _ in known], k), 1), len(known) - 1)
         (k0, t0), (k1, t1) = known[right - 1], known[right]
         per_token = max((t1 - t0) / (k1 - k0), 0.0)
         return max(t0 + per_token * (k - k0), 1e-6)
